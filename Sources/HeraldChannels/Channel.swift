@@ -1,0 +1,59 @@
+import HeraldCore
+import HeraldTransport
+
+/// A provider's answer to a delivered message.
+public struct Receipt: Sendable, Equatable {
+    /// The provider's reference (status id, Message-ID, `ts`, event id…) that later messages of
+    /// the same incident thread onto. Nil when the provider gives none.
+    public var reference: String?
+    /// The provider's status (HTTP status, SMTP reply code).
+    public var status: Int?
+
+    public init(reference: String?, status: Int?) {
+        self.reference = reference
+        self.status = status
+    }
+}
+
+/// Limits a provider documents, declared as data; rendering fits messages to them.
+public struct ChannelLimits: Sendable, Equatable {
+    public var maxTitle: Int?
+    public var maxBody: Int?
+    public init(maxTitle: Int? = nil, maxBody: Int? = nil) {
+        self.maxTitle = maxTitle
+        self.maxBody = maxBody
+    }
+    public static let none = ChannelLimits()
+}
+
+/// One configured destination. An adapter turns a message into its provider's request and the
+/// provider's answer into a `Receipt` or a `DeliveryError` that says whether to retry. It never
+/// loops or sleeps: retries belong to the dispatcher.
+public protocol Channel: Sendable {
+    var name: String { get }
+    var type: String { get }
+    var limits: ChannelLimits { get }
+    /// Sends one message. Throws `DeliveryError` only.
+    func deliver(_ message: OutboundMessage) async throws -> Receipt
+    /// The configuration as it may be shown (`herald check`, logs): secrets masked.
+    var redactedDescription: String { get }
+}
+
+extension Channel {
+    public var limits: ChannelLimits { .none }
+}
+
+/// What a channel factory gets besides its settings.
+public struct ChannelContext: Sendable {
+    public var transport: any HTTPTransport
+    public var timeout: Duration
+    /// Where the console channel writes; defaults to standard output.
+    public var console: @Sendable (String) -> Void
+
+    public init(transport: any HTTPTransport, timeout: Duration = .seconds(30),
+                console: @escaping @Sendable (String) -> Void = { print($0) }) {
+        self.transport = transport
+        self.timeout = timeout
+        self.console = console
+    }
+}

@@ -1,0 +1,42 @@
+import HeraldCore
+import HeraldTransport
+
+/// From a channel's `type:` to the factory that builds it. A new channel type is one file and one
+/// line here.
+public enum ChannelRegistry {
+    public typealias Factory = @Sendable (ChannelSettings, ChannelContext) throws -> any Channel
+
+    public static let factories: [String: Factory] = [
+        "webhook": WebhookChannel.make,
+        "console": ConsoleChannel.make,
+    ]
+
+    public static var types: [String] { factories.keys.sorted() }
+
+    /// Builds every configured channel, reporting every configuration problem at once (unknown
+    /// type, missing or unknown keys) with file:line:column.
+    public static func build(_ config: HeraldConfig, transport: any HTTPTransport,
+                             console: @escaping @Sendable (String) -> Void = { print($0) }) throws -> [String: any Channel] {
+        var channels: [String: any Channel] = [:]
+        var errors: [ConfigError] = []
+        for channelConfig in config.channels {
+            let settings = channelConfig.settings
+            guard let factory = factories[channelConfig.type] else {
+                errors.append(settings.typeError(
+                    "unknown channel type \"\(channelConfig.type)\" (known: \(types.joined(separator: ", ")))"))
+                continue
+            }
+            do {
+                let context = ChannelContext(transport: transport, timeout: channelConfig.timeout, console: console)
+                channels[channelConfig.name] = try factory(settings, context)
+                try settings.finish()
+            } catch let error as ConfigError {
+                errors.append(error)
+            } catch let error as ConfigErrors {
+                errors.append(contentsOf: error.errors)
+            }
+        }
+        if !errors.isEmpty { throw ConfigErrors(errors: errors) }
+        return channels
+    }
+}

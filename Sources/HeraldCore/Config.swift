@@ -1,0 +1,126 @@
+/// The whole configuration, as loaded from the YAML file (see `ConfigLoader`) and validated.
+/// Every key is documented in `channels.yaml.example`.
+public struct HeraldConfig: Sendable {
+    public var server: ServerConfig
+    public var store: StoreConfig
+    /// The default retry policy; a channel may override any of its fields.
+    public var retry: RetryPolicy
+    /// In file order.
+    public var channels: [ChannelConfig]
+    public var routes: [Route]
+    /// `templates:` — overrides of the default message templates.
+    public var templates: MessageRenderer.Templates = .defaults
+    /// Where the configuration came from (for messages).
+    public var file: String
+
+    public init(server: ServerConfig = .init(), store: StoreConfig = .init(), retry: RetryPolicy = .default,
+                channels: [ChannelConfig] = [], routes: [Route] = [], file: String = "<memory>") {
+        self.server = server
+        self.store = store
+        self.retry = retry
+        self.channels = channels
+        self.routes = routes
+        self.file = file
+    }
+
+    public func channel(named name: String) -> ChannelConfig? {
+        channels.first { $0.name == name }
+    }
+
+    /// Every secret value in the configuration (tokens, channel secrets, passwords, secret URLs),
+    /// for redaction.
+    public var secrets: [String] {
+        server.tokens.map(\.token.value) + channels.flatMap(\.settings.secretValues)
+    }
+}
+
+public struct ServerConfig: Sendable {
+    /// `server.listen`, default `127.0.0.1:8080`.
+    public var listen: HostPort
+    /// `server.max_body_bytes`, default 1 MiB.
+    public var maxBodyBytes: Int
+    /// `server.tokens`.
+    public var tokens: [TokenConfig]
+    /// `server.drain_timeout`, default 10s: how long SIGTERM waits for attempts in flight.
+    public var drainTimeout: Duration
+
+    public init(listen: HostPort = .init(host: "127.0.0.1", port: 8080), maxBodyBytes: Int = 1_048_576,
+                tokens: [TokenConfig] = [], drainTimeout: Duration = .seconds(10)) {
+        self.listen = listen
+        self.maxBodyBytes = maxBodyBytes
+        self.tokens = tokens
+        self.drainTimeout = drainTimeout
+    }
+}
+
+public struct HostPort: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT`, `:PORT` (all interfaces) and `[::1]:PORT`.
+    public init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host.isEmpty ? "0.0.0.0" : host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+public enum TokenScope: String, Sendable, CaseIterable {
+    case ingest, admin
+}
+
+public struct TokenConfig: Sendable {
+    public var name: String
+    public var token: Secret
+    public var scopes: Set<TokenScope>
+    public init(name: String, token: Secret, scopes: Set<TokenScope>) {
+        self.name = name
+        self.token = token
+        self.scopes = scopes
+    }
+}
+
+public struct StoreConfig: Sendable {
+    /// `store.path`, default `./herald.sqlite`.
+    public var path: String
+    public init(path: String = "./herald.sqlite") {
+        self.path = path
+    }
+}
+
+/// One configured destination. The keys every channel has are read here; the rest belong to the
+/// channel type and are read from `settings` by that type's factory.
+public struct ChannelConfig: Sendable {
+    public var name: String
+    public var type: String
+    /// The default policy with this channel's `retry:` overrides applied.
+    public var retry: RetryPolicy
+    /// `concurrency`, default 16: attempts in flight at once on this channel.
+    public var concurrency: Int
+    /// `rate_per_second`, default none: attempts started per second on this channel.
+    public var ratePerSecond: Double?
+    /// `timeout`, default 30s: the whole HTTP exchange.
+    public var timeout: Duration
+    /// The type-specific keys.
+    public var settings: ChannelSettings
+
+    public init(name: String, type: String, retry: RetryPolicy = .default, concurrency: Int = 16,
+                ratePerSecond: Double? = nil, timeout: Duration = .seconds(30), settings: ChannelSettings) {
+        self.name = name
+        self.type = type
+        self.retry = retry
+        self.concurrency = concurrency
+        self.ratePerSecond = ratePerSecond
+        self.timeout = timeout
+        self.settings = settings
+    }
+}

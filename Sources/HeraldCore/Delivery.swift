@@ -1,0 +1,163 @@
+import Foundation
+
+/// Where a delivery is in its life. See `DeliveryLifecycle` for the transitions.
+public enum DeliveryState: String, Codable, Sendable, CaseIterable {
+    /// Waiting for its first attempt, due at `dueAt`.
+    case queued
+    /// Claimed by a dispatcher under a lease; an attempt is running.
+    case inFlight = "in_flight"
+    /// A receipt was recorded. Final.
+    case delivered
+    /// The last attempt failed transiently; the next one is due at `dueAt`.
+    case retrying
+    /// Permanently failed or out of retries. Final until replayed.
+    case failed
+    /// Not sent because a later event made it moot (an all-clear overtook a queued notice). Final.
+    case superseded
+
+    public var isFinal: Bool { self == .delivered || self == .failed || self == .superseded }
+}
+
+/// What a delivery says: a notice (`triggered`/`updated`), an all-clear (`resolved`), or a
+/// combined summary for a recipient that never got the notice.
+public enum DeliveryKind: String, Codable, Sendable, CaseIterable {
+    case notice
+    case allClear = "all_clear"
+    case summary
+
+    /// All-clears are served ahead of any backlog.
+    public var priority: Int { self == .notice ? 0 : 10 }
+
+    public init(for status: EventStatus) {
+        self = status == .resolved ? .allClear : .notice
+    }
+}
+
+/// One event to one channel.
+public struct Delivery: Codable, Sendable, Equatable {
+    public var id: String
+    public var eventId: String
+    public var incident: String
+    public var channel: String
+    public var kind: DeliveryKind
+    public var state: DeliveryState
+    public var priority: Int
+    public var attempts: Int
+    public var createdAt: Date
+    public var dueAt: Date?
+    public var updatedAt: Date
+    public var lastStatus: Int?
+    public var lastError: String?
+    /// The provider's reference from the receipt (Message-ID, status id, `ts`, …).
+    public var receipt: String?
+    public var deliveredAt: Date?
+    /// How many times an operator replayed it.
+    public var replays: Int
+
+    public init(id: String, eventId: String, incident: String, channel: String, kind: DeliveryKind,
+                state: DeliveryState, priority: Int, attempts: Int, createdAt: Date, dueAt: Date?,
+                updatedAt: Date, lastStatus: Int? = nil, lastError: String? = nil, receipt: String? = nil,
+                deliveredAt: Date? = nil, replays: Int = 0) {
+        self.id = id
+        self.eventId = eventId
+        self.incident = incident
+        self.channel = channel
+        self.kind = kind
+        self.state = state
+        self.priority = priority
+        self.attempts = attempts
+        self.createdAt = createdAt
+        self.dueAt = dueAt
+        self.updatedAt = updatedAt
+        self.lastStatus = lastStatus
+        self.lastError = lastError
+        self.receipt = receipt
+        self.deliveredAt = deliveredAt
+        self.replays = replays
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, incident, channel, kind, state, priority, attempts, receipt, replays
+        case eventId = "event_id"
+        case createdAt = "created_at"
+        case dueAt = "due_at"
+        case updatedAt = "updated_at"
+        case lastStatus = "last_status"
+        case lastError = "last_error"
+        case deliveredAt = "delivered_at"
+    }
+}
+
+/// One try of a delivery.
+public struct Attempt: Codable, Sendable, Equatable {
+    public enum Outcome: String, Codable, Sendable {
+        case delivered, retry, failed
+    }
+    public var deliveryId: String
+    /// 1-based, counting across replays.
+    public var number: Int
+    /// Which replay generation this attempt belongs to (0: before any replay).
+    public var replay: Int
+    public var startedAt: Date
+    public var durationMs: Double
+    public var outcome: Outcome
+    public var status: Int?
+    /// Bounded failure reason (`serverError`, `rateLimited`, …), nil on success.
+    public var reason: String?
+    public var error: String?
+
+    public init(deliveryId: String, number: Int, replay: Int, startedAt: Date, durationMs: Double,
+                outcome: Outcome, status: Int?, reason: String?, error: String?) {
+        self.deliveryId = deliveryId
+        self.number = number
+        self.replay = replay
+        self.startedAt = startedAt
+        self.durationMs = durationMs
+        self.outcome = outcome
+        self.status = status
+        self.reason = reason
+        self.error = error
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case number, replay, outcome, status, reason, error
+        case deliveryId = "delivery_id"
+        case startedAt = "started_at"
+        case durationMs = "duration_ms"
+    }
+}
+
+/// The incident as channels and the admin API see it.
+public struct Incident: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable {
+        case open, resolved
+    }
+    public var key: String
+    public var status: Status
+    /// Increments each time a resolved incident is triggered again.
+    public var cycle: Int
+    public var title: String
+    public var severity: Severity
+    public var openedAt: Date
+    public var resolvedAt: Date?
+    public var updatedAt: Date
+
+    public init(key: String, status: Status, cycle: Int, title: String, severity: Severity,
+                openedAt: Date, resolvedAt: Date?, updatedAt: Date) {
+        self.key = key
+        self.status = status
+        self.cycle = cycle
+        self.title = title
+        self.severity = severity
+        self.openedAt = openedAt
+        self.resolvedAt = resolvedAt
+        self.updatedAt = updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case key, status, cycle, title, severity
+        case openedAt = "opened_at"
+        case resolvedAt = "resolved_at"
+        case updatedAt = "updated_at"
+    }
+}

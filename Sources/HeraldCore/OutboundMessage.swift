@@ -1,0 +1,40 @@
+import Foundation
+
+/// What a channel is given for one delivery: the data, the rendered words, and the thread to
+/// reply to. Channels turn this into their provider's request.
+public struct OutboundMessage: Sendable {
+    /// Stable across retries: the idempotency key receivers use to drop repeats.
+    public var deliveryId: String
+    public var kind: DeliveryKind
+    public var event: Event
+    public var incident: Incident
+    /// Rendered from the templates, already fitted to nothing in particular; channels fit it to
+    /// their limits with `fitted(title:text:)`.
+    public var title: String
+    public var text: String
+    /// The provider reference of the notice this follows up, when there was one.
+    public var thread: String?
+    /// The delivery id of the notice this follows up.
+    public var threadDeliveryId: String?
+
+    public init(deliveryId: String, kind: DeliveryKind, event: Event, incident: Incident, title: String, text: String,
+                thread: String? = nil, threadDeliveryId: String? = nil) {
+        self.deliveryId = deliveryId
+        self.kind = kind
+        self.event = event
+        self.incident = incident
+        self.title = title
+        self.text = text
+        self.thread = thread
+        self.threadDeliveryId = threadDeliveryId
+    }
+}
+
+extension String {
+    /// At most `limit` characters (grapheme clusters), cut on a grapheme boundary with `…`.
+    public func truncated(to limit: Int) -> String {
+        guard limit > 0 else { return "" }
+        guard count > limit else { return self }
+        return String(prefix(limit - 1)) + "…"
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import HeraldChannels
+import HeraldCore
+import HeraldStore
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// The engine: one lane per channel, each claiming due deliveries from the store (all-clears
+/// first) within its concurrency cap and rate limit, sending them, and recording every outcome
+/// through one batched writer. Woken by `wake(channels:)` the moment something is committed; asleep
+/// otherwise until the next retry is due. One slow channel never holds back another.
+public final class Dispatcher: Service, Sendable {
+    public struct Options: Sendable {
+        /// A claim is held this long past the channel timeout before another claimer may take it.
+        public var leaseMargin: Duration = .seconds(60)
+        /// How long shutdown waits for attempts in flight.
+        public var drainTimeout: Duration = .seconds(10)
+        /// Return every in-flight delivery to waiting on start: right for a store one process owns.
+        public var recoverAllOnStart = true
+        /// How often leases that expired (a dead claimer's) are returned to waiting.
+        public var leaseSweepInterval: Duration = .seconds(30)
+        /// Largest claim per query.
+        public var claimBatch = 256
+        public init() {}
+    }
+
+    let store: any Store
+    let lanes: [String: Lane]
+    let recorder: GroupCommitter<AttemptRecord, Void>
+    let options: Options
+    let logger: Logger
+    let owner: String
+    let stopping = Atomic<Bool>(false)
+    let sweepWake = Wakeup()
+
+    public init(store: any Store, channels: [String: any Channel], configs: [ChannelConfig], renderer: MessageRenderer,
+                redactor: Redactor, options: Options = .init(), logger: Logger) {
+        self.store = store
+        self.options = options
+        self.logger = logger
+        self.owner = Identifier.make(prefix: "node")
+        let recorder = GroupCommitter<AttemptRecord, Void>(maxBatch: 2000) { records in
+            try await store.record(records, now: Date())
+            return records.map { _ in () }
+        }
+        self.recorder = recorder
+        var lanes: [String: Lane] = [:]
+        for config in configs {
+            guard let channel = channels[config.name] else { continue }
+            lanes[config.name] = Lane(channel: channel, config: config, store: store, recorder: recorder,
+                                      renderer: renderer, redactor: redactor, owner: owner, options: options, logger: logger)
+        }
+        self.lanes = lanes
+    }
+
+    /// New work was committed for these channels: start on it now.
+    public func wake(channels: some Sequence<String>) {
+        for name in channels { lanes[name]?.wakeup.signal() }
+    }
+
+    public func run() async throws {
+        if options.recoverAllOnStart {
+            let recovered = try await store.releaseLeases(expiredBefore: nil, owner: nil)
+            if !recovered.isEmpty {
+                logger.info("recovered deliveries left in flight by a previous run", metadata: ["channels": "\(recovered.joined(separator: ","))"])
+            }
+        }
+        logger.info("dispatcher started", metadata: ["channels": "\(lanes.count)", "node": "\(owner)"])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for lane in lanes.values {
+                    group.addTask { await lane.run() }
+                }
+                group.addTask { await self.sweepLeases() }
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+        // Attempts still running after the drain timeout are abandoned: their deliveries go back
+        // to waiting and are sent again on the next start (at least once).
+        let released = (try? await store.releaseLeases(expiredBefore: nil, owner: owner)) ?? []
+        logger.info("dispatcher stopped", metadata: released.isEmpty ? [:] : ["released": "\(released.joined(separator: ","))"])
+    }
+
+    /// Stops claiming; lanes finish what is in flight (up to the drain timeout) and return.
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+        for lane in lanes.values { lane.stop(drainTimeout: options.drainTimeout) }
+        sweepWake.signal()
+    }
+
+    private func sweepLeases() async {
+        while !stopping.load(ordering: .relaxed) {
+            await sweepWake.wait(until: Date().addingTimeInterval(options.leaseSweepInterval.seconds))
+            if stopping.load(ordering: .relaxed) { return }
+            do {
+                let channels = try await store.releaseLeases(expiredBefore: Date(), owner: nil)
+                wake(channels: channels)
+            } catch {
+                logger.warning("lease sweep failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Attempts running now, per channel (for tests and metrics).
+    public func inFlight() -> [String: Int] {
+        lanes.mapValues { $0.inFlightCount }
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import HeraldChannels
+import HeraldCore
+import HeraldStore
+import Logging
+import Metrics
+import Synchronization
+
+/// One channel's share of the dispatcher: its claims, its concurrency cap, its rate limit.
+final class Lane: Sendable {
+    let channel: any Channel
+    let config: ChannelConfig
+    let store: any Store
+    let recorder: GroupCommitter<AttemptRecord, Void>
+    let renderer: MessageRenderer
+    let redactor: Redactor
+    let owner: String
+    let options: Dispatcher.Options
+    let logger: Logger
+    let wakeup = Wakeup()
+
+    private struct State {
+        var inFlight = 0
+        var stopping = false
+        var drainDeadline: Date?
+        var limiter: RateLimiter?
+    }
+    private let state: Mutex<State>
+
+    private let delivered: Counter
+    private let retried: Counter
+    private let failed: Counter
+    private let duration: Metrics.Timer
+
+    init(channel: any Channel, config: ChannelConfig, store: any Store, recorder: GroupCommitter<AttemptRecord, Void>,
+         renderer: MessageRenderer, redactor: Redactor, owner: String, options: Dispatcher.Options, logger: Logger) {
+        self.channel = channel
+        self.config = config
+        self.store = store
+        self.recorder = recorder
+        self.renderer = renderer
+        self.redactor = redactor
+        self.owner = owner
+        self.options = options
+        var logger = logger
+        logger[metadataKey: "channel"] = "\(config.name)"
+        self.logger = logger
+        state = Mutex(State(limiter: config.ratePerSecond.map { RateLimiter(rate: $0, now: Date()) }))
+        delivered = Counter(label: "herald_deliveries_total", dimensions: [("channel", config.name), ("outcome", "delivered")])
+        retried = Counter(label: "herald_deliveries_total", dimensions: [("channel", config.name), ("outcome", "retry")])
+        failed = Counter(label: "herald_deliveries_total", dimensions: [("channel", config.name), ("outcome", "failed")])
+        duration = Metrics.Timer(label: "herald_attempt_duration_seconds", dimensions: [("channel", config.name)],
+                                 preferredDisplayUnit: .seconds)
+    }
+
+    var inFlightCount: Int { state.withLock { $0.inFlight } }
+
+    func stop(drainTimeout: Duration) {
+        state.withLock {
+            $0.stopping = true
+            $0.drainDeadline = Date().addingTimeInterval(drainTimeout.seconds)
+        }
+        wakeup.signal()
+    }
+
+    /// Claims and sends until stopped, then waits for attempts in flight up to the drain deadline.
+    func run() async {
+        // Attempts are unstructured tasks so that shutdown can stop waiting for them at the drain
+        // deadline; their deliveries are then released by the dispatcher and sent again later.
+        do {
+            while true {
+                let (stopping, free, rateAllowed, rateNext) = state.withLock { s -> (Bool, Int, Int, Date?) in
+                    let now = Date()
+                    let free = config.concurrency - s.inFlight
+                    guard var limiter = s.limiter else { return (s.stopping, free, free, nil) }
+                    let allowed = limiter.available(now)
+                    let next = allowed > 0 ? nil : limiter.nextStart(now)
+                    s.limiter = limiter
+                    return (s.stopping, free, allowed, next)
+                }
+                if stopping { break }
+                var deadline: Date?
+                let want = min(free, rateAllowed, options.claimBatch)
+                if want > 0 {
+                    let now = Date()
+                    let lease = now.addingTimeInterval(config.timeout.seconds + options.leaseMargin.seconds)
+                    let claimed: [ClaimedDelivery]
+                    do {
+                        claimed = try await store.claim(channel: config.name, limit: want, now: now, owner: owner, leaseUntil: lease)
+                    } catch {
+                        logger.error("claim failed; retrying in 1s", metadata: ["error": "\(redactor.redact("\(error)"))"])
+                        await wakeup.wait(until: Date().addingTimeInterval(1))
+                        continue
+                    }
+                    if !claimed.isEmpty {
+                        state.withLock { s in
+                            s.inFlight += claimed.count
+                            s.limiter?.take(claimed.count, now)
+                        }
+                        for item in claimed {
+                            Task { await self.attempt(item) }
+                        }
+                    }
+                    if claimed.count == want { continue }
+                    // Everything due is taken: sleep until the next one is due or a wake-up.
+                    do {
+                        deadline = try await store.nextDue(channel: config.name)
+                    } catch {
+                        deadline = Date().addingTimeInterval(1)
+                    }
+                    if let d = deadline, d <= Date() { continue }
+                } else if let rateNext {
+                    deadline = rateNext
+                }
+                // With every slot busy, a finishing attempt signals the wake-up.
+                await wakeup.wait(until: deadline)
+            }
+            await drain()
+        }
+    }
+
+    /// Waits for attempts in flight, up to the drain deadline.
+    private func drain() async {
+        while true {
+            let (n, deadline) = state.withLock { ($0.inFlight, $0.drainDeadline) }
+            if n == 0 { return }
+            if let deadline, deadline <= Date() {
+                logger.warning("drain timeout: releasing attempts still in flight", metadata: ["in_flight": "\(n)"])
+                return
+            }
+            await wakeup.wait(until: deadline)
+        }
+    }
+
+    private func attempt(_ item: ClaimedDelivery) async {
+        let delivery = item.delivery
+        let startedAt = Date()
+        let clock = ContinuousClock()
+        let start = clock.now
+        var (title, text) = renderer.render(kind: delivery.kind, event: item.event, incident: item.incident)
+        if let max = channel.limits.maxTitle { title = title.truncated(to: max) }
+        if let max = channel.limits.maxBody { text = text.truncated(to: max) }
+        let message = OutboundMessage(deliveryId: delivery.id, kind: delivery.kind, event: item.event,
+                                      incident: item.incident, title: title, text: text, thread: item.thread,
+                                      threadDeliveryId: nil)
+        var lifecycle = DeliveryLifecycle(state: .inFlight, attempts: item.budgetAttempts, since: item.budgetSince)
+        let record: AttemptRecord
+        do {
+            let receipt = try await channel.deliver(message)
+            let elapsed = clock.now - start
+            _ = lifecycle.succeeded(reference: receipt.reference)
+            record = AttemptRecord(deliveryId: delivery.id, startedAt: startedAt, duration: elapsed,
+                                   outcome: .delivered(reference: receipt.reference), status: receipt.status)
+            delivered.increment()
+            duration.recordNanoseconds(elapsed.nanoseconds)
+        } catch {
+            let elapsed = clock.now - start
+            duration.recordNanoseconds(elapsed.nanoseconds)
+            var failure = (error as? DeliveryError) ?? .transient(.other, "\(error)")
+            failure.detail = redactor.redact(failure.detail)
+            let action = lifecycle.failed(failure, now: Date(), policy: config.retry, random: Double.random(in: 0...1))
+            let outcome: AttemptRecord.Outcome
+            switch action {
+            case .scheduleRetry(let at):
+                outcome = .retry(at: at)
+                retried.increment()
+                logger.notice("attempt failed; will retry", metadata: [
+                    "delivery": "\(delivery.id)", "reason": "\(failure.reason.rawValue)",
+                    "retry_in": "\(Duration.milliseconds(Int64(at.timeIntervalSinceNow * 1000)).formatted)",
+                    "error": "\(failure.description)",
+                ])
+            case .markFailed(let reason):
+                outcome = .failed(reason: redactor.redact(reason))
+                failed.increment()
+                logger.warning("delivery failed", metadata: [
+                    "delivery": "\(delivery.id)", "reason": "\(failure.reason.rawValue)", "error": "\(redactor.redact(reason))",
+                ])
+            default:
+                outcome = .released
+            }
+            record = AttemptRecord(deliveryId: delivery.id, startedAt: startedAt, duration: elapsed, outcome: outcome,
+                                   status: failure.status, reason: failure.reason.rawValue, error: failure.description)
+        }
+        do {
+            try await recorder.submit(record)
+        } catch {
+            // The delivery stays in flight in the store; its lease expires and it is sent again.
+            logger.error("cannot record attempt outcome", metadata: ["delivery": "\(delivery.id)", "error": "\(error)"])
+        }
+        state.withLock { $0.inFlight -= 1 }
+        wakeup.signal()
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let c = components
+        return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+    }
+}

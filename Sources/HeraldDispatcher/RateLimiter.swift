@@ -1,0 +1,38 @@
+import Foundation
+
+/// A token bucket: `rate` starts per second, bursts up to `max(1, rate)`.
+struct RateLimiter: Sendable {
+    let rate: Double
+    let burst: Double
+    private var tokens: Double
+    private var last: Date
+
+    init(rate: Double, now: Date) {
+        self.rate = rate
+        self.burst = max(1, rate)
+        self.tokens = max(1, rate)
+        self.last = now
+    }
+
+    private mutating func refill(_ now: Date) {
+        let elapsed = max(0, now.timeIntervalSince(last))
+        tokens = min(burst, tokens + elapsed * rate)
+        last = now
+    }
+
+    /// Whole starts allowed now.
+    mutating func available(_ now: Date) -> Int {
+        refill(now)
+        return Int(tokens.rounded(.down))
+    }
+
+    mutating func take(_ n: Int, _ now: Date) {
+        refill(now)
+        tokens -= Double(n)
+    }
+
+    /// When the next start is allowed.
+    func nextStart(_ now: Date) -> Date {
+        tokens >= 1 ? now : now.addingTimeInterval((1 - tokens) / rate)
+    }
+}

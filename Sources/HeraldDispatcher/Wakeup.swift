@@ -1,0 +1,49 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// A one-slot wake-up signal: `signal()` from anywhere, `wait(until:)` from one waiter. A signal
+/// sent while nobody waits is kept, so a wake-up between "found nothing" and "wait" is not lost.
+final class Wakeup: Sendable {
+    private struct State {
+        var pending = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+    private let state = Mutex(State())
+
+    func signal() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if let w = s.waiter {
+                s.waiter = nil
+                return w
+            }
+            s.pending = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    /// Returns on a signal, or at `deadline` (nil: no deadline).
+    func wait(until deadline: Date?) async {
+        var timer: DispatchWorkItem?
+        if let deadline {
+            let delay = deadline.timeIntervalSinceNow
+            if delay <= 0 { return }
+            let item = DispatchWorkItem { [weak self] in self?.signal() }
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay, execute: item)
+            timer = item
+        }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if s.pending {
+                    s.pending = false
+                    return true
+                }
+                s.waiter = c
+                return false
+            }
+            if now { c.resume() }
+        }
+        timer?.cancel()
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import HeraldChannels
+import HeraldCore
+import HeraldDispatcher
+import HeraldStore
+import HeraldTransport
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// The composition root: builds Herald from its configuration — store, transport, channels,
+/// dispatcher, HTTP routes — and runs it until SIGTERM/SIGINT. Tests build it the same way and
+/// may swap the console sink.
+public final class HeraldApplication: Sendable {
+    public let config: HeraldConfig
+    public let store: any Store
+    public let transport: CurlTransport
+    public let channels: [String: any Channel]
+    public let dispatcher: Dispatcher
+    let ingest: GroupCommitter<EnqueueRequest, EnqueueResult>
+    let auth: Authenticator
+    let redactor: Redactor
+    let logger: Logger
+    let ready = Atomic<Bool>(false)
+    let boundPort = Atomic<Int>(0)
+
+    /// Opens the store and builds every channel. Throws `ConfigErrors` for channel configuration
+    /// problems and `StoreError` when the store cannot be opened.
+    public init(config: HeraldConfig, logger: Logger, console: @escaping @Sendable (String) -> Void = { print($0) }) throws {
+        self.config = config
+        self.logger = logger
+        transport = CurlTransport()
+        channels = try ChannelRegistry.build(config, transport: transport, console: console)
+        // After the channel factories ran: they record which of their settings are secrets.
+        redactor = Redactor(secrets: config.secrets)
+        let renderer = try MessageRenderer(templates: config.templates)
+        let store = try SQLiteStore(path: config.store.path)
+        self.store = store
+        var options = Dispatcher.Options()
+        options.drainTimeout = config.server.drainTimeout
+        dispatcher = Dispatcher(store: store, channels: channels, configs: config.channels, renderer: renderer,
+                                redactor: redactor, options: options, logger: logger)
+        ingest = GroupCommitter(maxBatch: 500) { batch in
+            try await store.enqueue(batch, now: Date())
+        }
+        auth = Authenticator(tokens: config.server.tokens)
+        HeraldMetrics.bootstrap()
+    }
+
+    /// The port the server listens on, once it does (useful with `listen: 127.0.0.1:0`).
+    public var port: Int { boundPort.load(ordering: .relaxed) }
+
+    public var isReady: Bool { ready.load(ordering: .relaxed) }
+
+    func buildRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware())
+        addIngestRoutes(to: router)
+        addAdminRoutes(to: router)
+        addOpsRoutes(to: router)
+        return router
+    }
+
+    /// Runs until SIGTERM/SIGINT (or cancellation): stops accepting, lets attempts in flight
+    /// finish within `server.drain_timeout`, releases the rest to the store.
+    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let listen = config.server.listen
+        let app = Application(
+            router: buildRouter(),
+            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "herald"),
+            onServerRunning: { [self] channel in
+                let port = channel.localAddress?.port ?? listen.port
+                boundPort.store(port, ordering: .relaxed)
+                ready.store(true, ordering: .relaxed)
+                logger.info("listening on http://\(HostPort(host: listen.host, port: port))")
+                await onListening(port)
+            },
+            logger: logger
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                // Shut down in reverse order: first stop accepting, then drain the dispatcher.
+                services: [
+                    .init(service: dispatcher),
+                    .init(service: app),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        defer {
+            ready.store(false, ordering: .relaxed)
+            transport.shutdown()
+        }
+        try await group.run()
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import HeraldCore
+import HeraldStore
+import Hummingbird
+
+extension HeraldApplication {
+    func addAdminRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/v1/deliveries") { request, _ in
+            _ = try self.auth.require(.admin, request)
+            let q = request.uri.queryParameters
+            var filter = try Self.filter(state: q["state"].map(String.init), channel: q["channel"].map(String.init),
+                                         incident: q["incident"].map(String.init), since: q["since"].map(String.init))
+            filter.limit = try Self.limit(q["limit"].map(String.init))
+            let deliveries = try await self.store.deliveries(filter)
+            return JSONBody.response(.ok, ["deliveries": deliveries])
+        }
+
+        router.get("/v1/deliveries/:id") { request, context in
+            _ = try self.auth.require(.admin, request)
+            let id = try context.parameters.require("id")
+            guard let detail = try await self.store.delivery(id: id) else {
+                throw APIError.notFound("no delivery \(id)")
+            }
+            return JSONBody.response(.ok, DeliveryDetailBody(detail))
+        }
+
+        router.post("/v1/deliveries/:id/replay") { request, context in
+            _ = try self.auth.require(.admin, request)
+            let id = try context.parameters.require("id")
+            guard let detail = try await self.store.delivery(id: id) else {
+                throw APIError.notFound("no delivery \(id)")
+            }
+            guard detail.delivery.state == .failed else {
+                throw APIError(.conflict, "delivery \(id) is \(detail.delivery.state.rawValue); only failed deliveries can be replayed")
+            }
+            let result = try await self.store.replay(ids: [id], filter: DeliveryFilter(), dryRun: false, now: Date())
+            self.dispatcher.wake(channels: result.channels)
+            return JSONBody.response(.accepted, ReplayBody(result, dryRun: false))
+        }
+
+        router.post("/v1/replay") { request, _ in
+            _ = try self.auth.require(.admin, request)
+            let body = try await self.readJSONBody(request)
+            let fields: [String: Any]
+            if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+                fields = [:]
+            } else {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(body)) else {
+                    throw APIError.badRequest("body is not valid JSON")
+                }
+                guard let dict = object as? [String: Any] else { throw APIError.badRequest("body must be a JSON object") }
+                fields = dict
+            }
+            let known: Set<String> = ["state", "channel", "incident", "since", "dry_run"]
+            if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
+                throw APIError.badRequest("unknown field (expected one of: \(known.sorted().joined(separator: ", ")))", field: unknown)
+            }
+            func string(_ key: String) throws -> String? {
+                guard let v = fields[key], !(v is NSNull) else { return nil }
+                guard let s = v as? String, !(v is NSNumber) else { throw APIError.badRequest("must be a string", field: key) }
+                return s
+            }
+            var dryRun = false
+            if let v = fields["dry_run"], !(v is NSNull) {
+                guard let n = v as? NSNumber, isJSONBool(n) else { throw APIError.badRequest("must be true or false", field: "dry_run") }
+                dryRun = n.boolValue
+            }
+            let state = try string("state")
+            if let state, state != DeliveryState.failed.rawValue {
+                throw APIError.badRequest("only failed deliveries can be replayed", field: "state")
+            }
+            let filter = try Self.filter(state: state, channel: try string("channel"), incident: try string("incident"),
+                                         since: try string("since"))
+            let result = try await self.store.replay(ids: nil, filter: filter, dryRun: dryRun, now: Date())
+            if !dryRun { self.dispatcher.wake(channels: result.channels) }
+            return JSONBody.response(.ok, ReplayBody(result, dryRun: dryRun))
+        }
+
+        router.get("/v1/incidents") { request, _ in
+            _ = try self.auth.require(.admin, request)
+            let limit = try Self.limit(request.uri.queryParameters["limit"].map(String.init))
+            return JSONBody.response(.ok, ["incidents": try await self.store.incidents(limit: limit)])
+        }
+
+        router.get("/v1/incidents/:key") { request, context in
+            _ = try self.auth.require(.admin, request)
+            let key = try context.parameters.require("key")
+            guard let detail = try await self.store.incident(key: key) else {
+                throw APIError.notFound("no incident \(key)")
+            }
+            return JSONBody.response(.ok, IncidentDetailBody(incident: detail.incident, events: detail.events,
+                                                             deliveries: detail.deliveries))
+        }
+    }
+
+    static func filter(state: String?, channel: String?, incident: String?, since: String?) throws -> DeliveryFilter {
+        var filter = DeliveryFilter()
+        if let state {
+            guard let s = DeliveryState(rawValue: state) else {
+                throw APIError.badRequest("unknown state \"\(state)\" (expected one of: \(DeliveryState.allCases.map(\.rawValue).joined(separator: ", ")))", field: "state")
+            }
+            filter.state = s
+        }
+        filter.channel = channel.flatMap { $0.isEmpty ? nil : $0 }
+        filter.incident = incident.flatMap { $0.isEmpty ? nil : $0 }
+        if let since, !since.isEmpty {
+            if let date = RFC3339.parse(since) {
+                filter.since = date
+            } else if let ago = Duration(parsing: since) {
+                filter.since = Date().addingTimeInterval(-ago.seconds)
+            } else {
+                throw APIError.badRequest("must be an RFC 3339 time or a duration like 2h", field: "since")
+            }
+        }
+        return filter
+    }
+
+    static func limit(_ text: String?) throws -> Int {
+        guard let text else { return 100 }
+        guard let n = Int(text), (1...1000).contains(n) else {
+            throw APIError.badRequest("must be an integer from 1 to 1000", field: "limit")
+        }
+        return n
+    }
+}
+
+/// `NSNumber` from JSON is a Bool only when it came from `true`/`false`.
+func isJSONBool(_ n: NSNumber) -> Bool {
+    String(cString: n.objCType) == "c"
+}
+
+struct DeliveryDetailBody: Encodable {
+    let detail: DeliveryDetail
+    init(_ detail: DeliveryDetail) { self.detail = detail }
+    enum K: String, CodingKey { case attempts }
+    func encode(to encoder: any Encoder) throws {
+        try detail.delivery.encode(to: encoder)
+        var c = encoder.container(keyedBy: K.self)
+        try c.encode(detail.attempts, forKey: .attempts)
+    }
+}
+
+struct IncidentDetailBody: Encodable {
+    let incident: Incident
+    let events: [Event]
+    let deliveries: [Delivery]
+    enum K: String, CodingKey { case events, deliveries }
+    func encode(to encoder: any Encoder) throws {
+        try incident.encode(to: encoder)
+        var c = encoder.container(keyedBy: K.self)
+        try c.encode(events, forKey: .events)
+        try c.encode(deliveries, forKey: .deliveries)
+    }
+}
+
+struct ReplayBody: Encodable {
+    var replayed: Int
+    var dry_run: Bool
+    var ids: [String]
+    init(_ r: ReplayResult, dryRun: Bool) {
+        replayed = r.count
+        dry_run = dryRun
+        ids = Array(r.ids.prefix(1000))
+    }
+}

@@ -1,0 +1,90 @@
+import Crypto
+import Foundation
+import HeraldCore
+import HeraldStore
+import Hummingbird
+import Metrics
+
+extension HeraldApplication {
+    func addIngestRoutes(to router: Router<BasicRequestContext>) {
+        router.post("/v1/events") { request, context in
+            let principal = try self.auth.require(.ingest, request)
+            let body = try await self.readJSONBody(request)
+            let receivedAt = Date()
+            let event: Event
+            do {
+                event = try EventInput.parse(json: body, id: Identifier.make(prefix: "evt", at: receivedAt), receivedAt: receivedAt)
+            } catch {
+                Counter(label: "herald_events_rejected_total", dimensions: [("reason", "invalid")]).increment()
+                throw APIError.badRequest(error.message, field: error.field)
+            }
+            let idempotency = try Self.idempotency(request, scope: principal.name, body: body)
+            return try await self.accept(event, idempotency: idempotency)
+        }
+    }
+
+    /// Commits the event and its fan-out (one group commit shared with concurrent senders), wakes
+    /// the dispatcher, and only then answers 202.
+    func accept(_ event: Event, idempotency: EnqueueRequest.Idempotency?) async throws -> Response {
+        let channels = config.routes.channels(for: event)
+        let result: EnqueueResult
+        do {
+            result = try await ingest.submit(EnqueueRequest(event: event, channels: channels, idempotency: idempotency))
+        } catch {
+            logger.error("cannot commit event", metadata: ["error": "\(redactor.redact("\(error)"))"])
+            throw APIError(.serviceUnavailable, "store unavailable; retry later", headers: [.retryAfter: "5"])
+        }
+        switch result {
+        case .accepted(let accepted):
+            dispatcher.wake(channels: accepted.channels)
+            Counter(label: "herald_events_received_total", dimensions: [("status", event.status.rawValue)]).increment()
+            return JSONBody.response(.accepted, AcceptedBody(accepted))
+        case .repeated(let first):
+            return JSONBody.response(.accepted, AcceptedBody(first))
+        case .conflict:
+            throw APIError(.conflict, "Idempotency-Key was already used with a different body", field: "Idempotency-Key")
+        }
+    }
+
+    struct AcceptedBody: Encodable {
+        var event_id: String
+        var incident: String
+        var deliveries: Int
+        init(_ a: EnqueueResult.Accepted) {
+            event_id = a.eventId
+            incident = a.incident
+            deliveries = a.deliveries
+        }
+    }
+
+    static func idempotency(_ request: Request, scope: String, body: [UInt8]) throws -> EnqueueRequest.Idempotency? {
+        guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else { return nil }
+        guard !key.isEmpty, key.count <= 255 else {
+            throw APIError.badRequest("must be 1 to 255 characters", field: "Idempotency-Key")
+        }
+        let hash = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        return .init(scope: scope, key: key, bodyHash: hash)
+    }
+
+    /// The body, if it is JSON and within `server.max_body_bytes` (415 and 413 otherwise).
+    func readJSONBody(_ request: Request) async throws -> [UInt8] {
+        if let type = request.headers[.contentType] {
+            let media = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            guard media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json")) else {
+                throw APIError(.unsupportedMediaType, "Content-Type must be application/json", field: "Content-Type")
+            }
+        }
+        let limit = config.server.maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw APIError(.contentTooLarge, "body is larger than \(limit) bytes")
+        }
+        var bytes: [UInt8] = []
+        for try await chunk in request.body {
+            guard bytes.count + chunk.readableBytes <= limit else {
+                throw APIError(.contentTooLarge, "body is larger than \(limit) bytes")
+            }
+            bytes.append(contentsOf: chunk.readableBytesView)
+        }
+        return bytes
+    }
+}

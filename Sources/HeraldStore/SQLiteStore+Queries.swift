@@ -1,0 +1,166 @@
+import Foundation
+import GRDB
+import HeraldCore
+
+extension SQLiteStore {
+    static let deliveryColumns = """
+        id, event_id, incident, channel, kind, state, priority, attempts, created_at, due_at, updated_at,
+        last_status, last_error, receipt, delivered_at, replays
+        """
+
+    static func delivery(from row: Row) throws -> Delivery {
+        guard let kind = DeliveryKind(rawValue: row["kind"]), let state = DeliveryState(rawValue: row["state"]) else {
+            throw StoreError.underlying("unreadable delivery row \(row["id"] as String? ?? "?")")
+        }
+        return Delivery(
+            id: row["id"], eventId: row["event_id"], incident: row["incident"], channel: row["channel"],
+            kind: kind, state: state, priority: row["priority"], attempts: row["attempts"],
+            createdAt: date(row["created_at"])!, dueAt: date(row["due_at"]), updatedAt: date(row["updated_at"])!,
+            lastStatus: row["last_status"], lastError: row["last_error"], receipt: row["receipt"],
+            deliveredAt: date(row["delivered_at"]), replays: row["replays"])
+    }
+
+    static func date(_ value: Double?) -> Date? {
+        value.map(Date.init(timeIntervalSince1970:))
+    }
+
+    static func fetchIncident(key: String, db: Database) throws -> Incident? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT key, status, cycle, title, severity, opened_at, resolved_at, updated_at FROM incidents WHERE key = ?
+            """), arguments: [key]) else { return nil }
+        return incident(from: row)
+    }
+
+    static func incident(from row: Row) -> Incident {
+        Incident(key: row["key"], status: Incident.Status(rawValue: row["status"]) ?? .open, cycle: row["cycle"],
+                 title: row["title"], severity: Severity(rawValue: row["severity"]) ?? .major,
+                 openedAt: date(row["opened_at"])!, resolvedAt: date(row["resolved_at"]), updatedAt: date(row["updated_at"])!)
+    }
+
+    /// WHERE clause and arguments for a filter (ANDed conditions).
+    static func whereClause(_ filter: DeliveryFilter, ids: [String]? = nil) -> (String, StatementArguments) {
+        var conditions: [String] = []
+        var arguments = StatementArguments()
+        if let state = filter.state {
+            conditions.append("state = ?")
+            _ = arguments.append(contentsOf: [state.rawValue])
+        }
+        if let channel = filter.channel {
+            conditions.append("channel = ?")
+            _ = arguments.append(contentsOf: [channel])
+        }
+        if let incident = filter.incident {
+            conditions.append("incident = ?")
+            _ = arguments.append(contentsOf: [incident])
+        }
+        if let since = filter.since {
+            conditions.append("created_at >= ?")
+            _ = arguments.append(contentsOf: [since.timeIntervalSince1970])
+        }
+        if let ids {
+            conditions.append("id IN (\(databaseQuestionMarks(count: ids.count)))")
+            _ = arguments.append(contentsOf: StatementArguments(ids))
+        }
+        return (conditions.isEmpty ? "1" : conditions.joined(separator: " AND "), arguments)
+    }
+
+    public func deliveries(_ filter: DeliveryFilter) async throws -> [Delivery] {
+        try await wrap {
+            try await pool.read { db in
+                let (clause, arguments) = Self.whereClause(filter)
+                var args = arguments
+                _ = args.append(contentsOf: [max(1, filter.limit)])
+                return try Row.fetchAll(db, sql: """
+                    SELECT \(Self.deliveryColumns) FROM deliveries WHERE \(clause) ORDER BY created_at DESC, id DESC LIMIT ?
+                    """, arguments: args).map(Self.delivery(from:))
+            }
+        }
+    }
+
+    public func delivery(id: String) async throws -> DeliveryDetail? {
+        try await wrap {
+            try await pool.read { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.deliveryColumns) FROM deliveries WHERE id = ?",
+                                                 arguments: [id]) else { return nil }
+                let attempts = try Row.fetchAll(db, sql: """
+                    SELECT delivery_id, number, replay, started_at, duration_ms, outcome, status, reason, error
+                    FROM attempts WHERE delivery_id = ? ORDER BY number
+                    """, arguments: [id]).map { r in
+                    Attempt(deliveryId: r["delivery_id"], number: r["number"], replay: r["replay"],
+                            startedAt: Self.date(r["started_at"])!, durationMs: r["duration_ms"],
+                            outcome: Attempt.Outcome(rawValue: r["outcome"]) ?? .failed, status: r["status"],
+                            reason: r["reason"], error: r["error"])
+                }
+                return DeliveryDetail(delivery: try Self.delivery(from: row), attempts: attempts)
+            }
+        }
+    }
+
+    public func replay(ids: [String]?, filter: DeliveryFilter, dryRun: Bool, now: Date) async throws -> ReplayResult {
+        var filter = filter
+        filter.state = .failed
+        let (clause, arguments) = Self.whereClause(filter, ids: ids)
+        let t = now.timeIntervalSince1970
+        return try await wrap {
+            if dryRun {
+                return try await pool.read { db in
+                    let rows = try Row.fetchAll(db, sql: "SELECT id, channel FROM deliveries WHERE \(clause)", arguments: arguments)
+                    return ReplayResult(count: rows.count, ids: rows.map { $0["id"] },
+                                        channels: rows.map { $0["channel"] as String }.uniqued())
+                }
+            }
+            return try await pool.write { db in
+                var args: StatementArguments = [t, t, t]
+                _ = args.append(contentsOf: arguments)
+                let rows = try Row.fetchAll(db, sql: """
+                    UPDATE deliveries SET state = 'queued', due_at = ?, budget_attempts = 0, budget_since = ?,
+                        replays = replays + 1, updated_at = ?
+                    WHERE \(clause)
+                    RETURNING id, channel
+                    """, arguments: args)
+                return ReplayResult(count: rows.count, ids: rows.map { $0["id"] },
+                                    channels: rows.map { $0["channel"] as String }.uniqued())
+            }
+        }
+    }
+
+    public func incidents(limit: Int) async throws -> [Incident] {
+        try await wrap {
+            try await pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT key, status, cycle, title, severity, opened_at, resolved_at, updated_at
+                    FROM incidents ORDER BY updated_at DESC LIMIT ?
+                    """, arguments: [max(1, limit)]).map(Self.incident(from:))
+            }
+        }
+    }
+
+    public func incident(key: String) async throws -> IncidentDetail? {
+        let decoder = self.decoder
+        return try await wrap {
+            try await pool.read { db in
+                guard let incident = try Self.fetchIncident(key: key, db: db) else { return nil }
+                let events = try Data.fetchAll(db, sql: """
+                    SELECT body FROM events WHERE incident = ? AND cycle = ? ORDER BY received_at, id
+                    """, arguments: [key, incident.cycle]).map { try decoder.decode(Event.self, from: $0) }
+                let deliveries = try Row.fetchAll(db, sql: """
+                    SELECT \(Self.deliveryColumns) FROM deliveries WHERE incident = ? AND cycle = ? ORDER BY created_at, id
+                    """, arguments: [key, incident.cycle]).map(Self.delivery(from:))
+                return IncidentDetail(incident: incident, events: events, deliveries: deliveries)
+            }
+        }
+    }
+
+    public func countsByState() async throws -> [DeliveryState: Int] {
+        try await wrap {
+            try await pool.read { db in
+                var counts: [DeliveryState: Int] = [:]
+                for state in DeliveryState.allCases { counts[state] = 0 }
+                for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state") {
+                    if let state = DeliveryState(rawValue: row["state"]) { counts[state] = row["n"] }
+                }
+                return counts
+            }
+        }
+    }
+}

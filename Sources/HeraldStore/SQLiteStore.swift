@@ -1,0 +1,159 @@
+import Foundation
+import GRDB
+import HeraldCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The embedded store: one SQLite file in WAL mode, `synchronous=FULL` so a committed event
+/// survives power loss as well as `kill -9`. One process owns a file at a time (an advisory lock
+/// beside it), so `in_flight` rows found at start belong to a dead process.
+public final class SQLiteStore: Store {
+    let pool: DatabasePool
+    public let path: String
+    private let lockFD: Int32
+    let encoder: JSONEncoder
+    let decoder: JSONDecoder
+
+    /// Opens (creating if needed) and migrates the store. With `exclusive`, refuses a file another
+    /// live process holds.
+    public init(path: String, exclusive: Bool = true) throws {
+        self.path = path
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
+            throw StoreError.cannotOpen("\(path): directory \(dir) does not exist")
+        }
+        if exclusive {
+            let fd = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw StoreError.cannotOpen("\(path): \(String(cString: strerror(errno)))")
+            }
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                close(fd)
+                throw StoreError.locked("\(path) is used by another herald process")
+            }
+            lockFD = fd
+        } else {
+            lockFD = -1
+        }
+        var config = Configuration()
+        config.journalMode = .wal
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(pool)
+            let superseded = try pool.read { try Self.migrator.hasBeenSuperseded($0) }
+            if superseded {
+                throw StoreError.schemaTooNew(found: 2, supported: 1)
+            }
+        } catch let error as StoreError {
+            if lockFD >= 0 { close(lockFD) }
+            throw error
+        } catch let error as DatabaseError {
+            if lockFD >= 0 { close(lockFD) }
+            throw StoreError.cannotOpen("\(path): \(error.message ?? "\(error.resultCode)")")
+        }
+        encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, enc in
+            var c = enc.singleValueContainer()
+            try c.encode(date.timeIntervalSince1970)
+        }
+        decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { dec in
+            Date(timeIntervalSince1970: try dec.singleValueContainer().decode(Double.self))
+        }
+    }
+
+    deinit {
+        if lockFD >= 0 { close(lockFD) }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE events (
+                    id TEXT PRIMARY KEY,
+                    incident TEXT NOT NULL,
+                    cycle INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    received_at REAL NOT NULL
+                );
+                CREATE INDEX events_incident ON events(incident, received_at);
+                CREATE TABLE incidents (
+                    key TEXT PRIMARY KEY,
+                    status TEXT NOT NULL,
+                    cycle INTEGER NOT NULL,
+                    title TEXT NOT NULL,
+                    severity TEXT NOT NULL,
+                    opened_at REAL NOT NULL,
+                    resolved_at REAL,
+                    updated_at REAL NOT NULL
+                );
+                CREATE INDEX incidents_updated ON incidents(updated_at);
+                CREATE TABLE deliveries (
+                    id TEXT PRIMARY KEY,
+                    event_id TEXT NOT NULL REFERENCES events(id),
+                    incident TEXT NOT NULL,
+                    cycle INTEGER NOT NULL,
+                    channel TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    priority INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    budget_attempts INTEGER NOT NULL DEFAULT 0,
+                    budget_since REAL NOT NULL,
+                    replays INTEGER NOT NULL DEFAULT 0,
+                    created_at REAL NOT NULL,
+                    due_at REAL,
+                    updated_at REAL NOT NULL,
+                    lease_owner TEXT,
+                    lease_until REAL,
+                    last_status INTEGER,
+                    last_error TEXT,
+                    receipt TEXT,
+                    delivered_at REAL
+                );
+                CREATE INDEX deliveries_due ON deliveries(channel, priority DESC, due_at)
+                    WHERE state IN ('queued', 'retrying');
+                CREATE INDEX deliveries_leases ON deliveries(lease_until) WHERE state = 'in_flight';
+                CREATE INDEX deliveries_state ON deliveries(state, created_at);
+                CREATE INDEX deliveries_incident ON deliveries(incident, cycle, channel);
+                CREATE TABLE attempts (
+                    delivery_id TEXT NOT NULL REFERENCES deliveries(id),
+                    number INTEGER NOT NULL,
+                    replay INTEGER NOT NULL,
+                    started_at REAL NOT NULL,
+                    duration_ms REAL NOT NULL,
+                    outcome TEXT NOT NULL,
+                    status INTEGER,
+                    reason TEXT,
+                    error TEXT,
+                    PRIMARY KEY (delivery_id, number)
+                ) WITHOUT ROWID;
+                CREATE TABLE idempotency (
+                    scope TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    body_hash TEXT NOT NULL,
+                    response BLOB NOT NULL,
+                    created_at REAL NOT NULL,
+                    PRIMARY KEY (scope, key)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return m
+    }
+
+    func wrap<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as DatabaseError {
+            throw StoreError.underlying(error.message ?? "\(error.resultCode)")
+        }
+    }
+}

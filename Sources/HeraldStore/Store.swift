@@ -1,0 +1,220 @@
+import Foundation
+import HeraldCore
+
+/// One validated event with its fan-out, ready to be committed.
+public struct EnqueueRequest: Sendable {
+    public var event: Event
+    /// The channels its routes selected, in order.
+    public var channels: [String]
+    /// `Idempotency-Key`, scoped to the sender (token name); nil when the sender gave none.
+    public var idempotency: Idempotency?
+
+    public struct Idempotency: Sendable {
+        public var scope: String
+        public var key: String
+        /// A digest of the request body: the same key with another body is a conflict.
+        public var bodyHash: String
+        public init(scope: String, key: String, bodyHash: String) {
+            self.scope = scope
+            self.key = key
+            self.bodyHash = bodyHash
+        }
+    }
+
+    public init(event: Event, channels: [String], idempotency: Idempotency? = nil) {
+        self.event = event
+        self.channels = channels
+        self.idempotency = idempotency
+    }
+}
+
+/// What committing an `EnqueueRequest` did.
+public enum EnqueueResult: Sendable, Equatable {
+    /// Committed: the event and one delivery per channel.
+    case accepted(Accepted)
+    /// The idempotency key was seen before with the same body: the first answer, nothing new.
+    case repeated(Accepted)
+    /// The idempotency key was seen before with a different body.
+    case conflict
+
+    public struct Accepted: Sendable, Equatable, Codable {
+        public var eventId: String
+        public var incident: String
+        public var deliveries: Int
+        /// Channels that got new work (for waking the dispatcher). Empty for a repeat.
+        public var channels: [String]
+        public init(eventId: String, incident: String, deliveries: Int, channels: [String]) {
+            self.eventId = eventId
+            self.incident = incident
+            self.deliveries = deliveries
+            self.channels = channels
+        }
+    }
+}
+
+/// A delivery taken by a dispatcher, with everything needed to send it.
+public struct ClaimedDelivery: Sendable {
+    public var delivery: Delivery
+    public var event: Event
+    public var incident: Incident
+    /// Attempts in the current replay generation, and when that generation began.
+    public var budgetAttempts: Int
+    public var budgetSince: Date
+    /// The provider reference of the earlier delivered notice of the same incident cycle on the
+    /// same channel, if any: follow-ups thread onto it.
+    public var thread: String?
+
+    public init(delivery: Delivery, event: Event, incident: Incident, budgetAttempts: Int, budgetSince: Date, thread: String?) {
+        self.delivery = delivery
+        self.event = event
+        self.incident = incident
+        self.budgetAttempts = budgetAttempts
+        self.budgetSince = budgetSince
+        self.thread = thread
+    }
+}
+
+/// The result of one attempt, to be recorded with the delivery's new state.
+public struct AttemptRecord: Sendable {
+    public var deliveryId: String
+    public var startedAt: Date
+    public var duration: Duration
+    public var outcome: Outcome
+    public var status: Int?
+    public var reason: String?
+    public var error: String?
+
+    public enum Outcome: Sendable, Equatable {
+        case delivered(reference: String?)
+        case retry(at: Date)
+        case failed(reason: String)
+        /// The claim ended without an outcome (shutdown): back to waiting, not counted.
+        case released
+    }
+
+    public init(deliveryId: String, startedAt: Date, duration: Duration, outcome: Outcome,
+                status: Int? = nil, reason: String? = nil, error: String? = nil) {
+        self.deliveryId = deliveryId
+        self.startedAt = startedAt
+        self.duration = duration
+        self.outcome = outcome
+        self.status = status
+        self.reason = reason
+        self.error = error
+    }
+}
+
+public struct DeliveryFilter: Sendable, Equatable {
+    public var state: DeliveryState?
+    public var channel: String?
+    public var incident: String?
+    /// Only deliveries created at or after this time.
+    public var since: Date?
+    public var limit: Int
+
+    public init(state: DeliveryState? = nil, channel: String? = nil, incident: String? = nil, since: Date? = nil, limit: Int = 100) {
+        self.state = state
+        self.channel = channel
+        self.incident = incident
+        self.since = since
+        self.limit = limit
+    }
+}
+
+public struct DeliveryDetail: Sendable {
+    public var delivery: Delivery
+    public var attempts: [Attempt]
+    public init(delivery: Delivery, attempts: [Attempt]) {
+        self.delivery = delivery
+        self.attempts = attempts
+    }
+}
+
+public struct IncidentDetail: Sendable {
+    public var incident: Incident
+    public var events: [Event]
+    public var deliveries: [Delivery]
+    public init(incident: Incident, events: [Event], deliveries: [Delivery]) {
+        self.incident = incident
+        self.events = events
+        self.deliveries = deliveries
+    }
+}
+
+public struct ReplayResult: Sendable, Equatable {
+    /// Deliveries re-queued (or that would be, for a dry run).
+    public var count: Int
+    public var ids: [String]
+    public var channels: [String]
+    public init(count: Int, ids: [String], channels: [String]) {
+        self.count = count
+        self.ids = ids
+        self.channels = channels
+    }
+}
+
+/// Why a store operation failed. A struct around a private enum so cases can be added.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    private enum Code: Sendable {
+        case cannotOpen(String)
+        case locked(String)
+        case notFound
+        case schemaTooNew(Int, Int)
+        case underlying(String)
+    }
+    private let code: Code
+
+    public static func cannotOpen(_ why: String) -> StoreError { StoreError(code: .cannotOpen(why)) }
+    public static func locked(_ why: String) -> StoreError { StoreError(code: .locked(why)) }
+    public static let notFound = StoreError(code: .notFound)
+    public static func schemaTooNew(found: Int, supported: Int) -> StoreError { StoreError(code: .schemaTooNew(found, supported)) }
+    public static func underlying(_ why: String) -> StoreError { StoreError(code: .underlying(why)) }
+
+    public var isNotFound: Bool { if case .notFound = code { return true } else { return false } }
+
+    public var description: String {
+        switch code {
+        case .cannotOpen(let why): return "cannot open store: \(why)"
+        case .locked(let why): return "store is in use: \(why)"
+        case .notFound: return "not found"
+        case .schemaTooNew(let found, let supported):
+            return "store schema version \(found) is newer than this herald supports (\(supported)); upgrade herald"
+        case .underlying(let why): return "store error: \(why)"
+        }
+    }
+}
+
+/// Durable state: events, incidents, deliveries, attempts, receipts. The SQLite store is the
+/// embedded default; every implementation passes the same conformance suite.
+public protocol Store: Sendable {
+    /// Commits every request in one transaction: event, incident, one delivery per channel,
+    /// idempotency record. Results are in request order.
+    func enqueue(_ batch: [EnqueueRequest], now: Date) async throws -> [EnqueueResult]
+
+    /// Takes up to `limit` due deliveries of one channel (all-clears first, then oldest due),
+    /// marking them in flight under a lease held by `owner` until `leaseUntil`.
+    func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date) async throws -> [ClaimedDelivery]
+
+    /// When the next waiting delivery of this channel is due (nil when none waits).
+    func nextDue(channel: String) async throws -> Date?
+
+    /// Records attempt outcomes and the new delivery states, in one transaction.
+    func record(_ records: [AttemptRecord], now: Date) async throws
+
+    /// Returns in-flight deliveries whose lease expired (or, with `owner`, all of that owner's)
+    /// to waiting. Answers the channels that got work back.
+    func releaseLeases(expiredBefore: Date?, owner: String?) async throws -> [String]
+
+    func deliveries(_ filter: DeliveryFilter) async throws -> [Delivery]
+    func delivery(id: String) async throws -> DeliveryDetail?
+
+    /// Re-queues failed deliveries matching the filter (or the given ids), due now, with a fresh
+    /// retry budget; old attempts are kept. With `dryRun`, changes nothing and says what would be.
+    func replay(ids: [String]?, filter: DeliveryFilter, dryRun: Bool, now: Date) async throws -> ReplayResult
+
+    func incidents(limit: Int) async throws -> [Incident]
+    func incident(key: String) async throws -> IncidentDetail?
+
+    /// Deliveries per state, for metrics and readiness.
+    func countsByState() async throws -> [DeliveryState: Int]
+}

@@ -1,0 +1,113 @@
+import CCurl
+import Foundation
+
+extension CurlTransport {
+    /// One request in flight. Created on the caller's thread, then owned by the loop thread.
+    /// While libcurl holds it (from `curl_multi_add_handle` until the transfer is done) it is kept alive by
+    /// an `Unmanaged` retain whose opaque pointer is the WRITEDATA/HEADERDATA/PRIVATE of the easy handle.
+    final class Transfer: @unchecked Sendable {
+        let request: HTTPRequest
+        let maxResponseBytes: Int
+        private var continuation: CheckedContinuation<HTTPResponse, any Error>?
+
+        var body: [UInt8] = []
+        var headers: [(name: String, value: String)] = []
+        /// Request headers handed to libcurl; freed once libcurl is done with the easy handle.
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        let errorBuffer: UnsafeMutablePointer<CChar>
+
+        static let maxHeaderCount = 256
+
+        init(request: HTTPRequest, maxResponseBytes: Int, continuation: CheckedContinuation<HTTPResponse, any Error>) {
+            self.request = request
+            self.maxResponseBytes = maxResponseBytes
+            self.continuation = continuation
+            let size = Int(hc_error_size())
+            errorBuffer = .allocate(capacity: size)
+            errorBuffer.initialize(repeating: 0, count: size)
+        }
+
+        deinit {
+            freeHeaderList()
+            errorBuffer.deallocate()
+            // A transfer must never be dropped unanswered.
+            continuation?.resume(throwing: TransportError(kind: .other, message: "transfer dropped"))
+        }
+
+        func freeHeaderList() {
+            if let headerList {
+                curl_slist_free_all(headerList)
+                self.headerList = nil
+            }
+        }
+
+        /// Resumes the caller; only the first call has an effect.
+        func finish(_ result: Result<HTTPResponse, TransportError>) {
+            guard let continuation else { return }
+            self.continuation = nil
+            switch result {
+            case .success(let response): continuation.resume(returning: response)
+            case .failure(let error): continuation.resume(throwing: error)
+            }
+        }
+
+        var errorBufferText: String {
+            String(cString: errorBuffer)
+        }
+
+        // MARK: libcurl callbacks (loop thread)
+
+        func appendBody(_ bytes: UnsafeRawBufferPointer) {
+            let room = maxResponseBytes - body.count
+            guard room > 0 else { return }
+            let take = min(room, bytes.count)
+            if body.isEmpty {
+                body.reserveCapacity(min(maxResponseBytes, max(take, 4096)))
+            }
+            body.append(contentsOf: bytes.prefix(take).bindMemory(to: UInt8.self))
+        }
+
+        func appendHeaderLine(_ bytes: UnsafeRawBufferPointer) {
+            var line = bytes[...]
+            while let last = line.last, last == 0x0A || last == 0x0D {
+                line = line.dropLast()
+            }
+            guard !line.isEmpty else { return }
+            // A status line starts a new response (1xx interim, or a later one): keep only the final one's headers.
+            if line.starts(with: "HTTP/".utf8) {
+                headers.removeAll(keepingCapacity: true)
+                return
+            }
+            // Folded continuation line (obsolete syntax): append to the previous header.
+            if let first = line.first, first == 0x20 || first == 0x09 {
+                if !headers.isEmpty {
+                    let more = String(decoding: UnsafeRawBufferPointer(rebasing: line), as: UTF8.self)
+                    headers[headers.count - 1].value += " " + more.trimmingCharacters(in: .whitespaces)
+                }
+                return
+            }
+            guard headers.count < Self.maxHeaderCount, let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
+            let name = String(decoding: UnsafeRawBufferPointer(rebasing: line[..<colon]), as: UTF8.self)
+            let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]), as: UTF8.self)
+            headers.append((name: name.trimmingCharacters(in: .whitespaces), value: value.trimmingCharacters(in: .whitespaces)))
+        }
+    }
+}
+
+/// WRITEFUNCTION: `userdata` is the transfer's unretained opaque pointer. Always consumes everything.
+let curlWriteCallback: hc_data_cb = { pointer, size, count, userdata in
+    let total = size * count
+    guard let pointer, let userdata, total > 0 else { return total }
+    let transfer = Unmanaged<CurlTransport.Transfer>.fromOpaque(userdata).takeUnretainedValue()
+    transfer.appendBody(UnsafeRawBufferPointer(start: pointer, count: total))
+    return total
+}
+
+/// HEADERFUNCTION: called once per complete header line, status lines included.
+let curlHeaderCallback: hc_data_cb = { pointer, size, count, userdata in
+    let total = size * count
+    guard let pointer, let userdata, total > 0 else { return total }
+    let transfer = Unmanaged<CurlTransport.Transfer>.fromOpaque(userdata).takeUnretainedValue()
+    transfer.appendHeaderLine(UnsafeRawBufferPointer(start: pointer, count: total))
+    return total
+}

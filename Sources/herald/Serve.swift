@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import HeraldCore
+import HeraldServer
+import HeraldStore
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the Herald server and dispatcher.")
+
+    @Option(help: "Configuration file (default: $HERALD_CONFIG).")
+    var config: String?
+
+    @Option(help: "Listen on HOST:PORT, overriding server.listen.")
+    var listen: String?
+
+    @Option(help: "SQLite store file, overriding store.path.")
+    var store: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        var loaded = try loadConfig(config)
+        if let listen {
+            guard let hp = HostPort(parsing: listen) else { throw CLIExit.usage("--listen: expected HOST:PORT, got \"\(listen)\"") }
+            loaded.server.listen = hp
+        }
+        if let store { loaded.store.path = store }
+        guard let level = Logger.Level(rawValue: logLevel) else { throw CLIExit.usage("--log-level: unknown level \"\(logLevel)\"") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "herald")
+        let app: HeraldApplication
+        do {
+            app = try HeraldApplication(config: loaded, logger: logger)
+        } catch let errors as ConfigErrors {
+            throw CLIExit.local(errors.description)
+        } catch let error as StoreError {
+            throw CLIExit.local("herald: \(error)")
+        }
+        do {
+            try await app.run()
+        } catch {
+            let text = "\(error)"
+            if text.contains("Address already in use") {
+                throw CLIExit.local("herald: cannot listen on \(loaded.server.listen): address already in use")
+            }
+            if text.contains("Permission denied") || text.contains("Cannot assign requested address") {
+                throw CLIExit.local("herald: cannot listen on \(loaded.server.listen): \(text)")
+            }
+            throw CLIExit.local("herald: \(text)")
+        }
+    }
+}
+
+/// Loads the configuration named by `--config` or `HERALD_CONFIG`, turning problems into one
+/// line each (file:line:column: key path: message) and exit code 1.
+func loadConfig(_ path: String?) throws -> HeraldConfig {
+    guard let file = path ?? ProcessInfo.processInfo.environment["HERALD_CONFIG"], !file.isEmpty else {
+        throw CLIExit.usage("herald: no configuration: pass --config FILE or set HERALD_CONFIG")
+    }
+    do {
+        return try ConfigLoader.load(file: file)
+    } catch let errors as ConfigErrors {
+        throw CLIExit.local(errors.description)
+    } catch let error as ConfigError {
+        throw CLIExit.local(error.description)
+    }
+}

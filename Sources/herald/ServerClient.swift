@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import HeraldTransport
+
+/// `--server`, `--token`, `--wait`: how client commands reach a running Herald.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "Herald server URL (default: $HERALD_URL or http://127.0.0.1:8080).")
+    var server: String?
+
+    @Option(help: "Bearer token (default: $HERALD_TOKEN).")
+    var token: String?
+
+    @Option(help: "Seconds to keep retrying while the server is unreachable or unavailable.")
+    var wait: Double = 30
+
+    var baseURL: String {
+        let url = server ?? ProcessInfo.processInfo.environment["HERALD_URL"] ?? "http://127.0.0.1:8080"
+        return url.hasSuffix("/") ? String(url.dropLast()) : url
+    }
+
+    var bearer: String? { token ?? ProcessInfo.processInfo.environment["HERALD_TOKEN"] }
+}
+
+/// A small JSON client over the same libcurl transport the dispatcher uses.
+struct ServerClient {
+    let options: ClientOptions
+    let transport = CurlTransport()
+
+    /// Sends the request, retrying connection failures and 502/503/504 until `--wait` runs out
+    /// (exit 4). A 4xx/5xx answer is exit 3 with the server's error text. Answers the JSON body.
+    func call(_ method: String, _ path: String, body: [String: Any]? = nil, headers: [(String, String)] = []) async throws -> Any {
+        var request = HTTPRequest(method: method, url: options.baseURL + path, timeout: .seconds(30), connectTimeout: .seconds(5))
+        request.headers = headers.map { (name: $0.0, value: $0.1) }
+        request.headers.append((name: "Accept", value: "application/json"))
+        if let token = options.bearer { request.headers.append((name: "Authorization", value: "Bearer \(token)")) }
+        if let body {
+            request.body = Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]))
+            request.headers.append((name: "Content-Type", value: "application/json"))
+        }
+        let deadline = Date().addingTimeInterval(max(0, options.wait))
+        var delay = 0.25
+        var lastProblem = ""
+        defer { transport.shutdown() }
+        while true {
+            do {
+                let response = try await transport.send(request)
+                let json = try? JSONSerialization.jsonObject(with: Data(response.body))
+                switch response.status {
+                case 200..<300:
+                    return json ?? [:]
+                case 502, 503, 504:
+                    lastProblem = "server answered \(response.status)\(Self.errorText(json).map { ": \($0)" } ?? "")"
+                default:
+                    var text = "herald: server answered \(response.status)"
+                    if let error = Self.errorText(json) { text += ": \(error)" }
+                    if let field = (json as? [String: Any])?["field"] as? String { text += " (field: \(field))" }
+                    throw CLIExit.rejected(text)
+                }
+            } catch let error as TransportError {
+                lastProblem = "\(error.message)"
+            }
+            if Date().addingTimeInterval(delay) > deadline {
+                throw CLIExit.unreachable("herald: cannot reach \(Self.origin(options.baseURL)) after \(Int(options.wait))s: \(lastProblem)")
+            }
+            try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+            delay = min(delay * 2, 2)
+        }
+    }
+
+    static func errorText(_ json: Any?) -> String? {
+        (json as? [String: Any])?["error"] as? String
+    }
+
+    static func origin(_ url: String) -> String {
+        guard let c = URLComponents(string: url), let scheme = c.scheme, let host = c.host else { return "the server" }
+        return "\(scheme)://\(host)\(c.port.map { ":\($0)" } ?? "")"
+    }
+}
+
+func printJSON(_ value: Any) {
+    if let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) {
+        print(String(decoding: data, as: UTF8.self))
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import HeraldTransport
+import Testing
+import TestSupport
+
+/// The built `herald` binary, as a user runs it: config file, HTTP in, webhooks out, CLI.
+@Suite(.serialized) struct EndToEndTests {
+    static let ingest = "e2e-ingest-token-abcdef"
+    static let admin = "e2e-admin-token-123456"
+
+    func writeConfig(dir: URL, sinkURL: String, maxAttempts: Int = 50) throws -> String {
+        let path = dir.appendingPathComponent("herald.yaml").path
+        try """
+            server:
+              listen: 127.0.0.1:0
+              drain_timeout: 2s
+              tokens:
+                - {name: monitoring, token: "${E2E_INGEST}", scopes: [ingest]}
+                - {name: ops, token_file: admin.token, scopes: [admin]}
+            store: {path: herald.sqlite}
+            retry: {initial: 100ms, max: 300ms, max_attempts: \(maxAttempts), max_age: 1h}
+            channels:
+              hook:
+                type: webhook
+                url: \(sinkURL)
+                secret: whsec_ZTJlLXNpZ25pbmcta2V5
+            routes:
+              - channels: [hook]
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        try Self.admin.write(toFile: dir.appendingPathComponent("admin.token").path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func serve(_ config: String, dir: URL) throws -> HeraldProcess {
+        try HeraldProcess(["serve", "--config", config, "--store", dir.appendingPathComponent("herald.sqlite").path],
+                          environment: ["E2E_INGEST": Self.ingest])
+    }
+
+    func cli(_ args: [String], port: Int, token: String = EndToEndTests.ingest) async throws -> (Int32, String, String) {
+        try await HeraldBinary.run(args + ["--server", "http://127.0.0.1:\(port)", "--token", token, "--wait", "2"])
+    }
+
+    @Test func killDashNineWithTheSinkDownLosesNothing() async throws {
+        let dir = try temporaryDirectory("herald-e2e")
+        let sinkPort = closedPort()
+        let config = try writeConfig(dir: dir, sinkURL: "http://127.0.0.1:\(sinkPort)/hook")
+        var herald = try serve(config, dir: dir)
+        let port = try #require(await herald.waitForPort(), "herald did not start: \(herald.stderr)")
+        for i in 0..<20 {
+            let (status, out, err) = try await cli(["send", "--incident", "inc-\(i)", "--status", "PROBLEM", "--title", "Disk full on db\(i)"], port: port)
+            #expect(status == 0, "send failed: \(out) \(err)")
+        }
+        // Let it fail a few attempts against the dead sink, then kill it without warning.
+        try await Task.sleep(for: .milliseconds(500))
+        herald.signal(SIGKILL)
+        await herald.waitForExit()
+
+        let sink = TestSink()
+        try await sink.start(port: sinkPort)
+        defer { Task { await sink.stop() } }
+        herald = try serve(config, dir: dir)
+        #expect(await herald.waitForPort() != nil)
+        #expect(await sink.waitFor(count: 20, timeout: .seconds(20)))
+        let ids = Set(sink.received.compactMap { $0.headers["webhook-id"] })
+        #expect(ids.count == 20, "every delivery arrives: got \(ids.count) distinct of 20")
+        let incidents = Set(sink.received.compactMap { ($0.json?["incident"] as? [String: Any])?["key"] as? String })
+        #expect(incidents == Set((0..<20).map { "inc-\($0)" }))
+        herald.signal(SIGTERM)
+        #expect(await herald.waitForExit() == 0)
+    }
+
+    @Test func failedDeliveryIsListedAndReplayedFromTheCLI() async throws {
+        let dir = try temporaryDirectory("herald-e2e")
+        let sink = TestSink { _, _ in .init(status: 422, body: "unknown team") }
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let config = try writeConfig(dir: dir, sinkURL: sink.url + "/hook")
+        let herald = try serve(config, dir: dir)
+        let port = try #require(await herald.waitForPort(), "herald did not start: \(herald.stderr)")
+        let sent = try await cli(["send", "--incident", "dns", "--status", "triggered", "--title", "DNS down", "--severity", "critical",
+                                  "--component", "web", "--label", "team=net"], port: port)
+        #expect(sent.0 == 0)
+        #expect(sent.1.contains("1 deliveries"))
+        var listed = (Int32(0), "", "")
+        #expect(try await eventually {
+            listed = try await cli(["deliveries", "--state", "failed"], port: port, token: Self.admin)
+            return listed.1.contains("failed")
+        })
+        #expect(listed.1.contains("clientError 422: HTTP 422: unknown team"))
+        sink.setScript { _, _ in .ok }
+        let dry = try await cli(["replay", "--state", "failed", "--dry-run"], port: port, token: Self.admin)
+        #expect(dry.1.contains("would replay 1 failed deliveries"))
+        let replayed = try await cli(["replay", "--state", "failed", "--since", "1h"], port: port, token: Self.admin)
+        #expect(replayed.0 == 0 && replayed.1.contains("replayed 1 failed deliveries"))
+        #expect(await sink.waitFor(count: 2))
+        #expect(sink.received[0].headers["webhook-id"] == sink.received[1].headers["webhook-id"])
+        #expect(try await eventually {
+            try await cli(["deliveries", "--state", "delivered", "--json"], port: port, token: Self.admin).1.contains("\"delivered\"")
+        })
+        let stderr = herald.stderr
+        #expect(!stderr.contains(Self.ingest) && !stderr.contains(Self.admin) && !stderr.contains("ZTJlLXNpZ25pbmcta2V5"))
+        herald.signal(SIGTERM)
+        #expect(await herald.waitForExit() == 0)
+    }
+
+    @Test func exitCodesForScripts() async throws {
+        let dir = try temporaryDirectory("herald-e2e")
+        let config = try writeConfig(dir: dir, sinkURL: "http://127.0.0.1:\(closedPort())/")
+        // 4: nobody listens.
+        var r = try await cli(["send", "--incident", "a", "--status", "triggered", "--title", "t", "--wait", "1"], port: closedPort())
+        #expect(r.0 == 4, "\(r)")
+        #expect(r.2.contains("cannot reach"))
+        // 2: usage.
+        r = try await HeraldBinary.run(["send", "--incident", "a", "--status", "exploded", "--title", "t"])
+        #expect(r.0 == 2)
+        let herald = try serve(config, dir: dir)
+        let port = try #require(await herald.waitForPort())
+        // 3: rejected (wrong token), with the server's reason.
+        r = try await cli(["send", "--incident", "a", "--status", "triggered", "--title", "t"], port: port, token: "nope-nope")
+        #expect(r.0 == 3)
+        #expect(r.2.contains("401") && r.2.contains("invalid token"))
+        // A second server on the same store is refused with one clear line.
+        let second = try serve(config, dir: dir)
+        #expect(await second.waitForExit() == 1)
+        #expect(second.stderr.contains("is used by another herald process"))
+        herald.signal(SIGTERM)
+        #expect(await herald.waitForExit() == 0)
+    }
+
+    @Test func checkReportsConfigErrorsWithTheirLocation() async throws {
+        let dir = try temporaryDirectory("herald-e2e")
+        let bad = dir.appendingPathComponent("bad.yaml").path
+        try """
+            server:
+              listen: 127.0.0.1:8080
+            channels:
+              hook:
+                type: webhook
+                urll: https://example.com/x
+            routes:
+              - channels: [hook, nowhere]
+            """.write(toFile: bad, atomically: true, encoding: .utf8)
+        let r = try await HeraldBinary.run(["check", "--config", bad])
+        #expect(r.0 == 1)
+        #expect(r.2.contains("\(bad):8:22: routes[0].channels[1]: unknown channel \"nowhere\""), "\(r.2)")
+        #expect(r.2.contains("channels.hook"), "\(r.2)")
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("channels.yaml.example").path
+        let unset = try await HeraldBinary.run(["check", "--config", example],
+                                               environment: ["HERALD_INGEST_TOKEN": "", "HERALD_ADMIN_TOKEN": "", "WEBHOOK_SECRET": ""])
+        #expect(unset.0 == 1)
+        let ok = try await HeraldBinary.run(["check", "--config", example], environment: [
+            "HERALD_INGEST_TOKEN": "ingest-123456", "HERALD_ADMIN_TOKEN": "admin-123456", "WEBHOOK_SECRET": "whsec_c2VjcmV0",
+        ])
+        #expect(ok.0 == 0, "\(ok.2)")
+        #expect(ok.1.contains("channel ops-hook: webhook https://hooks.example.com/**** signed"))
+        #expect(!ok.1.contains("whsec_c2VjcmV0"))
+    }
+}

@@ -1,0 +1,164 @@
+import Crypto
+import Foundation
+import HeraldChannels
+import HeraldCore
+import HeraldDispatcher
+import HeraldStore
+import HeraldTransport
+import Logging
+import Testing
+import TestSupport
+
+/// The dispatcher against real HTTP servers on loopback and a real SQLite store.
+@Suite(.serialized) struct DispatcherTests {
+    struct Harness {
+        let store: SQLiteStore
+        let dispatcher: Dispatcher
+        let transport: CurlTransport
+        let task: Task<Void, any Error>
+
+        func enqueue(_ event: Event, to channels: [String]) async throws -> [String] {
+            _ = try await store.enqueue([EnqueueRequest(event: event, channels: channels)], now: Date())
+            dispatcher.wake(channels: channels)
+            return try await store.deliveries(DeliveryFilter(incident: event.incident)).filter { $0.eventId == event.id }.map(\.id)
+        }
+
+        func state(_ id: String) async throws -> DeliveryDetail {
+            try #require(try await store.delivery(id: id))
+        }
+
+        func stop() async {
+            dispatcher.stop()
+            _ = try? await task.value
+            transport.shutdown()
+        }
+    }
+
+    static let secret = "whsec_" + Data("test-signing-key-0123456789".utf8).base64EncodedString()
+
+    func start(_ channels: [(name: String, url: String, retry: RetryPolicy, concurrency: Int)]) async throws -> Harness {
+        let dir = try temporaryDirectory()
+        let store = try SQLiteStore(path: dir.appendingPathComponent("h.sqlite").path)
+        let configs = channels.map {
+            ChannelConfig(name: $0.name, type: "webhook", retry: $0.retry, concurrency: $0.concurrency, timeout: .seconds(5),
+                          settings: ChannelSettings(channel: $0.name, type: "webhook", values: ["url": $0.url, "secret": Self.secret]))
+        }
+        let config = HeraldConfig(channels: configs)
+        let transport = CurlTransport()
+        let built = try ChannelRegistry.build(config, transport: transport)
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        var options = Dispatcher.Options()
+        options.drainTimeout = .seconds(2)
+        let dispatcher = Dispatcher(store: store, channels: built, configs: configs, renderer: try MessageRenderer(),
+                                    redactor: Redactor(secrets: config.secrets), options: options, logger: logger)
+        let task = Task { try await dispatcher.run() }
+        return Harness(store: store, dispatcher: dispatcher, transport: transport, task: task)
+    }
+
+    static let fast = RetryPolicy(initial: .milliseconds(50), max: .milliseconds(200), maxAttempts: 3, maxAge: .seconds(60))
+
+    @Test func deliversSignedWebhookAndRecordsTheReceipt() async throws {
+        let sink = TestSink()
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let h = try await start([("hook", sink.url + "/hook", Self.fast, 4)])
+        let ids = try await h.enqueue(makeEvent("dns"), to: ["hook"])
+        #expect(await sink.waitFor(count: 1))
+        let got = try #require(sink.received.first)
+        #expect(got.path == "/hook")
+        #expect(got.headers["webhook-id"] == ids[0])
+        let ts = try #require(got.headers["webhook-timestamp"])
+        let key = SymmetricKey(data: Data(base64Encoded: String(Self.secret.dropFirst(6)))!)
+        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(ids[0]).\(ts).".utf8) + got.body, using: key)
+        #expect(got.headers["webhook-signature"] == "v1," + Data(mac).base64EncodedString())
+        let json = try #require(got.json)
+        #expect(json["delivery_id"] as? String == ids[0])
+        #expect(json["kind"] as? String == "notice")
+        #expect((json["event"] as? [String: Any])?["title"] as? String == "DNS resolution failing")
+        #expect((json["incident"] as? [String: Any])?["key"] as? String == "dns")
+        #expect(try await eventually { try await h.state(ids[0]).delivery.state == .delivered })
+        let detail = try await h.state(ids[0])
+        #expect(detail.delivery.receipt == ids[0])
+        #expect(detail.attempts.map(\.status) == [200])
+        await h.stop()
+    }
+
+    @Test func serverErrorsAreRetriedWithTheSameDeliveryId() async throws {
+        let sink = TestSink { _, n in n < 2 ? .init(status: 503, body: "upstream down") : .ok }
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let h = try await start([("hook", sink.url, Self.fast, 4)])
+        let ids = try await h.enqueue(makeEvent("dns"), to: ["hook"])
+        #expect(try await eventually { try await h.state(ids[0]).delivery.state == .delivered })
+        #expect(sink.received.count == 3)
+        #expect(Set(sink.received.compactMap { $0.headers["webhook-id"] }) == [ids[0]])
+        let attempts = try await h.state(ids[0]).attempts
+        #expect(attempts.map(\.outcome) == [.retry, .retry, .delivered])
+        #expect(attempts[0].status == 503)
+        #expect(attempts[0].error == "serverError 503: HTTP 503: upstream down")
+        await h.stop()
+    }
+
+    @Test func retryAfterIsHonoured() async throws {
+        let sink = TestSink { _, n in n == 0 ? .init(status: 429, headers: [("Retry-After", "1")], body: "slow down") : .ok }
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let policy = RetryPolicy(initial: .milliseconds(10), max: .seconds(5), maxAttempts: 3, maxAge: .seconds(60))
+        let h = try await start([("hook", sink.url, policy, 4)])
+        let ids = try await h.enqueue(makeEvent("dns"), to: ["hook"])
+        #expect(try await eventually { try await h.state(ids[0]).delivery.state == .delivered })
+        let attempts = try await h.state(ids[0]).attempts
+        #expect(attempts.map(\.status) == [429, 200])
+        let gap = attempts[1].startedAt.timeIntervalSince(attempts[0].startedAt)
+        #expect(gap >= 0.95, "second attempt came \(gap)s after the first; Retry-After said 1s")
+        #expect(attempts[0].reason == "rateLimited")
+        await h.stop()
+    }
+
+    @Test func clientErrorFailsAtOnceWithTheProvidersAnswer() async throws {
+        let sink = TestSink { _, _ in .init(status: 404, body: "{\"error\":\"no such hook\"}") }
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let h = try await start([("hook", sink.url, Self.fast, 4)])
+        let ids = try await h.enqueue(makeEvent("dns"), to: ["hook"])
+        #expect(try await eventually { try await h.state(ids[0]).delivery.state == .failed })
+        let d = try await h.state(ids[0])
+        #expect(sink.received.count == 1)
+        #expect(d.delivery.lastError == "clientError 404: HTTP 404: {\"error\":\"no such hook\"}")
+        #expect(d.delivery.lastStatus == 404)
+        await h.stop()
+    }
+
+    @Test func unreachableSinkRetriesThenFailsWithTheReason() async throws {
+        let url = "http://127.0.0.1:\(closedPort())/secret-path-token"
+        let h = try await start([("hook", url, Self.fast, 4)])
+        let ids = try await h.enqueue(makeEvent("dns"), to: ["hook"])
+        #expect(try await eventually { try await h.state(ids[0]).delivery.state == .failed })
+        let d = try await h.state(ids[0])
+        #expect(d.attempts.count == 3)
+        #expect(d.attempts.allSatisfy { $0.reason == "network" })
+        let error = try #require(d.delivery.lastError)
+        #expect(error.hasPrefix("gave up after 3 attempts; last error: network"))
+        #expect(!error.contains("secret-path-token"))
+        await h.stop()
+    }
+
+    @Test func aSlowChannelDoesNotHoldBackAFastOne() async throws {
+        let slow = TestSink { _, _ in .init(delay: .seconds(2)) }
+        let fast = TestSink()
+        try await slow.start()
+        try await fast.start()
+        defer { Task { await slow.stop(); await fast.stop() } }
+        let h = try await start([("slow", slow.url, Self.fast, 2), ("fast", fast.url, Self.fast, 4)])
+        for i in 0..<10 {
+            _ = try await h.enqueue(makeEvent("inc-\(i)"), to: ["slow", "fast"])
+        }
+        #expect(await fast.waitFor(count: 10, timeout: .seconds(5)))
+        // The slow channel, capped at 2 in flight, has at most its first pair done by now.
+        #expect(slow.received.count <= 4)
+        let flight = h.dispatcher.inFlight()
+        #expect(flight["slow"] ?? 0 <= 2)
+        await h.stop()
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Testing
+@testable import HeraldCore
+@testable import HeraldStore
+
+/// The behaviour every `Store` must have. Run against SQLite here; a PostgreSQL store joins by
+/// adding its factory to `stores`.
+@Suite struct StoreConformanceTests {
+    static func sqlite() throws -> (any Store, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("herald-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("herald.sqlite").path
+        return (try SQLiteStore(path: path), path)
+    }
+
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func event(_ incident: String, _ status: EventStatus, at: Date, title: String = "DNS down") -> Event {
+        Event(id: Identifier.make(prefix: "evt", at: at), incident: incident, status: status, severity: .critical,
+              title: title, occurredAt: at, receivedAt: at)
+    }
+
+    @Test func enqueueCommitsEventIncidentAndOneDeliveryPerChannel() async throws {
+        let (store, _) = try Self.sqlite()
+        let e = event("dns", .triggered, at: t0)
+        let results = try await store.enqueue([EnqueueRequest(event: e, channels: ["a", "b", "c"])], now: t0)
+        #expect(results == [.accepted(.init(eventId: e.id, incident: "dns", deliveries: 3, channels: ["a", "b", "c"]))])
+        let all = try await store.deliveries(DeliveryFilter(incident: "dns"))
+        #expect(Set(all.map(\.channel)) == ["a", "b", "c"])
+        #expect(all.allSatisfy { $0.state == .queued && $0.kind == .notice && $0.eventId == e.id && $0.attempts == 0 })
+        let incident = try #require(try await store.incident(key: "dns"))
+        #expect(incident.incident.status == .open)
+        #expect(incident.events.map(\.id) == [e.id])
+        #expect(try await store.countsByState()[.queued] == 3)
+    }
+
+    @Test func idempotencyKeyRepeatsTheFirstAnswerAndConflictsOnAnotherBody() async throws {
+        let (store, _) = try Self.sqlite()
+        let idem = EnqueueRequest.Idempotency(scope: "monitoring", key: "k1", bodyHash: "h1")
+        let first = event("dns", .triggered, at: t0)
+        let second = event("dns", .triggered, at: t0)
+        let r = try await store.enqueue([
+            EnqueueRequest(event: first, channels: ["a"], idempotency: idem),
+            EnqueueRequest(event: second, channels: ["a"], idempotency: idem),
+            EnqueueRequest(event: second, channels: ["a"], idempotency: .init(scope: "monitoring", key: "k1", bodyHash: "h2")),
+            EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["a"], idempotency: .init(scope: "other", key: "k1", bodyHash: "h2")),
+        ], now: t0)
+        #expect(r[0] == .accepted(.init(eventId: first.id, incident: "dns", deliveries: 1, channels: ["a"])))
+        #expect(r[1] == .repeated(.init(eventId: first.id, incident: "dns", deliveries: 1, channels: [])))
+        #expect(r[2] == .conflict)
+        if case .accepted = r[3] {} else { Issue.record("another scope's key is independent") }
+        #expect(try await store.deliveries(DeliveryFilter()).count == 2)
+    }
+
+    @Test func claimTakesAllClearsFirstThenOldestAndLeasesThem() async throws {
+        let (store, _) = try Self.sqlite()
+        for i in 0..<5 {
+            _ = try await store.enqueue([EnqueueRequest(event: event("n\(i)", .triggered, at: t0), channels: ["ch"])],
+                                        now: t0.addingTimeInterval(Double(i)))
+        }
+        _ = try await store.enqueue([EnqueueRequest(event: event("n0", .resolved, at: t0), channels: ["ch"])], now: t0.addingTimeInterval(10))
+        _ = try await store.enqueue([EnqueueRequest(event: event("other", .triggered, at: t0), channels: ["elsewhere"])], now: t0)
+        let now = t0.addingTimeInterval(20)
+        let claimed = try await store.claim(channel: "ch", limit: 3, now: now, owner: "n1", leaseUntil: now.addingTimeInterval(60))
+        #expect(claimed.map(\.delivery.incident) == ["n0", "n0", "n1"])
+        #expect(claimed.map(\.delivery.kind) == [.allClear, .notice, .notice])
+        #expect(claimed.allSatisfy { $0.delivery.state == .inFlight })
+        // Claimed rows are not claimed twice.
+        let rest = try await store.claim(channel: "ch", limit: 10, now: now, owner: "n1", leaseUntil: now.addingTimeInterval(60))
+        #expect(rest.map(\.delivery.incident) == ["n2", "n3", "n4"])
+        #expect(try await store.claim(channel: "ch", limit: 10, now: now, owner: "n1", leaseUntil: now).isEmpty)
+        #expect(try await store.nextDue(channel: "ch") == nil)
+        // Nothing due in the future is claimed early.
+        #expect(try await store.claim(channel: "elsewhere", limit: 10, now: t0.addingTimeInterval(-1), owner: "n1", leaseUntil: now).isEmpty)
+    }
+
+    @Test func recordKeepsEveryAttemptAndTheReceipt() async throws {
+        let (store, _) = try Self.sqlite()
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["ch"])], now: t0)
+        var c = try await store.claim(channel: "ch", limit: 1, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        let id = try #require(c.first?.delivery.id)
+        let retryAt = t0.addingTimeInterval(30)
+        try await store.record([AttemptRecord(deliveryId: id, startedAt: t0, duration: .milliseconds(12), outcome: .retry(at: retryAt),
+                                              status: 503, reason: "serverError", error: "serverError 503: HTTP 503")], now: t0)
+        #expect(try await store.nextDue(channel: "ch") == retryAt)
+        #expect(try await store.claim(channel: "ch", limit: 1, now: t0.addingTimeInterval(10), owner: "n", leaseUntil: retryAt).isEmpty)
+        c = try await store.claim(channel: "ch", limit: 1, now: retryAt, owner: "n", leaseUntil: retryAt.addingTimeInterval(60))
+        #expect(c.first?.budgetAttempts == 1)
+        try await store.record([AttemptRecord(deliveryId: id, startedAt: retryAt, duration: .milliseconds(8),
+                                              outcome: .delivered(reference: "msg-42"), status: 200)], now: retryAt)
+        let detail = try #require(try await store.delivery(id: id))
+        #expect(detail.delivery.state == .delivered)
+        #expect(detail.delivery.receipt == "msg-42")
+        #expect(detail.delivery.attempts == 2)
+        #expect(detail.attempts.map(\.outcome) == [.retry, .delivered])
+        #expect(detail.attempts.map(\.status) == [503, 200])
+        #expect(detail.attempts[0].error == "serverError 503: HTTP 503")
+        // A late duplicate answer changes nothing.
+        try await store.record([AttemptRecord(deliveryId: id, startedAt: retryAt, duration: .zero, outcome: .failed(reason: "late"))], now: retryAt)
+        #expect(try await store.delivery(id: id)?.delivery.state == .delivered)
+        #expect(try await store.delivery(id: id)?.attempts.count == 2)
+    }
+
+    @Test func replayRequeuesFailedWithFreshBudgetAndKeepsHistory() async throws {
+        let (store, _) = try Self.sqlite()
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["a", "b"])], now: t0)
+        for ch in ["a", "b"] {
+            let c = try await store.claim(channel: ch, limit: 1, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+            try await store.record([AttemptRecord(deliveryId: c[0].delivery.id, startedAt: t0, duration: .zero,
+                                                  outcome: .failed(reason: "clientError 404: HTTP 404"), status: 404)], now: t0)
+        }
+        let dry = try await store.replay(ids: nil, filter: DeliveryFilter(channel: "a"), dryRun: true, now: t0)
+        #expect(dry.count == 1)
+        #expect(try await store.countsByState()[.failed] == 2)
+        let later = t0.addingTimeInterval(100)
+        let done = try await store.replay(ids: nil, filter: DeliveryFilter(channel: "a"), dryRun: false, now: later)
+        #expect(done.count == 1 && done.channels == ["a"])
+        let c = try await store.claim(channel: "a", limit: 1, now: later, owner: "n", leaseUntil: later.addingTimeInterval(60))
+        #expect(c.first?.budgetAttempts == 0)
+        #expect(c.first?.budgetSince == later)
+        try await store.record([AttemptRecord(deliveryId: c[0].delivery.id, startedAt: later, duration: .zero,
+                                              outcome: .delivered(reference: nil), status: 200)], now: later)
+        let detail = try #require(try await store.delivery(id: c[0].delivery.id))
+        #expect(detail.attempts.map(\.replay) == [0, 1])
+        #expect(detail.delivery.replays == 1)
+        // Only failed deliveries are replayed.
+        #expect(try await store.replay(ids: [c[0].delivery.id], filter: DeliveryFilter(), dryRun: false, now: later).count == 0)
+    }
+
+    @Test func leasesOfADeadClaimerComeBack() async throws {
+        let (store, _) = try Self.sqlite()
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["ch"])], now: t0)
+        _ = try await store.claim(channel: "ch", limit: 1, now: t0, owner: "dead", leaseUntil: t0.addingTimeInterval(60))
+        #expect(try await store.releaseLeases(expiredBefore: t0.addingTimeInterval(30), owner: nil).isEmpty)
+        #expect(try await store.releaseLeases(expiredBefore: t0.addingTimeInterval(61), owner: nil) == ["ch"])
+        #expect(try await store.claim(channel: "ch", limit: 1, now: t0.addingTimeInterval(61), owner: "alive",
+                                      leaseUntil: t0.addingTimeInterval(120)).count == 1)
+    }
+
+    @Test func incidentCyclesAndRepeatedResolves() async throws {
+        let (store, _) = try Self.sqlite()
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: [])], now: t0)
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: t0.addingTimeInterval(60)), channels: [])], now: t0)
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: t0.addingTimeInterval(90)), channels: [])], now: t0)
+        var i = try #require(try await store.incident(key: "dns")).incident
+        #expect(i.status == .resolved && i.cycle == 1 && i.resolvedAt == t0.addingTimeInterval(60))
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0.addingTimeInterval(600)), channels: [])], now: t0)
+        i = try #require(try await store.incident(key: "dns")).incident
+        #expect(i.status == .open && i.cycle == 2 && i.resolvedAt == nil && i.openedAt == t0.addingTimeInterval(600))
+    }
+
+    @Test func committedEventsSurviveReopeningAndTheFileIsExclusive() async throws {
+        let (store, path) = try Self.sqlite()
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["a"])], now: t0)
+        #expect(throws: StoreError.self) { try SQLiteStore(path: path) }
+        let reopened = try SQLiteStore(path: path, exclusive: false)
+        #expect(try await reopened.deliveries(DeliveryFilter()).count == 1)
+        #expect(throws: StoreError.self) { try SQLiteStore(path: "/nonexistent-dir/x/herald.sqlite") }
+    }
+
+    @Test func groupCommitterBatchesConcurrentSubmissions() async throws {
+        let batches = BatchLog()
+        let committer = GroupCommitter<Int, Int>(maxBatch: 100) { items in
+            await batches.add(items.count)
+            try await Task.sleep(for: .milliseconds(20))
+            return items.map { $0 * 2 }
+        }
+        let results = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<200 { group.addTask { try await committer.submit(i) } }
+            var out: [Int] = []
+            for try await r in group { out.append(r) }
+            return out
+        }
+        #expect(results.sorted() == (0..<200).map { $0 * 2 })
+        let sizes = await batches.sizes
+        #expect(sizes.reduce(0, +) == 200)
+        #expect(sizes.count < 200, "concurrent submissions share commits: \(sizes)")
+        #expect(sizes.allSatisfy { $0 <= 100 })
+    }
+}
+
+actor BatchLog {
+    var sizes: [Int] = []
+    func add(_ n: Int) { sizes.append(n) }
+}
