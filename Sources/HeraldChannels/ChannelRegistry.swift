@@ -13,6 +13,26 @@ public enum ChannelRegistry {
 
     public static var types: [String] { factories.keys.sorted() }
 
+    /// Every channel configuration problem, without sending anything (for `herald check` and
+    /// for loading, so that one run reports them all).
+    public static func validate(_ config: HeraldConfig) -> [ConfigError] {
+        do {
+            _ = try build(config, transport: NoTransport(), console: { _ in })
+            return []
+        } catch let errors as ConfigErrors {
+            return errors.errors
+        } catch {
+            return [ConfigError(file: config.file, line: 0, column: 0, keyPath: "channels", message: "\(error)")]
+        }
+    }
+
+    /// A transport that sends nothing: channels are only built, never used.
+    struct NoTransport: HTTPTransport {
+        func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+            throw TransportError(kind: .invalidRequest, message: "validation only")
+        }
+    }
+
     /// Builds every configured channel, reporting every configuration problem at once (unknown
     /// type, missing or unknown keys) with file:line:column.
     public static func build(_ config: HeraldConfig, transport: any HTTPTransport,

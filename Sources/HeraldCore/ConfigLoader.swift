@@ -5,17 +5,21 @@ import Yams
 public enum ConfigLoader {
     /// Reads and validates the file. Throws `ConfigErrors` listing every problem found.
     /// `environment` replaces `${VAR}`; defaults to `ProcessInfo.processInfo.environment`.
-    public static func load(file: String, environment: [String: String]? = nil) throws -> HeraldConfig {
+    /// `validate` adds checks this module cannot make (channel types and their keys, done by the
+    /// channel registry) so that every problem is reported in one run.
+    public static func load(file: String, environment: [String: String]? = nil,
+                            validate: ((HeraldConfig) -> [ConfigError])? = nil) throws -> HeraldConfig {
         let text: String
         switch readTextFile(file) {
         case .success(let contents): text = contents
         case .failure(let reason):
             throw ConfigErrors(errors: [ConfigError(file: file, line: 0, column: 0, keyPath: "", message: "cannot read: \(reason.text)")])
         }
-        return try load(yaml: text, file: file, environment: environment)
+        return try load(yaml: text, file: file, environment: environment, validate: validate)
     }
 
-    public static func load(yaml: String, file: String, environment: [String: String]? = nil) throws -> HeraldConfig {
+    public static func load(yaml: String, file: String, environment: [String: String]? = nil,
+                            validate: ((HeraldConfig) -> [ConfigError])? = nil) throws -> HeraldConfig {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -27,8 +31,10 @@ public enum ConfigLoader {
         let context = LoadContext(file: file, environment: environment ?? ProcessInfo.processInfo.environment)
         let tree = context.substitute(YNode(root), path: "")
         context.loadRoot(tree, into: &config)
-        if !context.errors.isEmpty {
-            throw ConfigErrors(errors: context.errors.inFileOrder())
+        var errors = context.errors
+        if let validate { errors += validate(config) }
+        if !errors.isEmpty {
+            throw ConfigErrors(errors: errors.inFileOrder())
         }
         return config
     }

@@ -26,9 +26,13 @@ public struct MessageRenderer: Sendable {
                 {{#components}}Affected: {{components}}
                 {{/components}}Since: {{opened_at}}
                 {{#message}}
+
                 {{message}}
-                {{/message}}{{#link}}
-                More: {{link}}{{/link}}
+                {{/message}}
+                {{#link}}
+
+                More: {{link}}
+                {{/link}}
                 """,
             allClearTitle: "[RESOLVED] {{title}}",
             allClearText: """
@@ -36,9 +40,13 @@ public struct MessageRenderer: Sendable {
                 {{#components}}Affected: {{components}}
                 {{/components}}Down from {{opened_at}} to {{resolved_at}} ({{duration}}). Service is restored.
                 {{#message}}
+
                 {{message}}
-                {{/message}}{{#link}}
-                More: {{link}}{{/link}}
+                {{/message}}
+                {{#link}}
+
+                More: {{link}}
+                {{/link}}
                 """)
     }
 

@@ -68,14 +68,19 @@ public final class Dispatcher: Service, Sendable {
             }
         }
         logger.info("dispatcher started", metadata: ["channels": "\(lanes.count)", "node": "\(owner)"])
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                for lane in lanes.values {
-                    group.addTask { await lane.run() }
+        // Graceful shutdown (SIGTERM) and cancellation both stop claiming and drain.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withDiscardingTaskGroup { group in
+                    for lane in lanes.values {
+                        group.addTask { await lane.run() }
+                    }
+                    group.addTask { await self.sweepLeases() }
                 }
-                group.addTask { await self.sweepLeases() }
+            } onGracefulShutdown: {
+                self.stop()
             }
-        } onGracefulShutdown: {
+        } onCancel: {
             self.stop()
         }
         // Attempts still running after the drain timeout are abandoned: their deliveries go back

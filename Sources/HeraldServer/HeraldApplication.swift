@@ -17,7 +17,7 @@ public final class HeraldApplication: Sendable {
     public let config: HeraldConfig
     public let store: any Store
     public let transport: CurlTransport
-    public let channels: [String: any Channel]
+    public let channels: [String: any HeraldChannels.Channel]
     public let dispatcher: Dispatcher
     let ingest: GroupCommitter<EnqueueRequest, EnqueueResult>
     let auth: Authenticator
@@ -29,6 +29,8 @@ public final class HeraldApplication: Sendable {
     /// Opens the store and builds every channel. Throws `ConfigErrors` for channel configuration
     /// problems and `StoreError` when the store cannot be opened.
     public init(config: HeraldConfig, logger: Logger, console: @escaping @Sendable (String) -> Void = { print($0) }) throws {
+        // Before anything creates a metric: swift-metrics binds each one to the factory at creation.
+        HeraldMetrics.bootstrap()
         self.config = config
         self.logger = logger
         transport = CurlTransport()
@@ -46,7 +48,6 @@ public final class HeraldApplication: Sendable {
             try await store.enqueue(batch, now: Date())
         }
         auth = Authenticator(tokens: config.server.tokens)
-        HeraldMetrics.bootstrap()
     }
 
     /// The port the server listens on, once it does (useful with `listen: 127.0.0.1:0`).

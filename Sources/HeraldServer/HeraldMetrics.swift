@@ -23,7 +23,7 @@ public enum HeraldMetrics {
         _ = registry
     }
 
-    static let queueDepth: [DeliveryState: Gauge] = Dictionary(uniqueKeysWithValues: DeliveryState.allCases.map {
+    static let queueDepth: [DeliveryState: Prometheus.Gauge] = Dictionary(uniqueKeysWithValues: DeliveryState.allCases.map {
         ($0, registry.makeGauge(name: "herald_queue_depth", labels: [("state", $0.rawValue)]))
     })
 

@@ -14,7 +14,7 @@ extension HeraldApplication {
             let event: Event
             do {
                 event = try EventInput.parse(json: body, id: Identifier.make(prefix: "evt", at: receivedAt), receivedAt: receivedAt)
-            } catch {
+            } catch let error as InputError {
                 Counter(label: "herald_events_rejected_total", dimensions: [("reason", "invalid")]).increment()
                 throw APIError.badRequest(error.message, field: error.field)
             }
@@ -58,7 +58,7 @@ extension HeraldApplication {
     }
 
     static func idempotency(_ request: Request, scope: String, body: [UInt8]) throws -> EnqueueRequest.Idempotency? {
-        guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else { return nil }
+        guard let key = request.headers[.init("Idempotency-Key")!] else { return nil }
         guard !key.isEmpty, key.count <= 255 else {
             throw APIError.badRequest("must be 1 to 255 characters", field: "Idempotency-Key")
         }

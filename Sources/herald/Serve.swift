@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeraldChannels
 import HeraldCore
 import HeraldServer
 import HeraldStore
@@ -64,7 +65,7 @@ func loadConfig(_ path: String?) throws -> HeraldConfig {
         throw CLIExit.usage("herald: no configuration: pass --config FILE or set HERALD_CONFIG")
     }
     do {
-        return try ConfigLoader.load(file: file)
+        return try ConfigLoader.load(file: file, validate: ChannelRegistry.validate)
     } catch let errors as ConfigErrors {
         throw CLIExit.local(errors.description)
     } catch let error as ConfigError {

@@ -8,13 +8,17 @@ import Testing
 
     @Test func successFromClaimIsDelivered() {
         var m = DeliveryLifecycle(state: .queued, attempts: 0, since: t0)
-        #expect(m.claim())
-        #expect(m.succeeded(reference: "ref-1") == .markDelivered(reference: "ref-1"))
+        let r1 = m.claim()
+        #expect(r1)
+        let s86 = m.succeeded(reference: "ref-1")
+        #expect(s86 == .markDelivered(reference: "ref-1"))
         #expect(m.state == .delivered)
         #expect(m.attempts == 1)
         // A final state ignores late answers and cannot be claimed again.
-        #expect(!m.claim())
-        #expect(m.succeeded(reference: "x") == .ignore)
+        let r2 = m.claim()
+        #expect(!r2)
+        let s55 = m.succeeded(reference: "x")
+        #expect(s55 == .ignore)
     }
 
     @Test func transientErrorSchedulesRetryWithinBackoffCeiling() {
@@ -26,18 +30,19 @@ import Testing
         #expect(m.state == .retrying)
         _ = m.claim()
         // Second failure: ceiling doubles to 2 s; random 0.5 gives 1 s.
-        #expect(m.failed(.transient(.network, "reset"), now: now, policy: policy, random: 0.5) == .scheduleRetry(at: now.addingTimeInterval(1)))
+        let f1356 = m.failed(.transient(.network, "reset"), now: now, policy: policy, random: 0.5)
+        #expect(f1356 == .scheduleRetry(at: now.addingTimeInterval(1)))
     }
 
     @Test func retryAfterIsHonouredUpToMax() {
         var m = DeliveryLifecycle(state: .queued, attempts: 0, since: t0)
         _ = m.claim()
         let now = t0
-        #expect(m.failed(.transient(.rateLimited, status: 429, retryAfter: .seconds(7), "slow down"), now: now, policy: policy, random: 0)
-                == .scheduleRetry(at: now.addingTimeInterval(7)))
+        let g1698 = m.failed(.transient(.rateLimited, status: 429, retryAfter: .seconds(7), "slow down"), now: now, policy: policy, random: 0)
+        #expect(g1698 == .scheduleRetry(at: now.addingTimeInterval(7)))
         _ = m.claim()
-        #expect(m.failed(.transient(.rateLimited, status: 429, retryAfter: .seconds(600), "slow down"), now: now, policy: policy, random: 0)
-                == .scheduleRetry(at: now.addingTimeInterval(60)))
+        let g1925 = m.failed(.transient(.rateLimited, status: 429, retryAfter: .seconds(600), "slow down"), now: now, policy: policy, random: 0)
+        #expect(g1925 == .scheduleRetry(at: now.addingTimeInterval(60)))
     }
 
     @Test func permanentErrorFailsAtOnceWithReason() {
@@ -73,9 +78,11 @@ import Testing
     @Test func replayResetsBudgetOnlyFromFailed() {
         var m = DeliveryLifecycle(state: .failed, attempts: 3, since: t0)
         let later = t0.addingTimeInterval(7200)
-        #expect(m.replay(now: later))
+        let r3 = m.replay(now: later)
+        #expect(r3)
         #expect(m.state == .queued && m.attempts == 0 && m.since == later)
-        #expect(!m.replay(now: later))
+        let r4 = m.replay(now: later)
+        #expect(!r4)
     }
 
     @Test func releaseReturnsToWaitingWithoutCountingAnAttempt() {
@@ -91,9 +98,11 @@ import Testing
 
     @Test func supersedeOnlyWhileWaiting() {
         var waiting = DeliveryLifecycle(state: .retrying, attempts: 1, since: t0)
-        #expect(waiting.supersede())
+        let r5 = waiting.supersede()
+        #expect(r5)
         #expect(waiting.state == .superseded)
         var sent = DeliveryLifecycle(state: .delivered, attempts: 1, since: t0)
-        #expect(!sent.supersede())
+        let r6 = sent.supersede()
+        #expect(!r6)
     }
 }

@@ -25,8 +25,12 @@ public enum HeraldBinary {
 /// One running `herald` process with its output captured.
 public final class HeraldProcess: Sendable {
     private let process: Process
-    private let out = Mutex<[UInt8]>([])
-    private let err = Mutex<[UInt8]>([])
+    private final class Buffer: Sendable {
+        let bytes = Mutex<[UInt8]>([])
+        var text: String { String(decoding: bytes.withLock { $0 }, as: UTF8.self) }
+    }
+    private let out = Buffer()
+    private let err = Buffer()
 
     public init(_ arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
@@ -44,19 +48,19 @@ public final class HeraldProcess: Sendable {
         let err = self.err
         outPipe.fileHandleForReading.readabilityHandler = { h in
             let d = h.availableData
-            out.withLock { $0.append(contentsOf: d) }
+            out.bytes.withLock { $0.append(contentsOf: d) }
         }
         errPipe.fileHandleForReading.readabilityHandler = { h in
             let d = h.availableData
-            err.withLock { $0.append(contentsOf: d) }
+            err.bytes.withLock { $0.append(contentsOf: d) }
         }
         self.process = process
         try process.run()
     }
 
     public var pid: Int32 { process.processIdentifier }
-    public var stdout: String { String(decoding: out.withLock { $0 }, as: UTF8.self) }
-    public var stderr: String { String(decoding: err.withLock { $0 }, as: UTF8.self) }
+    public var stdout: String { out.text }
+    public var stderr: String { err.text }
     public var isRunning: Bool { process.isRunning }
 
     /// The port from the "listening on http://HOST:PORT" log line, once it appears.

@@ -68,11 +68,12 @@ public final class TestSink: Sendable {
             let reply = record(r)
             if reply.delay > .zero { try await Task.sleep(for: reply.delay) }
             var fields = HTTPFields()
-            for (name, value) in reply.headers { fields.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+            for (name, value) in reply.headers { fields.append(.init(name: .init(name)!, value: value)) }
             fields[.contentType] = fields[.contentType] ?? "application/json"
             return Response(status: .init(code: reply.status), headers: fields, body: .init(byteBuffer: ByteBuffer(string: reply.body)))
         }
         for method in [HTTPRequest.Method.post, .put, .get, .delete, .patch] {
+            router.on("/", method: method, use: handler)
             router.on("**", method: method, use: handler)
         }
         var logger = Logger(label: "test-sink")
@@ -81,7 +82,7 @@ public final class TestSink: Sendable {
         let app = Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: port)),
-            onServerRunning: { [portBox] channel in
+            onServerRunning: { [self] channel in
                 portBox.store(channel.localAddress?.port ?? 0, ordering: .relaxed)
                 ready.open()
             },

@@ -1,0 +1,251 @@
+import Foundation
+import HeraldTransport
+import Testing
+
+@Suite("CurlTransport against a loopback server")
+struct CurlTransportTests {
+    @Test func okResponseHasStatusHeadersAndBody() async throws {
+        let server = try LoopbackHTTPServer()
+        defer { server.stop() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+
+        let response = try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/ok"))
+        #expect(response.status == 200)
+        #expect(response.bodyText == #"{"ok":true}"#)
+        #expect(response.header("x-herald-test") == "yes")
+        #expect(response.header("CONTENT-TYPE") == "application/json")
+        #expect(response.header("content-length") == "11")
+        #expect(!response.headers.contains { $0.name.hasPrefix("HTTP/") })
+        #expect(response.duration > .zero)
+    }
+
+    @Test func nonSuccessStatusesAreResponsesNotErrors() async throws {
+        let server = try LoopbackHTTPServer()
+        defer { server.stop() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+
+        let unavailable = try await transport.send(HTTPRequest(url: server.baseURL + "/status/503", body: Array("x".utf8)))
+        #expect(unavailable.status == 503)
+        let retry = try await transport.send(HTTPRequest(url: server.baseURL + "/retry"))
+        #expect(retry.status == 429)
+        #expect(retry.header("retry-after") == "7")
+        let missing = try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/nothing-here"))
+        #expect(missing.status == 404)
+    }
+
+    @Test func echoesBodyBytesAndHeadersExactly() async throws {
+        let server = try LoopbackHTTPServer()
+        defer { server.stop() }
+        let transport = CurlTransport(maxResponseBytes: 4 << 20)
+        defer { transport.shutdown() }
+
+        let text = Array(#"{"text":"Störung — 数据库 🔥 down","n":1}"#.utf8)
+        var large = [UInt8](repeating: 0, count: 200 * 1024)
+        for index in large.indices { large[index] = UInt8(truncatingIfNeeded: index &* 31 &+ index >> 8) }
+
+        for body in [text, large] {
+            let response = try await transport.send(HTTPRequest(
+                url: server.baseURL + "/echo",
+                headers: [("Content-Type", "application/json"), ("X-Signature", "sha256=abc"), ("X-Empty", "")],
+                body: body))
+            #expect(response.status == 200)
+            let echo = try JSONDecoder().decode(Echo.self, from: Data(response.body))
+            #expect(echo.method == "POST")
+            #expect(echo.body == body)
+            #expect(echo.header("content-type") == "application/json")
+            #expect(echo.header("x-signature") == "sha256=abc")
+            #expect(echo.header("x-empty") == "")
+            #expect(echo.header("content-length") == String(body.count))
+            #expect(echo.header("expect") == nil)
+            #expect(echo.header("user-agent") == "herald/0.1")
+        }
+    }
+
+    @Test func methodsOtherThanPost() async throws {
+        let server = try LoopbackHTTPServer()
+        defer { server.stop() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+
+        let put = try await transport.send(HTTPRequest(method: "PUT", url: server.baseURL + "/echo", body: Array("put-body".utf8)))
+        let putEcho = try JSONDecoder().decode(Echo.self, from: Data(put.body))
+        #expect(putEcho.method == "PUT")
+        #expect(putEcho.body == Array("put-body".utf8))
+
+        let delete = try await transport.send(HTTPRequest(method: "DELETE", url: server.baseURL + "/echo"))
+        #expect(try JSONDecoder().decode(Echo.self, from: Data(delete.body)).method == "DELETE")
+
+        let get = try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/echo"))
+        let getEcho = try JSONDecoder().decode(Echo.self, from: Data(get.body))
+        #expect(getEcho.method == "GET")
+        #expect(getEcho.body.isEmpty)
+
+        let head = try await transport.send(HTTPRequest(method: "HEAD", url: server.baseURL + "/ok"))
+        #expect(head.status == 200)
+        #expect(head.body.isEmpty)
+    }
+
+    @Test func timeoutOnSlowPeer() async throws {
+        let server = try LoopbackHTTPServer()
+        defer { server.stop() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+
+        let started = ContinuousClock.now
+        let error = await #expect(throws: TransportError.self) {
+            try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/slow/secret-token-123", timeout: .milliseconds(300)))
+        }
+        let elapsed = ContinuousClock.now - started
+        #expect(error?.kind == .timeout)
+        #expect(error?.message.contains("secret-token-123") == false)
+        #expect(elapsed < .milliseconds(1500))
+    }
+
+    @Test func connectionRefusedIsConnectAndMessageHasNoSecrets() async throws {
+        let server = try LoopbackHTTPServer()
+        let closedPort = server.port
+        server.stop()
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+
+        let error = await #expect(throws: TransportError.self) {
+            try await transport.send(HTTPRequest(
+                url: "http://hook-user:hook-pass@127.0.0.1:\(closedPort)/services/secret-token-123?key=query-secret-456",
+                headers: [("Authorization", "Bearer header-secret-789")],
+                body: Array("{}".utf8)))
+        }
+        #expect(error?.kind == .connect)
+        let message = error.map { "\($0)" } ?? ""
+        print("connect error: \(message)")
+        for secret in ["secret-token-123", "/services", "query-secret-456", "hook-user", "hook-pass", "header-secret-789"] {
+            #expect(!message.contains(secret))
+        }
+    }
+
+    @Test func tlsToPlainHTTPPeerIsTLS() async throws {
+        let server = try LoopbackHTTPServer()
+        defer { server.stop() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+
+        let error = await #expect(throws: TransportError.self) {
+            try await transport.send(HTTPRequest(url: "https://127.0.0.1:\(server.port)/secret-token-123", timeout: .seconds(5)))
+        }
+        #expect(error?.kind == .tls)
+        #expect(error?.message.contains("secret-token-123") == false)
+    }
+
+    @Test func unresolvableHostIsResolve() async throws {
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        let error = await #expect(throws: TransportError.self) {
+            try await transport.send(HTTPRequest(url: "http://herald-test.invalid/secret-token-123", timeout: .seconds(10)))
+        }
+        #expect(error?.kind == .resolve)
+        #expect(error?.message.contains("secret-token-123") == false)
+    }
+
+    @Test func invalidRequestsAreRejected() async throws {
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+
+        let ftp = await #expect(throws: TransportError.self) {
+            try await transport.send(HTTPRequest(url: "ftp://127.0.0.1/secret-token-123"))
+        }
+        #expect(ftp?.kind == .invalidRequest)
+        #expect(ftp?.message.contains("secret-token-123") == false)
+
+        let method = await #expect(throws: TransportError.self) {
+            try await transport.send(HTTPRequest(method: "GET /x", url: "http://127.0.0.1/"))
+        }
+        #expect(method?.kind == .invalidRequest)
+
+        let injected = await #expect(throws: TransportError.self) {
+            try await transport.send(HTTPRequest(url: "http://127.0.0.1/", headers: [("X-A", "v\r\nX-Injected: 1")]))
+        }
+        #expect(injected?.kind == .invalidRequest)
+        #expect(injected?.message.contains("Injected") == false)
+    }
+
+    @Test func responseBodyIsCapped() async throws {
+        let server = try LoopbackHTTPServer()
+        defer { server.stop() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+
+        let response = try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/big"))
+        #expect(response.status == 200)
+        #expect(response.body.count == 65_536)
+        #expect(response.body.allSatisfy { $0 == UInt8(ascii: "x") })
+        #expect(response.header("content-length") == String(1024 * 1024))
+
+        // The connection stays usable after the discarded remainder.
+        let next = try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/ok"))
+        #expect(next.status == 200)
+        #expect(next.header("x-client-port") == response.header("x-client-port"))
+    }
+
+    @Test func fiveHundredConcurrentRequests() async throws {
+        let server = try LoopbackHTTPServer()
+        defer { server.stop() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+
+        let url = server.baseURL + "/echo"
+        let started = ContinuousClock.now
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<500 {
+                group.addTask {
+                    let body = Array("request \(index)".utf8)
+                    let response = try await transport.send(HTTPRequest(url: url, body: body, timeout: .seconds(60)))
+                    let echo = try JSONDecoder().decode(Echo.self, from: Data(response.body))
+                    return echo.body == body ? response.status : -1
+                }
+            }
+            var all: [Int] = []
+            for try await status in group { all.append(status) }
+            return all
+        }
+        let elapsed = ContinuousClock.now - started
+        print("500 concurrent requests took \(elapsed)")
+        #expect(statuses.count == 500)
+        #expect(statuses.allSatisfy { $0 == 200 })
+    }
+
+    @Test func keepAliveReusesConnections() async throws {
+        let server = try LoopbackHTTPServer()
+        defer { server.stop() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+
+        var ports = Set<String>()
+        for _ in 0..<200 {
+            let response = try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/ok"))
+            #expect(response.status == 200)
+            ports.insert(response.header("x-client-port") ?? "?")
+        }
+        print("200 sequential requests used \(ports.count) connection(s)")
+        #expect(ports.count <= 5)
+    }
+
+    @Test func shutdownFailsInFlightAndLaterRequests() async throws {
+        let server = try LoopbackHTTPServer()
+        defer { server.stop() }
+        let transport = CurlTransport()
+
+        let slowURL = server.baseURL + "/slow"
+        let slow = Task { try await transport.send(HTTPRequest(method: "GET", url: slowURL, timeout: .seconds(10))) }
+        try await Task.sleep(for: .milliseconds(300))
+        transport.shutdown()
+        let inFlight = await #expect(throws: TransportError.self) { try await slow.value }
+        #expect(inFlight?.kind == .shutdown)
+
+        let later = await #expect(throws: TransportError.self) {
+            try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/ok"))
+        }
+        #expect(later?.kind == .shutdown)
+        transport.shutdown() // idempotent
+    }
+}

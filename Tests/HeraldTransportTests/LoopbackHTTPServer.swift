@@ -1,0 +1,130 @@
+import Foundation
+
+/// A scripted HTTP/1.1 server on 127.0.0.1 (Python's ThreadingHTTPServer), started per test.
+///
+/// Paths: /ok (200, JSON, X-Herald-Test: yes), /status/<n>, /retry (429, Retry-After: 7), /slow[/...] (2 s),
+/// /echo (method, headers, hex body as JSON), /big (1 MiB). Every response carries X-Client-Port, the
+/// peer port of the connection it was served on.
+final class LoopbackHTTPServer {
+    let process = Process()
+    private let stdin = Pipe()
+    let port: Int
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    static let script = #"""
+import http.server, json, os, signal, sys, threading, time
+
+# The test process may hand down a blocked signal mask; make SIGTERM work, and exit when the test
+# process goes away (our stdin pipe closes).
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Client-Port", str(self.client_address[1]))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length) if length else b""
+        path = self.path.split("?")[0]
+        if path == "/ok":
+            self.reply(200, b'{"ok":true}', [("Content-Type", "application/json"), ("X-Herald-Test", "yes")])
+        elif path.startswith("/status/"):
+            self.reply(int(path.split("/")[2]), b"status")
+        elif path == "/retry":
+            self.reply(429, b"slow down", [("Retry-After", "7")])
+        elif path == "/slow" or path.startswith("/slow/"):
+            time.sleep(2)
+            self.reply(200, b"late")
+        elif path == "/echo":
+            out = json.dumps({
+                "method": self.command,
+                "headers": [[k, v] for k, v in self.headers.items()],
+                "body_hex": data.hex(),
+            }).encode()
+            self.reply(200, out, [("Content-Type", "application/json")])
+        elif path == "/big":
+            self.reply(200, b"x" * (1024 * 1024))
+        else:
+            self.reply(404, b"not found")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+
+server = Server(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""#
+
+    init() throws {
+        let stdout = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", Self.script]
+        process.standardOutput = stdout
+        process.standardInput = stdin
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line = Data()
+        let handle = stdout.fileHandleForReading
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            process.terminate()
+            throw ServerStartError()
+        }
+        self.port = port
+    }
+
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+        try? stdin.fileHandleForWriting.close()
+    }
+
+    struct ServerStartError: Error {}
+}
+
+/// What /echo answers.
+struct Echo: Decodable {
+    var method: String
+    var headers: [[String]]
+    var body_hex: String
+
+    var body: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(body_hex.utf8.count / 2)
+        var iterator = body_hex.utf8.makeIterator()
+        func nibble(_ c: UInt8) -> UInt8 { c <= UInt8(ascii: "9") ? c - UInt8(ascii: "0") : c - UInt8(ascii: "a") + 10 }
+        while let high = iterator.next(), let low = iterator.next() {
+            bytes.append(nibble(high) << 4 | nibble(low))
+        }
+        return bytes
+    }
+
+    func header(_ name: String) -> String? {
+        headers.first { $0.first?.caseInsensitiveCompare(name) == .orderedSame }?.last
+    }
+}
