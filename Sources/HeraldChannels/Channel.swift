@@ -51,7 +51,7 @@ public struct ChannelContext: Sendable {
     public var console: @Sendable (String) -> Void
 
     public init(transport: any HTTPTransport, timeout: Duration = .seconds(30),
-                console: @escaping @Sendable (String) -> Void = { print($0) }) {
+                console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput) {
         self.transport = transport
         self.timeout = timeout
         self.console = console

@@ -36,7 +36,7 @@ public enum ChannelRegistry {
     /// Builds every configured channel, reporting every configuration problem at once (unknown
     /// type, missing or unknown keys) with file:line:column.
     public static func build(_ config: HeraldConfig, transport: any HTTPTransport,
-                             console: @escaping @Sendable (String) -> Void = { print($0) }) throws -> [String: any Channel] {
+                             console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput) throws -> [String: any Channel] {
         var channels: [String: any Channel] = [:]
         var errors: [ConfigError] = []
         for channelConfig in config.channels {

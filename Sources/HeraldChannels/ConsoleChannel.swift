@@ -18,6 +18,12 @@ public struct ConsoleChannel: Channel {
         return ConsoleChannel(name: settings.channel, json: format == "json", write: context.console)
     }
 
+    /// Writes each delivery straight to file descriptor 1: `print` would sit in a buffer when
+    /// standard output is a pipe or a file, and a demo would show nothing.
+    public static let standardOutput: @Sendable (String) -> Void = { line in
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
     public var redactedDescription: String { "console (\(json ? "json" : "text"))" }
 
     public func deliver(_ message: OutboundMessage) async throws -> Receipt {

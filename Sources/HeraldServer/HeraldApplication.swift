@@ -28,7 +28,7 @@ public final class HeraldApplication: Sendable {
 
     /// Opens the store and builds every channel. Throws `ConfigErrors` for channel configuration
     /// problems and `StoreError` when the store cannot be opened.
-    public init(config: HeraldConfig, logger: Logger, console: @escaping @Sendable (String) -> Void = { print($0) }) throws {
+    public init(config: HeraldConfig, logger: Logger, console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput) throws {
         // Before anything creates a metric: swift-metrics binds each one to the factory at creation.
         HeraldMetrics.bootstrap()
         self.config = config

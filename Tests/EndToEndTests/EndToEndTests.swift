@@ -157,3 +157,26 @@ import TestSupport
         #expect(!ok.1.contains("whsec_c2VjcmV0"))
     }
 }
+
+/// The README's first steps, on the shipped quickstart config.
+@Suite(.serialized) struct QuickstartTests {
+    @Test func quickstartPrintsTheDeliveryAndKeepsTheFailureForReplay() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = try temporaryDirectory("herald-quickstart")
+        let herald = try HeraldProcess(["serve", "--config", root.appendingPathComponent("examples/quickstart.yaml").path,
+                                        "--listen", "127.0.0.1:0", "--store", dir.appendingPathComponent("q.sqlite").path])
+        let port = try #require(await herald.waitForPort(), "herald did not start: \(herald.stderr)")
+        let server = ["--server", "http://127.0.0.1:\(port)"]
+        let sent = try await HeraldBinary.run(["send", "--token", "quickstart-ingest-token", "--incident", "dns", "--status", "triggered",
+                                               "--severity", "critical", "--title", "DNS resolution failing", "--component", "web"] + server)
+        #expect(sent.0 == 0, "\(sent)")
+        #expect(await eventually { herald.stdout.contains("[CRITICAL] DNS resolution failing") })
+        #expect(herald.stdout.contains("Affected: web"))
+        // The unreachable webhook gives up after its 4 attempts (about 4.5 s of backoff at most).
+        #expect(try await eventually(timeout: .seconds(20)) {
+            try await HeraldBinary.run(["deliveries", "--failed", "--token", "quickstart-admin-token"] + server).1.contains("unreachable-hook")
+        })
+        herald.signal(SIGINT)
+        #expect(await herald.waitForExit() == 0)
+    }
+}
