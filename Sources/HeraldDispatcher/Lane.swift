@@ -81,7 +81,11 @@ final class Lane: Sendable {
                 if stopping { break }
                 var deadline: Date?
                 let want = min(free, rateAllowed, options.claimBatch)
-                if want > 0 {
+                // Under load, claim in batches rather than one query per finished attempt: wait
+                // until a quarter of the slots are free (an idle lane claims at once).
+                let batchFloor = free < config.concurrency ? max(1, config.concurrency / 4) : 1
+                let limitedByRate = rateAllowed < free
+                if want > 0 && (want >= batchFloor || limitedByRate) {
                     let now = Date()
                     let lease = now.addingTimeInterval(config.timeout.seconds + options.leaseMargin.seconds)
                     let claimed: [ClaimedDelivery]
