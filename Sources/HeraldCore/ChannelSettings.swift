@@ -109,6 +109,17 @@ public final class ChannelSettings: @unchecked Sendable {
             let list = names.count <= 1 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names.last!
             throw reader.error(node, path(key), "expected a URL with scheme \(list) and a host")
         }
+        if secret {
+            // A provider or a proxy may quote only part of the URL back (the path of a Slack or
+            // Discord webhook is the credential), so each secret-bearing part is redacted too.
+            for part in [components.percentEncodedPath, components.path, components.percentEncodedQuery ?? "",
+                         components.password ?? "", components.user ?? ""] where part.count >= 4 && part != "/" {
+                record(part)
+            }
+            for segment in components.path.split(separator: "/") where segment.count >= 8 {
+                record(String(segment))
+            }
+        }
         return s
     }
 
