@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Synchronization
 
@@ -25,13 +24,15 @@ final class Wakeup: Sendable {
 
     /// Returns on a signal, or at `deadline` (nil: no deadline).
     func wait(until deadline: Date?) async {
-        var timer: DispatchWorkItem?
+        var timer: Task<Void, Never>?
         if let deadline {
             let delay = deadline.timeIntervalSinceNow
             if delay <= 0 { return }
-            let item = DispatchWorkItem { [weak self] in self?.signal() }
-            DispatchQueue.global().asyncAfter(deadline: .now() + delay, execute: item)
-            timer = item
+            timer = Task { [weak self] in
+                // Cancelled when the wait ends first; a cancelled sleep must not signal.
+                guard (try? await Task.sleep(for: .milliseconds(Int64(delay * 1000) + 1))) != nil else { return }
+                self?.signal()
+            }
         }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now = state.withLock { s -> Bool in

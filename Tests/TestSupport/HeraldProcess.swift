@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The built `herald` binary, run as a child process: what a user runs.
 public enum HeraldBinary {
@@ -22,15 +21,12 @@ public enum HeraldBinary {
     }
 }
 
-/// One running `herald` process with its output captured.
+/// One running `herald` process with its output captured. Output goes to files, read on demand:
+/// no dispatch read sources on pipes (their EOF handling has crashed test runs on Linux).
 public final class HeraldProcess: Sendable {
     private let process: Process
-    private final class Buffer: Sendable {
-        let bytes = Mutex<[UInt8]>([])
-        var text: String { String(decoding: bytes.withLock { $0 }, as: UTF8.self) }
-    }
-    private let out = Buffer()
-    private let err = Buffer()
+    private let outPath: String
+    private let errPath: String
 
     public init(_ arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
@@ -39,28 +35,22 @@ public final class HeraldProcess: Sendable {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env
-        let outPipe = Pipe()
-        let errPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("herald-proc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        outPath = dir.appendingPathComponent("stdout").path
+        errPath = dir.appendingPathComponent("stderr").path
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
         process.standardInput = FileHandle.nullDevice
-        let out = self.out
-        let err = self.err
-        outPipe.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            out.bytes.withLock { $0.append(contentsOf: d) }
-        }
-        errPipe.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            err.bytes.withLock { $0.append(contentsOf: d) }
-        }
         self.process = process
         try process.run()
     }
 
     public var pid: Int32 { process.processIdentifier }
-    public var stdout: String { out.text }
-    public var stderr: String { err.text }
+    public var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+    public var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
     public var isRunning: Bool { process.isRunning }
 
     /// The port from the "listening on http://HOST:PORT" log line, once it appears.
@@ -93,8 +83,6 @@ public final class HeraldProcess: Sendable {
             process.waitUntilExit()
             return nil
         }
-        // Let the pipe handlers drain what is left.
-        try? await Task.sleep(for: .milliseconds(50))
         return process.terminationStatus
     }
 
