@@ -33,6 +33,10 @@ public protocol Channel: Sendable {
     var name: String { get }
     var type: String { get }
     var limits: ChannelLimits { get }
+    /// The separate recipients this channel delivers to (email addresses), one delivery each so
+    /// that receipts, retries and the all-clear are per recipient. Empty: the channel is one
+    /// destination.
+    var recipients: [String] { get }
     /// Sends one message. Throws `DeliveryError` only.
     func deliver(_ message: OutboundMessage) async throws -> Receipt
     /// The configuration as it may be shown (`herald check`, logs): secrets masked.
@@ -41,6 +45,7 @@ public protocol Channel: Sendable {
 
 extension Channel {
     public var limits: ChannelLimits { .none }
+    public var recipients: [String] { [] }
 }
 
 /// What a channel factory gets besides its settings.

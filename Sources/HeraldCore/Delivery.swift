@@ -39,6 +39,9 @@ public struct Delivery: Codable, Sendable, Equatable {
     public var eventId: String
     public var incident: String
     public var channel: String
+    /// The recipient within the channel (an email address), for channels that fan out per
+    /// recipient; nil when the channel is one destination.
+    public var recipient: String?
     public var kind: DeliveryKind
     public var state: DeliveryState
     public var priority: Int
@@ -54,7 +57,7 @@ public struct Delivery: Codable, Sendable, Equatable {
     /// How many times an operator replayed it.
     public var replays: Int
 
-    public init(id: String, eventId: String, incident: String, channel: String, kind: DeliveryKind,
+    public init(id: String, eventId: String, incident: String, channel: String, recipient: String? = nil, kind: DeliveryKind,
                 state: DeliveryState, priority: Int, attempts: Int, createdAt: Date, dueAt: Date?,
                 updatedAt: Date, lastStatus: Int? = nil, lastError: String? = nil, receipt: String? = nil,
                 deliveredAt: Date? = nil, replays: Int = 0) {
@@ -62,6 +65,7 @@ public struct Delivery: Codable, Sendable, Equatable {
         self.eventId = eventId
         self.incident = incident
         self.channel = channel
+        self.recipient = recipient
         self.kind = kind
         self.state = state
         self.priority = priority
@@ -77,7 +81,7 @@ public struct Delivery: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, incident, channel, kind, state, priority, attempts, receipt, replays
+        case id, incident, channel, recipient, kind, state, priority, attempts, receipt, replays
         case eventId = "event_id"
         case createdAt = "created_at"
         case dueAt = "due_at"

@@ -6,6 +6,8 @@ public struct OutboundMessage: Sendable {
     /// Stable across retries: the idempotency key receivers use to drop repeats.
     public var deliveryId: String
     public var kind: DeliveryKind
+    /// The recipient within the channel (see `Channel.recipients`), or nil.
+    public var recipient: String?
     public var event: Event
     public var incident: Incident
     /// Rendered from the templates, already fitted to nothing in particular; channels fit it to
@@ -17,10 +19,11 @@ public struct OutboundMessage: Sendable {
     /// The delivery id of the notice this follows up.
     public var threadDeliveryId: String?
 
-    public init(deliveryId: String, kind: DeliveryKind, event: Event, incident: Incident, title: String, text: String,
-                thread: String? = nil, threadDeliveryId: String? = nil) {
+    public init(deliveryId: String, kind: DeliveryKind, recipient: String? = nil, event: Event, incident: Incident,
+                title: String, text: String, thread: String? = nil, threadDeliveryId: String? = nil) {
         self.deliveryId = deliveryId
         self.kind = kind
+        self.recipient = recipient
         self.event = event
         self.incident = incident
         self.title = title

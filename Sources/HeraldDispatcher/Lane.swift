@@ -144,7 +144,7 @@ final class Lane: Sendable {
         var (title, text) = renderer.render(kind: delivery.kind, event: item.event, incident: item.incident)
         if let max = channel.limits.maxTitle { title = title.truncated(to: max) }
         if let max = channel.limits.maxBody { text = text.truncated(to: max) }
-        let message = OutboundMessage(deliveryId: delivery.id, kind: delivery.kind, event: item.event,
+        let message = OutboundMessage(deliveryId: delivery.id, kind: delivery.kind, recipient: delivery.recipient, event: item.event,
                                       incident: item.incident, title: title, text: text, thread: item.thread,
                                       threadDeliveryId: nil)
         var lifecycle = DeliveryLifecycle(state: .inFlight, attempts: item.budgetAttempts, since: item.budgetSince)

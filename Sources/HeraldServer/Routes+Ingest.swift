@@ -27,9 +27,14 @@ extension HeraldApplication {
     /// the dispatcher, and only then answers 202.
     func accept(_ event: Event, idempotency: EnqueueRequest.Idempotency?) async throws -> Response {
         let channels = config.routes.channels(for: event)
+        var recipients: [String: [String]] = [:]
+        for name in channels {
+            if let list = self.channels[name]?.recipients, !list.isEmpty { recipients[name] = list }
+        }
         let result: EnqueueResult
         do {
-            result = try await ingest.submit(EnqueueRequest(event: event, channels: channels, idempotency: idempotency))
+            result = try await ingest.submit(EnqueueRequest(event: event, channels: channels, recipients: recipients,
+                                                            idempotency: idempotency))
         } catch {
             logger.error("cannot commit event", metadata: ["error": "\(redactor.redact("\(error)"))"])
             throw APIError(.serviceUnavailable, "store unavailable; retry later", headers: [.retryAfter: "5"])

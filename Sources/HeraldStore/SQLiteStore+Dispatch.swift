@@ -28,7 +28,7 @@ extension SQLiteStore {
                 let eventStatement = try db.cachedStatement(sql: "SELECT body FROM events WHERE id = ?")
                 let threadStatement = try db.cachedStatement(sql: """
                     SELECT receipt FROM deliveries
-                    WHERE incident = ? AND cycle = ? AND channel = ? AND kind = 'notice' AND state = 'delivered'
+                    WHERE incident = ? AND cycle = ? AND channel = ? AND recipient IS ? AND kind = 'notice' AND state = 'delivered'
                     ORDER BY delivered_at LIMIT 1
                     """)
                 for row in rows {
@@ -53,7 +53,7 @@ extension SQLiteStore {
                     let cycle: Int = row["cycle"]
                     var thread: String?
                     if event.status != .triggered || delivery.kind != .notice {
-                        thread = try String.fetchOne(threadStatement, arguments: [delivery.incident, cycle, channel])
+                        thread = try String.fetchOne(threadStatement, arguments: [delivery.incident, cycle, channel, delivery.recipient])
                     }
                     claimed.append(ClaimedDelivery(
                         delivery: delivery, event: event, incident: incident,

@@ -49,18 +49,22 @@ extension SQLiteStore {
                                      event.receivedAt.timeIntervalSince1970])
         let kind = DeliveryKind(for: event.status)
         let insert = try db.cachedStatement(sql: """
-            INSERT INTO deliveries (id, event_id, incident, cycle, channel, kind, state, priority, budget_since,
+            INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority, budget_since,
                                     created_at, due_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
             """)
         let t = now.timeIntervalSince1970
+        var count = 0
         for channel in request.channels {
-            let id = Identifier.make(prefix: "dlv", at: now)
-            try insert.execute(arguments: [id, event.id, event.incident, cycle, channel, kind.rawValue,
-                                           kind.priority, t, t, t, t])
+            let recipients: [String?] = request.recipients[channel].map { $0.map(Optional.some) } ?? [nil]
+            for recipient in recipients {
+                let id = Identifier.make(prefix: "dlv", at: now)
+                try insert.execute(arguments: [id, event.id, event.incident, cycle, channel, recipient, kind.rawValue,
+                                               kind.priority, t, t, t, t])
+                count += 1
+            }
         }
-        return .init(eventId: event.id, incident: event.incident, deliveries: request.channels.count,
-                     channels: request.channels)
+        return .init(eventId: event.id, incident: event.incident, deliveries: count, channels: request.channels)
     }
 
     /// Moves the incident along its lifecycle and answers the cycle the event belongs to.

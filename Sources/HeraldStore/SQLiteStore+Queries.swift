@@ -4,7 +4,7 @@ import HeraldCore
 
 extension SQLiteStore {
     static let deliveryColumns = """
-        id, event_id, incident, channel, kind, state, priority, attempts, created_at, due_at, updated_at,
+        id, event_id, incident, channel, recipient, kind, state, priority, attempts, created_at, due_at, updated_at,
         last_status, last_error, receipt, delivered_at, replays
         """
 
@@ -14,7 +14,7 @@ extension SQLiteStore {
         }
         return Delivery(
             id: row["id"], eventId: row["event_id"], incident: row["incident"], channel: row["channel"],
-            kind: kind, state: state, priority: row["priority"], attempts: row["attempts"],
+            recipient: row["recipient"], kind: kind, state: state, priority: row["priority"], attempts: row["attempts"],
             createdAt: date(row["created_at"])!, dueAt: date(row["due_at"]), updatedAt: date(row["updated_at"])!,
             lastStatus: row["last_status"], lastError: row["last_error"], receipt: row["receipt"],
             deliveredAt: date(row["delivered_at"]), replays: row["replays"])

@@ -102,6 +102,7 @@ public final class SQLiteStore: Store {
                     incident TEXT NOT NULL,
                     cycle INTEGER NOT NULL,
                     channel TEXT NOT NULL,
+                    recipient TEXT,
                     kind TEXT NOT NULL,
                     state TEXT NOT NULL,
                     priority INTEGER NOT NULL,

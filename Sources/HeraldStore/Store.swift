@@ -6,6 +6,9 @@ public struct EnqueueRequest: Sendable {
     public var event: Event
     /// The channels its routes selected, in order.
     public var channels: [String]
+    /// For channels that deliver to several recipients (email addresses), one delivery each, so
+    /// receipts and the all-clear are per recipient. A channel absent here gets one delivery.
+    public var recipients: [String: [String]]
     /// `Idempotency-Key`, scoped to the sender (token name); nil when the sender gave none.
     public var idempotency: Idempotency?
 
@@ -21,9 +24,10 @@ public struct EnqueueRequest: Sendable {
         }
     }
 
-    public init(event: Event, channels: [String], idempotency: Idempotency? = nil) {
+    public init(event: Event, channels: [String], recipients: [String: [String]] = [:], idempotency: Idempotency? = nil) {
         self.event = event
         self.channels = channels
+        self.recipients = recipients
         self.idempotency = idempotency
     }
 }

@@ -34,6 +34,28 @@ import Testing
         #expect(try await store.countsByState()[.queued] == 3)
     }
 
+    @Test func perRecipientDeliveriesThreadOntoTheirOwnNotice() async throws {
+        let (store, _) = try Self.sqlite()
+        let trigger = event("dns", .triggered, at: t0)
+        let r = try await store.enqueue([EnqueueRequest(event: trigger, channels: ["mail", "hook"],
+                                                        recipients: ["mail": ["a@example.com", "b@example.com"]])], now: t0)
+        #expect(r == [.accepted(.init(eventId: trigger.id, incident: "dns", deliveries: 3, channels: ["mail", "hook"]))])
+        let mail = try await store.claim(channel: "mail", limit: 10, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        #expect(Set(mail.compactMap(\.delivery.recipient)) == ["a@example.com", "b@example.com"])
+        try await store.record(mail.map {
+            AttemptRecord(deliveryId: $0.delivery.id, startedAt: t0, duration: .zero,
+                          outcome: .delivered(reference: "<\($0.delivery.recipient!)@herald>"), status: 250)
+        }, now: t0)
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: t0), channels: ["mail"],
+                                                    recipients: ["mail": ["a@example.com", "b@example.com"]])], now: t0)
+        let clears = try await store.claim(channel: "mail", limit: 10, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        #expect(clears.count == 2)
+        for c in clears {
+            #expect(c.delivery.kind == .allClear)
+            #expect(c.thread == "<\(c.delivery.recipient!)@herald>")
+        }
+    }
+
     @Test func idempotencyKeyRepeatsTheFirstAnswerAndConflictsOnAnotherBody() async throws {
         let (store, _) = try Self.sqlite()
         let idem = EnqueueRequest.Idempotency(scope: "monitoring", key: "k1", bodyHash: "h1")
