@@ -91,6 +91,7 @@ let package = Package(
         .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldTransportTests", dependencies: ["HeraldTransport", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldChannelsTests", dependencies: ["HeraldChannels"], swiftSettings: swiftSettings),
+        .testTarget(name: "ChatChannelTests", dependencies: ["HeraldChannels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldDispatcherTests", dependencies: ["HeraldDispatcher", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"], swiftSettings: swiftSettings),

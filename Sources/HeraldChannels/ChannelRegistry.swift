@@ -9,6 +9,11 @@ public enum ChannelRegistry {
     public static let factories: [String: Factory] = [
         "webhook": WebhookChannel.make,
         "console": ConsoleChannel.make,
+        "slack": SlackChannel.make,
+        "mattermost": MattermostChannel.make,
+        "discord": DiscordChannel.make,
+        "teams": TeamsChannel.make,
+        "telegram": TelegramChannel.make,
     ]
 
     public static var types: [String] { factories.keys.sorted() }

@@ -151,6 +151,9 @@ import TestSupport
         #expect(unset.0 == 1)
         let ok = try await HeraldBinary.run(["check", "--config", example], environment: [
             "HERALD_INGEST_TOKEN": "ingest-123456", "HERALD_ADMIN_TOKEN": "admin-123456", "WEBHOOK_SECRET": "whsec_c2VjcmV0",
+            "SLACK_BOT_TOKEN": "xoxb-example", "MATTERMOST_TOKEN": "mm-example",
+            "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/example", "TEAMS_WEBHOOK_URL": "https://example.webhook.office.com/x",
+            "TELEGRAM_BOT_TOKEN": "1:example",
         ])
         #expect(ok.0 == 0, "\(ok.2)")
         #expect(ok.1.contains("channel ops-hook: webhook https://hooks.example.com/**** signed"))

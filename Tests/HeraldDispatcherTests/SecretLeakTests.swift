@@ -25,6 +25,13 @@ import TestSupport
                                     "secret": "whsec_" + Data("leak-test-signing-key".utf8).base64EncodedString()],
                            secrets: ["SECRET-PATH-abc123xyz", Data("leak-test-signing-key".utf8).base64EncodedString()]),
             "console": Row(values: [:], secrets: []),
+            "slack": Row(values: ["token": "xoxb-leak-slack-token", "channel": "#ops", "api_url": sink + "/slack"],
+                         secrets: ["xoxb-leak-slack-token"]),
+            "mattermost": Row(values: ["webhook_url": sink + "/hooks/mm-leak-hook-secret"], secrets: ["mm-leak-hook-secret"]),
+            "discord": Row(values: ["webhook_url": sink + "/api/webhooks/1/discord-leak-token"], secrets: ["discord-leak-token"]),
+            "teams": Row(values: ["webhook_url": sink + "/workflows/teams-leak-signature"], secrets: ["teams-leak-signature"]),
+            "telegram": Row(values: ["token": "4242:telegram-leak-token", "chat_id": "1", "api_url": sink],
+                            secrets: ["4242:telegram-leak-token"]),
         ]
     }
 
