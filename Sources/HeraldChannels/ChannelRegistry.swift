@@ -14,6 +14,7 @@ public enum ChannelRegistry {
         "discord": DiscordChannel.make,
         "teams": TeamsChannel.make,
         "telegram": TelegramChannel.make,
+        "mastodon": MastodonChannel.make,
     ]
 
     public static var types: [String] { factories.keys.sorted() }

@@ -30,6 +30,7 @@ import TestSupport
             "mattermost": Row(values: ["webhook_url": sink + "/hooks/mm-leak-hook-secret"], secrets: ["mm-leak-hook-secret"]),
             "discord": Row(values: ["webhook_url": sink + "/api/webhooks/1/discord-leak-token"], secrets: ["discord-leak-token"]),
             "teams": Row(values: ["webhook_url": sink + "/workflows/teams-leak-signature"], secrets: ["teams-leak-signature"]),
+            "mastodon": Row(values: ["url": sink, "token": "mastodon-leak-token"], secrets: ["mastodon-leak-token"]),
             "telegram": Row(values: ["token": "4242:telegram-leak-token", "chat_id": "1", "api_url": sink],
                             secrets: ["4242:telegram-leak-token"]),
         ]

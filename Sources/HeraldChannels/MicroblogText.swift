@@ -1,0 +1,28 @@
+import Foundation
+import HeraldCore
+
+/// Fits a message into a microblog post: the title, as much of the text as fits, and the link
+/// kept whole at the end. Lengths are in graphemes; a provider that counts every URL as a fixed
+/// length (Mastodon, X: 23) passes it as `urlLength`.
+enum MicroblogText {
+    static func compose(_ m: OutboundMessage, limit: Int, urlLength: Int? = nil) -> String {
+        let link = m.event.link
+        let linkCost = link.map { 2 + (urlLength ?? $0.count) } ?? 0
+        // The template's own "More: <link>" line is replaced by the link at the end.
+        let lines = m.text.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { line in link.map { !line.contains($0) } ?? true }
+        let rest = lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        // The title already says the state; the text's first line usually repeats it.
+        let body = rest.hasPrefix("Resolved: \(m.event.title)") || rest.hasPrefix(m.event.title)
+            ? String(rest.drop(while: { $0 != "\n" })).trimmingCharacters(in: .whitespacesAndNewlines)
+            : rest
+        let budget = max(0, limit - linkCost)
+        var post = "\(ChatText.marker(m)) \(m.title)".truncated(to: budget)
+        let room = budget - post.count - 2
+        if room > 8, !body.isEmpty {
+            post += "\n\n" + body.truncated(to: room)
+        }
+        if let link { post += "\n\n" + link }
+        return post
+    }
+}
