@@ -15,6 +15,8 @@ public enum ChannelRegistry {
         "teams": TeamsChannel.make,
         "telegram": TelegramChannel.make,
         "mastodon": MastodonChannel.make,
+        "bluesky": BlueskyChannel.make,
+        "x": XChannel.make,
     ]
 
     public static var types: [String] { factories.keys.sorted() }

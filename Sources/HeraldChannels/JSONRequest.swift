@@ -15,10 +15,11 @@ enum JSONRequest {
 
     /// Sends `body` and answers the response with its JSON object (nil when the answer is not a
     /// JSON object). Statuses are classified by `HTTPClassifier`; `refine` may turn a provider's
-    /// own error shape into a more precise `DeliveryError` first.
+    /// own error shape into a more precise error first (a `DeliveryError`, or an adapter's own
+    /// signal it handles itself, like an expired session).
     static func send(method: String = "POST", url: String, headers: [(name: String, value: String)] = [],
                      body: [String: Any]?, context: ChannelContext, verifyTLS: Bool,
-                     refine: ((HTTPResponse, [String: Any]?) -> DeliveryError?)? = nil) async throws -> (HTTPResponse, [String: Any]?) {
+                     refine: ((HTTPResponse, [String: Any]?) -> (any Error)?)? = nil) async throws -> (HTTPResponse, [String: Any]?) {
         var request = HTTPRequest(method: method, url: url, timeout: context.timeout, verifyTLS: verifyTLS)
         request.headers = [("User-Agent", "herald")] + headers
         if let body {

@@ -31,6 +31,11 @@ import TestSupport
             "discord": Row(values: ["webhook_url": sink + "/api/webhooks/1/discord-leak-token"], secrets: ["discord-leak-token"]),
             "teams": Row(values: ["webhook_url": sink + "/workflows/teams-leak-signature"], secrets: ["teams-leak-signature"]),
             "mastodon": Row(values: ["url": sink, "token": "mastodon-leak-token"], secrets: ["mastodon-leak-token"]),
+            "bluesky": Row(values: ["identifier": "herald.test", "app_password": "bsky-leak-app-pass", "service": sink],
+                           secrets: ["bsky-leak-app-pass"]),
+            "x": Row(values: ["consumer_key": "x-leak-ck", "consumer_secret": "x-leak-consumer-secret", "access_token": "x-leak-at",
+                              "access_token_secret": "x-leak-token-secret", "api_url": sink],
+                     secrets: ["x-leak-consumer-secret", "x-leak-token-secret"]),
             "telegram": Row(values: ["token": "4242:telegram-leak-token", "chat_id": "1", "api_url": sink],
                             secrets: ["4242:telegram-leak-token"]),
         ]
