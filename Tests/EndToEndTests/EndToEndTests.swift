@@ -127,6 +127,24 @@ import TestSupport
         #expect(await herald.waitForExit() == 0)
     }
 
+    @Test func testChannelSendsThroughTheRealAdapter() async throws {
+        let dir = try temporaryDirectory("herald-e2e")
+        let sink = TestSink { r, _ in r.path.hasSuffix("/gone") ? .init(status: 404, body: "no such hook") : .ok }
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let config = try writeConfig(dir: dir, sinkURL: sink.url + "/hook")
+        let ok = try await HeraldBinary.run(["test-channel", "hook", "--config", config], environment: ["E2E_INGEST": Self.ingest])
+        #expect(ok.0 == 0, "\(ok)")
+        #expect(ok.1.contains("delivered via webhook http://127.0.0.1:\(sink.port)/****"))
+        #expect(sink.received.first?.json?["title"] as? String == "[INFO] Herald test message")
+        let bad = try writeConfig(dir: dir, sinkURL: sink.url + "/gone")
+        let failed = try await HeraldBinary.run(["test-channel", "hook", "--config", bad], environment: ["E2E_INGEST": Self.ingest])
+        #expect(failed.0 == 1)
+        #expect(failed.2.contains("failed (permanent)") && failed.2.contains("HTTP 404: no such hook"))
+        let missing = try await HeraldBinary.run(["test-channel", "nope", "--config", bad], environment: ["E2E_INGEST": Self.ingest])
+        #expect(missing.0 == 2 && missing.2.contains("no channel \"nope\""))
+    }
+
     @Test func checkReportsConfigErrorsWithTheirLocation() async throws {
         let dir = try temporaryDirectory("herald-e2e")
         let bad = dir.appendingPathComponent("bad.yaml").path
