@@ -90,7 +90,11 @@ let package = Package(
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldTransportTests", dependencies: ["HeraldTransport", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "HeraldChannelsTests", dependencies: ["HeraldChannels"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeraldChannelsTests",
+            dependencies: ["HeraldChannels", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "ChatChannelTests", dependencies: ["HeraldChannels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldDispatcherTests", dependencies: ["HeraldDispatcher", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "TestSupport"], swiftSettings: swiftSettings),

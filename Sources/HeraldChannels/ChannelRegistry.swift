@@ -17,6 +17,7 @@ public enum ChannelRegistry {
         "mastodon": MastodonChannel.make,
         "bluesky": BlueskyChannel.make,
         "x": XChannel.make,
+        "matrix": MatrixChannel.make,
     ]
 
     public static var types: [String] { factories.keys.sorted() }

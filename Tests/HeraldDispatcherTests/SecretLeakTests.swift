@@ -36,6 +36,8 @@ import TestSupport
             "x": Row(values: ["consumer_key": "x-leak-ck", "consumer_secret": "x-leak-consumer-secret", "access_token": "x-leak-at",
                               "access_token_secret": "x-leak-token-secret", "api_url": sink],
                      secrets: ["x-leak-consumer-secret", "x-leak-token-secret"]),
+            "matrix": Row(values: ["homeserver": sink, "access_token": "syt_leak-matrix-token", "room": "!leak:localhost"],
+                          secrets: ["syt_leak-matrix-token"]),
             "telegram": Row(values: ["token": "4242:telegram-leak-token", "chat_id": "1", "api_url": sink],
                             secrets: ["4242:telegram-leak-token"]),
         ]
