@@ -112,7 +112,10 @@ final class Lane: Sendable {
                     } catch {
                         deadline = Date().addingTimeInterval(1)
                     }
-                    if let d = deadline, d <= Date() { continue }
+                    // Something due was not claimable (an all-clear waiting for its notice, which
+                    // signals this lane when it finishes) or arrived just now (its enqueue
+                    // signalled): either way a wake-up is coming; the short deadline only guards.
+                    if let d = deadline, d <= Date() { deadline = Date().addingTimeInterval(0.1) }
                 } else if let rateNext {
                     deadline = rateNext
                 }
@@ -146,7 +149,7 @@ final class Lane: Sendable {
         if let max = channel.limits.maxBody { text = text.truncated(to: max) }
         let message = OutboundMessage(deliveryId: delivery.id, kind: delivery.kind, recipient: delivery.recipient, event: item.event,
                                       incident: item.incident, title: title, text: text, thread: item.thread,
-                                      threadDeliveryId: nil)
+                                      threadDeliveryId: item.threadDeliveryId)
         var lifecycle = DeliveryLifecycle(state: .inFlight, attempts: item.budgetAttempts, since: item.budgetSince)
         let record: AttemptRecord
         do {

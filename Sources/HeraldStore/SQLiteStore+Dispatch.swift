@@ -13,8 +13,14 @@ extension SQLiteStore {
                 let rows = try Row.fetchAll(db.cachedStatement(sql: """
                     UPDATE deliveries SET state = 'in_flight', lease_owner = ?, lease_until = ?, updated_at = ?
                     WHERE id IN (
-                        SELECT id FROM deliveries
+                        SELECT id FROM deliveries AS d
                         WHERE channel = ? AND state IN ('queued', 'retrying') AND due_at <= ?
+                          -- The phases never cross at one recipient: an all-clear waits while its
+                          -- notice is still being sent.
+                          AND (kind = 'notice' OR NOT EXISTS (
+                              SELECT 1 FROM deliveries AS n
+                              WHERE n.incident = d.incident AND n.cycle = d.cycle AND n.channel = d.channel
+                                AND n.recipient IS d.recipient AND n.kind = 'notice' AND n.state = 'in_flight'))
                         ORDER BY priority DESC, due_at
                         LIMIT ?)
                     RETURNING \(Self.deliveryColumns), cycle, budget_attempts, budget_since
@@ -27,7 +33,7 @@ extension SQLiteStore {
                 claimed.reserveCapacity(rows.count)
                 let eventStatement = try db.cachedStatement(sql: "SELECT body FROM events WHERE id = ?")
                 let threadStatement = try db.cachedStatement(sql: """
-                    SELECT receipt FROM deliveries
+                    SELECT id, receipt FROM deliveries
                     WHERE incident = ? AND cycle = ? AND channel = ? AND recipient IS ? AND kind = 'notice' AND state = 'delivered'
                     ORDER BY delivered_at LIMIT 1
                     """)
@@ -51,15 +57,15 @@ extension SQLiteStore {
                         continue
                     }
                     let cycle: Int = row["cycle"]
-                    var thread: String?
+                    var thread: Row?
                     if event.status != .triggered || delivery.kind != .notice {
-                        thread = try String.fetchOne(threadStatement, arguments: [delivery.incident, cycle, channel, delivery.recipient])
+                        thread = try Row.fetchOne(threadStatement, arguments: [delivery.incident, cycle, channel, delivery.recipient])
                     }
                     claimed.append(ClaimedDelivery(
                         delivery: delivery, event: event, incident: incident,
                         budgetAttempts: row["budget_attempts"],
                         budgetSince: Date(timeIntervalSince1970: row["budget_since"]),
-                        thread: thread))
+                        thread: thread?["receipt"], threadDeliveryId: thread?["id"]))
                 }
                 // Oldest first within a priority, as the index ordered them (RETURNING does not keep order).
                 return claimed.sorted {

@@ -42,34 +42,90 @@ extension SQLiteStore {
 
     private static func insert(_ request: EnqueueRequest, body: Data, now: Date, db: Database) throws -> EnqueueResult.Accepted {
         let event = request.event
-        let cycle = try upsertIncident(for: event, now: now, db: db)
+        let (cycle, transition) = try upsertIncident(for: event, now: now, db: db)
         try db.cachedStatement(sql: """
             INSERT INTO events (id, incident, cycle, status, body, received_at) VALUES (?, ?, ?, ?, ?, ?)
             """).execute(arguments: [event.id, event.incident, cycle, event.status.rawValue, body,
                                      event.receivedAt.timeIntervalSince1970])
-        let kind = DeliveryKind(for: event.status)
         let insert = try db.cachedStatement(sql: """
             INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority, budget_since,
                                     created_at, due_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
             """)
         let t = now.timeIntervalSince1970
-        var count = 0
-        for channel in request.channels {
-            let recipients: [String?] = request.recipients[channel].map { $0.map(Optional.some) } ?? [nil]
-            for recipient in recipients {
-                let id = Identifier.make(prefix: "dlv", at: now)
-                try insert.execute(arguments: [id, event.id, event.incident, cycle, channel, recipient, kind.rawValue,
-                                               kind.priority, t, t, t, t])
-                count += 1
-            }
+        var created: [(Target, DeliveryKind)] = []
+        let routed = request.channels.flatMap { channel in
+            (request.recipients[channel].map { $0.map(Optional.some) } ?? [nil]).map { Target(channel: channel, recipient: $0) }
         }
-        return .init(eventId: event.id, incident: event.incident, deliveries: count, channels: request.channels)
+        switch transition {
+        case .alreadyResolved:
+            // A repeated resolve of the same cycle: everything was done by the first one.
+            break
+        case .resolvedNow:
+            created = try allClearPlan(incident: event.incident, cycle: cycle, routed: routed, now: now, db: db)
+        case .opened, .continued, .createdResolved:
+            let kind = DeliveryKind(for: event.status)
+            created = routed.map { ($0, kind) }
+        }
+        for (target, kind) in created {
+            let id = Identifier.make(prefix: "dlv", at: now)
+            try insert.execute(arguments: [id, event.id, event.incident, cycle, target.channel, target.recipient, kind.rawValue,
+                                           kind.priority, t, t, t, t])
+        }
+        return .init(eventId: event.id, incident: event.incident, deliveries: created.count,
+                     channels: created.map(\.0.channel).uniqued())
+    }
+
+    struct Target: Hashable {
+        var channel: String
+        var recipient: String?
+    }
+
+    /// The all-clear is driven by receipts, not by the routes' current lists: every recipient that
+    /// was told (its notice delivered, or in flight now) gets an all-clear threaded onto its notice;
+    /// notices still waiting are superseded and their recipients get one combined summary instead,
+    /// as does a recipient whose notice failed. Routed channels that had no notice in this cycle
+    /// (always-notify channels such as a status page) get a plain all-clear.
+    private static func allClearPlan(incident: String, cycle: Int, routed: [Target], now: Date, db: Database) throws -> [(Target, DeliveryKind)] {
+        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT channel, recipient, state FROM deliveries
+            WHERE incident = ? AND cycle = ? AND kind = 'notice' ORDER BY created_at, rowid
+            """), arguments: [incident, cycle])
+        var order: [Target] = []
+        var told: Set<Target> = []
+        for row in rows {
+            let target = Target(channel: row["channel"], recipient: row["recipient"])
+            if !order.contains(target) { order.append(target) }
+            let state: String = row["state"]
+            if state == DeliveryState.delivered.rawValue || state == DeliveryState.inFlight.rawValue { told.insert(target) }
+        }
+        try db.cachedStatement(sql: """
+            UPDATE deliveries SET state = 'superseded', due_at = NULL, updated_at = ?
+            WHERE incident = ? AND cycle = ? AND kind = 'notice' AND state IN ('queued', 'retrying')
+            """).execute(arguments: [now.timeIntervalSince1970, incident, cycle])
+        var plan = order.map { ($0, told.contains($0) ? DeliveryKind.allClear : .summary) }
+        for target in routed where !order.contains(target) {
+            plan.append((target, .allClear))
+        }
+        return plan
+    }
+
+    enum Transition {
+        /// A new incident, or a new cycle of a resolved one.
+        case opened
+        /// Another event of an open cycle.
+        case continued
+        /// This event resolved an open cycle.
+        case resolvedNow
+        /// A resolve for a cycle already resolved.
+        case alreadyResolved
+        /// The first word about this incident is that it is resolved.
+        case createdResolved
     }
 
     /// Moves the incident along its lifecycle and answers the cycle the event belongs to.
     /// A trigger after a resolve opens a new cycle of the same key.
-    private static func upsertIncident(for event: Event, now: Date, db: Database) throws -> Int {
+    private static func upsertIncident(for event: Event, now: Date, db: Database) throws -> (Int, Transition) {
         let t = now.timeIntervalSince1970
         let occurred = event.occurredAt.timeIntervalSince1970
         let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT status, cycle FROM incidents WHERE key = ?"),
@@ -81,7 +137,7 @@ extension SQLiteStore {
                 VALUES (?, ?, 1, ?, ?, ?, ?, ?)
                 """).execute(arguments: [event.incident, resolved ? "resolved" : "open", event.title,
                                          event.severity.rawValue, occurred, resolved ? occurred : nil, t])
-            return 1
+            return (1, resolved ? .createdResolved : .opened)
         }
         let status: String = row["status"]
         let cycle: Int = row["cycle"]
@@ -91,20 +147,20 @@ extension SQLiteStore {
                 UPDATE incidents SET status = 'open', cycle = cycle + 1, title = ?, severity = ?, opened_at = ?,
                                      resolved_at = NULL, updated_at = ? WHERE key = ?
                 """).execute(arguments: [event.title, event.severity.rawValue, occurred, t, event.incident])
-            return cycle + 1
+            return (cycle + 1, .opened)
         case ("resolved", .resolved):
             // A repeated resolve of the same cycle changes nothing.
-            return cycle
+            return (cycle, .alreadyResolved)
         case (_, .resolved):
             try db.cachedStatement(sql: """
                 UPDATE incidents SET status = 'resolved', resolved_at = ?, updated_at = ? WHERE key = ?
                 """).execute(arguments: [occurred, t, event.incident])
-            return cycle
+            return (cycle, .resolvedNow)
         default:
             try db.cachedStatement(sql: """
                 UPDATE incidents SET title = ?, severity = ?, updated_at = ? WHERE key = ?
                 """).execute(arguments: [event.title, event.severity.rawValue, t, event.incident])
-            return cycle
+            return (cycle, .continued)
         }
     }
 }

@@ -67,14 +67,18 @@ public struct ClaimedDelivery: Sendable {
     /// The provider reference of the earlier delivered notice of the same incident cycle on the
     /// same channel, if any: follow-ups thread onto it.
     public var thread: String?
+    /// The id of that earlier notice delivery.
+    public var threadDeliveryId: String?
 
-    public init(delivery: Delivery, event: Event, incident: Incident, budgetAttempts: Int, budgetSince: Date, thread: String?) {
+    public init(delivery: Delivery, event: Event, incident: Incident, budgetAttempts: Int, budgetSince: Date, thread: String?,
+                threadDeliveryId: String? = nil) {
         self.delivery = delivery
         self.event = event
         self.incident = incident
         self.budgetAttempts = budgetAttempts
         self.budgetSince = budgetSince
         self.thread = thread
+        self.threadDeliveryId = threadDeliveryId
     }
 }
 

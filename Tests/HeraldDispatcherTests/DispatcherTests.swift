@@ -6,6 +6,7 @@ import HeraldDispatcher
 import HeraldStore
 import HeraldTransport
 import Logging
+import Synchronization
 import Testing
 import TestSupport
 
@@ -141,6 +142,39 @@ import TestSupport
         let error = try #require(d.delivery.lastError)
         #expect(error.hasPrefix("gave up after 3 attempts; last error: network"))
         #expect(!error.contains("secret-path-token"))
+        await h.stop()
+    }
+
+    @Test func theAllClearRepliesToWhoWasToldAndSummarisesForWhoWasNot() async throws {
+        let up = TestSink()
+        let downUntilResolved = Mutex(true)
+        let down = TestSink { _, _ in downUntilResolved.withLock { $0 } ? .init(status: 503, body: "down") : .ok }
+        try await up.start()
+        try await down.start()
+        defer { Task { await up.stop(); await down.stop() } }
+        let slowRetry = RetryPolicy(initial: .seconds(30), max: .seconds(30), maxAttempts: 5, maxAge: .seconds(3600))
+        let h = try await start([("up", up.url, Self.fast, 4), ("down", down.url, slowRetry, 4)])
+        let notices = try await h.enqueue(makeEvent("dns"), to: ["up", "down"])
+        #expect(await up.waitFor(count: 1))
+        #expect(await down.waitFor(count: 1))
+        #expect(try await eventually { try await h.store.countsByState()[.retrying] == 1 })
+        downUntilResolved.withLock { $0 = false }
+        _ = try await h.enqueue(makeEvent("dns", .resolved), to: ["up", "down"])
+        #expect(await up.waitFor(count: 2))
+        #expect(await down.waitFor(count: 2))
+        let clear = try #require(up.received[1].json)
+        #expect(clear["kind"] as? String == "all_clear")
+        #expect(clear["thread"] as? String == up.received[0].json?["delivery_id"] as? String)
+        #expect((clear["title"] as? String)?.hasPrefix("[RESOLVED]") == true)
+        let summary = try #require(down.received[1].json)
+        #expect(summary["kind"] as? String == "summary")
+        #expect(summary["thread"] == nil)
+        // The superseded notice is never sent after the all-clear.
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(down.received.count == 2)
+        let states = try await h.store.deliveries(DeliveryFilter(channel: "down")).map(\.state)
+        #expect(Set(states) == [.superseded, .delivered])
+        _ = notices
         await h.stop()
     }
 

@@ -56,6 +56,53 @@ import Testing
         }
     }
 
+    /// The all-clear goes to exactly who was told, threaded; waiting notices are superseded and
+    /// their recipients, like those whose notice failed, get one summary; a repeat does nothing.
+    @Test func allClearFollowsTheReceipts() async throws {
+        let (store, _) = try Self.sqlite()
+        let trigger = event("dns", .triggered, at: t0)
+        _ = try await store.enqueue([EnqueueRequest(event: trigger, channels: ["told", "waiting", "broken"])], now: t0)
+        let told = try await store.claim(channel: "told", limit: 1, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        try await store.record([AttemptRecord(deliveryId: told[0].delivery.id, startedAt: t0, duration: .zero,
+                                              outcome: .delivered(reference: "msg-told"), status: 200)], now: t0)
+        let broken = try await store.claim(channel: "broken", limit: 1, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        try await store.record([AttemptRecord(deliveryId: broken[0].delivery.id, startedAt: t0, duration: .zero,
+                                              outcome: .failed(reason: "clientError 404"), status: 404)], now: t0)
+        // The resolve names a route that now also includes "status" (always notified) and no longer "broken".
+        let resolve = event("dns", .resolved, at: t0.addingTimeInterval(2340))
+        let r = try await store.enqueue([EnqueueRequest(event: resolve, channels: ["told", "waiting", "status"])], now: t0)
+        #expect(r == [.accepted(.init(eventId: resolve.id, incident: "dns", deliveries: 4, channels: ["told", "waiting", "broken", "status"]))])
+        let kinds = Dictionary(uniqueKeysWithValues: try await store.deliveries(DeliveryFilter(incident: "dns"))
+            .filter { $0.eventId == resolve.id }.map { ($0.channel, $0.kind) })
+        #expect(kinds == ["told": .allClear, "waiting": .summary, "broken": .summary, "status": .allClear])
+        let waitingNotice = try await store.deliveries(DeliveryFilter(channel: "waiting")).first { $0.kind == .notice }
+        #expect(waitingNotice?.state == .superseded)
+        let clear = try await store.claim(channel: "told", limit: 5, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        #expect(clear.map(\.delivery.kind) == [.allClear])
+        #expect(clear.first?.thread == "msg-told")
+        #expect(clear.first?.threadDeliveryId == told[0].delivery.id)
+        // Nothing of the superseded notice is ever claimed.
+        let waiting = try await store.claim(channel: "waiting", limit: 5, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        #expect(waiting.map(\.delivery.kind) == [.summary])
+        // A repeated resolve of the same cycle creates nothing.
+        let again = event("dns", .resolved, at: t0.addingTimeInterval(2400))
+        let r2 = try await store.enqueue([EnqueueRequest(event: again, channels: ["told", "waiting", "status"])], now: t0)
+        #expect(r2 == [.accepted(.init(eventId: again.id, incident: "dns", deliveries: 0, channels: []))])
+    }
+
+    @Test func anAllClearWaitsWhileItsNoticeIsInFlight() async throws {
+        let (store, _) = try Self.sqlite()
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["ch"])], now: t0)
+        let notice = try await store.claim(channel: "ch", limit: 1, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: t0), channels: ["ch"])], now: t0)
+        #expect(try await store.claim(channel: "ch", limit: 5, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60)).isEmpty)
+        try await store.record([AttemptRecord(deliveryId: notice[0].delivery.id, startedAt: t0, duration: .zero,
+                                              outcome: .delivered(reference: "m1"), status: 200)], now: t0)
+        let clear = try await store.claim(channel: "ch", limit: 5, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        #expect(clear.map(\.delivery.kind) == [.allClear])
+        #expect(clear.first?.thread == "m1")
+    }
+
     @Test func idempotencyKeyRepeatsTheFirstAnswerAndConflictsOnAnotherBody() async throws {
         let (store, _) = try Self.sqlite()
         let idem = EnqueueRequest.Idempotency(scope: "monitoring", key: "k1", bodyHash: "h1")
@@ -84,12 +131,13 @@ import Testing
         _ = try await store.enqueue([EnqueueRequest(event: event("other", .triggered, at: t0), channels: ["elsewhere"])], now: t0)
         let now = t0.addingTimeInterval(20)
         let claimed = try await store.claim(channel: "ch", limit: 3, now: now, owner: "n1", leaseUntil: now.addingTimeInterval(60))
-        #expect(claimed.map(\.delivery.incident) == ["n0", "n0", "n1"])
-        #expect(claimed.map(\.delivery.kind) == [.allClear, .notice, .notice])
+        // n0's notice was still queued when it resolved: superseded, and a summary goes first.
+        #expect(claimed.map(\.delivery.incident) == ["n0", "n1", "n2"])
+        #expect(claimed.map(\.delivery.kind) == [.summary, .notice, .notice])
         #expect(claimed.allSatisfy { $0.delivery.state == .inFlight })
         // Claimed rows are not claimed twice.
         let rest = try await store.claim(channel: "ch", limit: 10, now: now, owner: "n1", leaseUntil: now.addingTimeInterval(60))
-        #expect(rest.map(\.delivery.incident) == ["n2", "n3", "n4"])
+        #expect(rest.map(\.delivery.incident) == ["n3", "n4"])
         #expect(try await store.claim(channel: "ch", limit: 10, now: now, owner: "n1", leaseUntil: now).isEmpty)
         #expect(try await store.nextDue(channel: "ch") == nil)
         // Nothing due in the future is claimed early.
