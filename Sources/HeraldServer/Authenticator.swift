@@ -20,6 +20,11 @@ struct Authenticator: Sendable {
         byDigest = map
     }
 
+    /// Who a raw token value belongs to (for protocols that carry the token in the body).
+    func principal(forToken token: String) -> Principal? {
+        byDigest[Data(SHA256.hash(data: Data(token.utf8)))]
+    }
+
     /// The caller, if it presented a token with `scope`. 401 without a valid token, 403 with a
     /// valid token of another scope.
     func require(_ scope: TokenScope, _ request: Request) throws -> Principal {

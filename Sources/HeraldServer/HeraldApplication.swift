@@ -59,6 +59,7 @@ public final class HeraldApplication: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
         addIngestRoutes(to: router)
+        addHookRoutes(to: router)
         addAdminRoutes(to: router)
         addOpsRoutes(to: router)
         return router

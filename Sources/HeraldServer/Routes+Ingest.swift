@@ -26,6 +26,12 @@ extension HeraldApplication {
     /// Commits the event and its fan-out (one group commit shared with concurrent senders), wakes
     /// the dispatcher, and only then answers 202.
     func accept(_ event: Event, idempotency: EnqueueRequest.Idempotency?) async throws -> Response {
+        JSONBody.response(.accepted, AcceptedBody(try await commit(event, idempotency: idempotency)))
+    }
+
+    /// Commits one event and its fan-out; answers what was committed (or the first answer for a
+    /// repeated idempotency key). Throws 409 for a reused key and 503 when the store fails.
+    func commit(_ event: Event, idempotency: EnqueueRequest.Idempotency? = nil) async throws -> EnqueueResult.Accepted {
         let channels = config.routes.channels(for: event)
         var recipients: [String: [String]] = [:]
         for name in channels {
@@ -43,9 +49,9 @@ extension HeraldApplication {
         case .accepted(let accepted):
             dispatcher.wake(channels: accepted.channels)
             Counter(label: "herald_events_received_total", dimensions: [("status", event.status.rawValue)]).increment()
-            return JSONBody.response(.accepted, AcceptedBody(accepted))
+            return accepted
         case .repeated(let first):
-            return JSONBody.response(.accepted, AcceptedBody(first))
+            return first
         case .conflict:
             throw APIError(.conflict, "Idempotency-Key was already used with a different body", field: "Idempotency-Key")
         }

@@ -1,0 +1,80 @@
+import Foundation
+import HeraldCore
+import HeraldStore
+import Hummingbird
+
+/// Monitoring tools' native payloads: Alertmanager and Grafana webhooks (bearer token of scope
+/// `ingest`, as their `http_config.authorization` / contact point settings send it) and a
+/// PagerDuty Events API v2-compatible endpoint (the `routing_key` is the ingest token).
+extension HeraldApplication {
+    func addHookRoutes(to router: Router<BasicRequestContext>) {
+        router.post("/v1/hooks/alertmanager") { request, _ in
+            try await self.acceptAlerts(request, source: "alertmanager")
+        }
+        router.post("/v1/hooks/grafana") { request, _ in
+            try await self.acceptAlerts(request, source: "grafana")
+        }
+        router.post("/v2/enqueue") { request, _ in
+            try await self.acceptPagerDuty(request)
+        }
+    }
+
+    struct AlertsAccepted: Encodable {
+        var events: Int
+        var deliveries: Int
+        var incidents: [String]
+    }
+
+    func acceptAlerts(_ request: Request, source: String) async throws -> Response {
+        _ = try auth.require(.ingest, request)
+        let body = try await readJSONBody(request)
+        let now = Date()
+        let events: [Event]
+        do {
+            events = try MonitoringPayloads.alertmanager(json: body, source: source, idFor: { Identifier.make(prefix: "evt", at: now) },
+                                                         receivedAt: now)
+        } catch let error as InputError {
+            throw APIError.badRequest(error.message, field: error.field)
+        }
+        // Every alert is committed before the answer; Alertmanager retries the whole group on
+        // any failure, and a repeat of an already-resolved alert creates nothing.
+        var deliveries = 0
+        for event in events {
+            deliveries += try await commit(event).deliveries
+        }
+        return JSONBody.response(.accepted, AlertsAccepted(events: events.count, deliveries: deliveries,
+                                                           incidents: events.map(\.incident).uniquedInOrder()))
+    }
+
+    func acceptPagerDuty(_ request: Request) async throws -> Response {
+        let body = try await readJSONBody(request)
+        let now = Date()
+        let parsed: MonitoringPayloads.PagerDutyEvent
+        do {
+            parsed = try MonitoringPayloads.pagerDuty(json: body, id: Identifier.make(prefix: "evt", at: now), receivedAt: now,
+                                                      newKey: { Identifier.make(prefix: "dedup", at: now) })
+        } catch let error as InputError {
+            return JSONBody.response(.badRequest, PagerDutyError(status: "invalid event", message: "Event object is invalid",
+                                                                 errors: [error.description]))
+        }
+        guard auth.principal(forToken: parsed.routingKey)?.scopes.contains(.ingest) == true else {
+            return JSONBody.response(.unauthorized, PagerDutyError(status: "invalid event", message: "Invalid routing key",
+                                                                   errors: ["routing_key: not an ingest token"]))
+        }
+        _ = try await commit(parsed.event)
+        return JSONBody.response(.accepted, ["status": "success", "message": "Event processed", "dedup_key": parsed.dedupKey])
+    }
+
+    struct PagerDutyError: Encodable {
+        var status: String
+        var message: String
+        var errors: [String]
+    }
+}
+
+extension Array where Element: Hashable {
+    func uniquedInOrder() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import HeraldCore
+import Testing
+import TestSupport
+
+/// Monitoring payloads (Tests/Fixtures) through the live API, to a webhook sink.
+@Suite(.serialized) struct HookTests {
+    static func fixture(_ name: String) throws -> String {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+        return try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
+    }
+
+    @Test func alertmanagerAlertsBecomeIncidentsAndTheirResolveAnAllClear() async throws {
+        let sink = TestSink()
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let s = try await ServerTests().start(sinkURL: sink.url + "/am")
+        let (status, json, _) = try await s.call("POST", "/v1/hooks/alertmanager", body: try Self.fixture("alertmanager-firing.json"))
+        #expect(status == 202)
+        #expect(json["events"] as? Int == 2)
+        #expect(json["incidents"] as? [String] == ["alertmanager:a1b2c3d4e5f60718", "alertmanager:0f1e2d3c4b5a6978"])
+        #expect(await sink.waitFor(count: 2))
+        let notice = try #require(sink.received.first { ($0.json?["incident"] as? [String: Any])?["key"] as? String == "alertmanager:a1b2c3d4e5f60718" }?.json)
+        let event = try #require(notice["event"] as? [String: Any])
+        #expect(event["title"] as? String == "DNS resolution failing on resolver-1")
+        #expect(event["severity"] as? String == "critical")
+        #expect(event["message"] as? String == "SERVFAIL rate above 50% for 5 minutes.")
+        #expect(event["link"] as? String == "https://runbooks.example.com/dns")
+        #expect(event["components"] as? [String] == ["dns"])
+        #expect((event["labels"] as? [String: String])?["instance"] == "resolver-1:53")
+        let resolved = try await s.call("POST", "/v1/hooks/alertmanager", body: try Self.fixture("alertmanager-resolved.json"))
+        // One all-clear per channel that was told: the hook and the console.
+        #expect(resolved.0 == 202 && resolved.1["deliveries"] as? Int == 2)
+        #expect(await sink.waitFor(count: 3))
+        let clear = try #require(sink.received[2].json)
+        #expect(clear["kind"] as? String == "all_clear")
+        #expect(clear["thread"] as? String == notice["delivery_id"] as? String)
+        #expect((clear["incident"] as? [String: Any])?["resolved_at"] as? String == "2026-11-25T10:41:00.000Z")
+        // Alertmanager repeats resolved notifications: nothing new.
+        let again = try await s.call("POST", "/v1/hooks/alertmanager", body: try Self.fixture("alertmanager-resolved.json"))
+        #expect(again.0 == 202 && again.1["deliveries"] as? Int == 0)
+        let bad = try await s.call("POST", "/v1/hooks/alertmanager", body: #"{"version":"4","alerts":"none"}"#)
+        #expect(bad.0 == 400 && bad.1["field"] as? String == "alerts")
+        let unauthenticated = try await s.call("POST", "/v1/hooks/alertmanager", token: nil, body: try Self.fixture("alertmanager-firing.json"))
+        #expect(unauthenticated.0 == 401)
+        await s.stop()
+    }
+
+    @Test func grafanaAlertsUseThePanelLink() async throws {
+        let sink = TestSink()
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let s = try await ServerTests().start(sinkURL: sink.url + "/g")
+        let (status, json, _) = try await s.call("POST", "/v1/hooks/grafana", body: try Self.fixture("grafana-firing.json"))
+        #expect(status == 202 && json["incidents"] as? [String] == ["grafana:57c6d9296de2ad39"])
+        // severity "warning" maps to minor: routed to the console channel only, not the hook.
+        #expect(json["deliveries"] as? Int == 1)
+        let detail = try #require(try await s.app.store.incident(key: "grafana:57c6d9296de2ad39"))
+        #expect(detail.events.first?.link == "https://grafana.example.com/d/api-latency?viewPanel=4")
+        #expect(detail.events.first?.severity == .minor)
+        #expect(detail.events.first?.message == "[ var='B' labels={} value=2.31 ]")
+        await s.stop()
+    }
+
+    @Test func pagerDutyEventsAPIv2() async throws {
+        let sink = TestSink()
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let s = try await ServerTests().start(sinkURL: sink.url + "/pd")
+        let trigger = try Self.fixture("pagerduty-trigger.json").replacingOccurrences(of: "ROUTING_KEY", with: ServerTests.ingestToken)
+        var r = try await s.call("POST", "/v2/enqueue", token: nil, body: trigger)
+        #expect(r.0 == 202)
+        #expect(r.1["status"] as? String == "success")
+        #expect(r.1["message"] as? String == "Event processed")
+        #expect(r.1["dedup_key"] as? String == "db-primary-disk")
+        let incident = try #require(try await s.app.store.incident(key: "pd:db-primary-disk"))
+        #expect(incident.events.first?.title == "Disk 95% full on db-primary")
+        #expect(incident.events.first?.severity == .major)
+        #expect(incident.events.first?.labels["detail_free_gb"] == "4")
+        #expect(incident.events.first?.link == "https://runbooks.example.com/disk")
+        r = try await s.call("POST", "/v2/enqueue", token: nil,
+                             body: #"{"routing_key":"\#(ServerTests.ingestToken)","event_action":"resolve","dedup_key":"db-primary-disk"}"#)
+        #expect(r.0 == 202)
+        #expect(try await s.app.store.incident(key: "pd:db-primary-disk")?.incident.status == .resolved)
+        r = try await s.call("POST", "/v2/enqueue", token: nil, body: trigger.replacingOccurrences(of: ServerTests.ingestToken, with: "wrong-key"))
+        #expect(r.0 == 401 && r.1["message"] as? String == "Invalid routing key")
+        r = try await s.call("POST", "/v2/enqueue", token: nil,
+                             body: #"{"routing_key":"\#(ServerTests.ingestToken)","event_action":"trigger","payload":{"severity":"error"}}"#)
+        #expect(r.0 == 400 && r.1["status"] as? String == "invalid event")
+        #expect((r.1["errors"] as? [String])?.first == "payload.summary: is required")
+        // An admin token is not an ingest routing key.
+        r = try await s.call("POST", "/v2/enqueue", token: nil, body: trigger.replacingOccurrences(of: ServerTests.ingestToken, with: ServerTests.adminToken))
+        #expect(r.0 == 401)
+        await s.stop()
+    }
+}
