@@ -144,12 +144,13 @@ struct IncidentDetailBody: Encodable {
     let incident: Incident
     let events: [Event]
     let deliveries: [Delivery]
-    enum K: String, CodingKey { case events, deliveries }
+    enum K: String, CodingKey { case events, deliveries, recipients }
     func encode(to encoder: any Encoder) throws {
         try incident.encode(to: encoder)
         var c = encoder.container(keyedBy: K.self)
         try c.encode(events, forKey: .events)
         try c.encode(deliveries, forKey: .deliveries)
+        try c.encode(IncidentReport(events: events, deliveries: deliveries).rows, forKey: .recipients)
     }
 }
 

@@ -92,11 +92,18 @@ struct Incidents: AsyncParsableCommand {
             guard let i = answer as? [String: Any] else { return }
             print("\(i["key"] ?? "") \(i["status"] ?? "") cycle \(i["cycle"] ?? 1): \(i["title"] ?? "")")
             print("opened \(i["opened_at"] ?? "")\((i["resolved_at"] as? String).map { ", resolved \($0)" } ?? "")")
-            var table = [["DELIVERY", "CHANNEL", "KIND", "STATE", "ATTEMPTS", "DELIVERED", "LAST ERROR"]]
-            for d in i["deliveries"] as? [[String: Any]] ?? [] {
-                table.append(["\(d["id"] ?? "")", "\(d["channel"] ?? "")", "\(d["kind"] ?? "")", "\(d["state"] ?? "")",
-                              "\(d["attempts"] ?? 0)", "\(d["delivered_at"] ?? "-")",
-                              (d["last_error"] as? String).map { String($0.prefix(60)) } ?? ""])
+            var table = [["CHANNEL", "RECIPIENT", "NOTICE", "ALL-CLEAR", "DELAY", "WHY NOT"]]
+            func leg(_ l: [String: Any]?) -> String {
+                guard let l else { return "-" }
+                if let at = l["delivered_at"] as? String { return "\(l["kind"] as? String == "summary" ? "summary " : "")\(at)" }
+                return "\(l["state"] ?? "")"
+            }
+            for r in i["recipients"] as? [[String: Any]] ?? [] {
+                let notice = r["notice"] as? [String: Any]
+                let clear = r["all_clear"] as? [String: Any]
+                let why = (clear?["error"] as? String) ?? (notice?["error"] as? String) ?? ""
+                table.append(["\(r["channel"] ?? "")", (r["recipient"] as? String) ?? "-", leg(notice), leg(clear),
+                              (r["all_clear_delay_ms"] as? Double).map { "\(Int($0)) ms" } ?? "-", String(why.prefix(60))])
             }
             printTable(table)
             return

@@ -36,6 +36,17 @@ import TestSupport
         #expect(clear["kind"] as? String == "all_clear")
         #expect(clear["thread"] as? String == notice["delivery_id"] as? String)
         #expect((clear["incident"] as? [String: Any])?["resolved_at"] as? String == "2026-11-25T10:41:00.000Z")
+        // The report: per channel recipient, when the notice and the all-clear were delivered.
+        #expect(try await eventually {
+            let rows = try await s.call("GET", "/v1/incidents/alertmanager:a1b2c3d4e5f60718", token: ServerTests.adminToken).1["recipients"] as? [[String: Any]] ?? []
+            return rows.count == 2 && rows.allSatisfy { ($0["all_clear"] as? [String: Any])?["state"] as? String == "delivered" }
+        })
+        let report = try await s.call("GET", "/v1/incidents/alertmanager:a1b2c3d4e5f60718", token: ServerTests.adminToken)
+        let hookRow = try #require((report.1["recipients"] as? [[String: Any]])?.first { $0["channel"] as? String == "hook" })
+        #expect((hookRow["notice"] as? [String: Any])?["delivery_id"] as? String == notice["delivery_id"] as? String)
+        #expect((hookRow["all_clear"] as? [String: Any])?["kind"] as? String == "all_clear")
+        let delay = try #require(hookRow["all_clear_delay_ms"] as? Double)
+        #expect(delay >= 0 && delay < 10_000)
         // Alertmanager repeats resolved notifications: nothing new.
         let again = try await s.call("POST", "/v1/hooks/alertmanager", body: try Self.fixture("alertmanager-resolved.json"))
         #expect(again.0 == 202 && again.1["deliveries"] as? Int == 0)
