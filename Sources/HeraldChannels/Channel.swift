@@ -54,11 +54,15 @@ public struct ChannelContext: Sendable {
     public var timeout: Duration
     /// Where the console channel writes; defaults to standard output.
     public var console: @Sendable (String) -> Void
+    /// Where the statuspage channel publishes (nil outside `herald serve`).
+    public var statusBoard: (any StatusBoard)?
 
     public init(transport: any HTTPTransport, timeout: Duration = .seconds(30),
-                console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput) {
+                console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput,
+                statusBoard: (any StatusBoard)? = nil) {
         self.transport = transport
         self.timeout = timeout
         self.console = console
+        self.statusBoard = statusBoard
     }
 }

@@ -9,6 +9,7 @@ public enum ChannelRegistry {
     public static let factories: [String: Factory] = [
         "webhook": WebhookChannel.make,
         "console": ConsoleChannel.make,
+        "statuspage": StatusPageChannel.make,
         "slack": SlackChannel.make,
         "mattermost": MattermostChannel.make,
         "discord": DiscordChannel.make,
@@ -45,7 +46,8 @@ public enum ChannelRegistry {
     /// Builds every configured channel, reporting every configuration problem at once (unknown
     /// type, missing or unknown keys) with file:line:column.
     public static func build(_ config: HeraldConfig, transport: any HTTPTransport,
-                             console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput) throws -> [String: any Channel] {
+                             console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput,
+                             statusBoard: (any StatusBoard)? = nil) throws -> [String: any Channel] {
         var channels: [String: any Channel] = [:]
         var errors: [ConfigError] = []
         for channelConfig in config.channels {
@@ -56,7 +58,8 @@ public enum ChannelRegistry {
                 continue
             }
             do {
-                let context = ChannelContext(transport: transport, timeout: channelConfig.timeout, console: console)
+                let context = ChannelContext(transport: transport, timeout: channelConfig.timeout, console: console,
+                                             statusBoard: statusBoard)
                 channels[channelConfig.name] = try factory(settings, context)
                 try settings.finish()
             } catch let error as ConfigError {

@@ -43,6 +43,8 @@ public struct ServerConfig: Sendable {
     public var tokens: [TokenConfig]
     /// `server.drain_timeout`, default 10s: how long SIGTERM waits for attempts in flight.
     public var drainTimeout: Duration
+    /// `server.status_title`, default "Service status": the heading of /status and its feed.
+    public var statusTitle: String = "Service status"
 
     public init(listen: HostPort = .init(host: "127.0.0.1", port: 8080), maxBodyBytes: Int = 1_048_576,
                 tokens: [TokenConfig] = [], drainTimeout: Duration = .seconds(10)) {

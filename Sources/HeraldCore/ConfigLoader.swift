@@ -404,7 +404,10 @@ final class LoadContext {
 
     func loadServer(_ node: YNode, into server: inout ServerConfig) {
         guard let m = MapReader(self, node, "server") else { return }
-        m.checkKeys(["listen", "max_body_bytes", "drain_timeout", "tokens"])
+        m.checkKeys(["listen", "max_body_bytes", "drain_timeout", "tokens", "status_title"])
+        if case let (v, p)? = m.entry("status_title"), let s = get({ try reader.string(v, p) }) {
+            if s.isEmpty { report(v, p, "must not be empty") } else { server.statusTitle = s }
+        }
         if case let (v, p)? = m.entry("listen"), let s = get({ try reader.string(v, p) }) {
             if let hostPort = HostPort(parsing: s) {
                 server.listen = hostPort

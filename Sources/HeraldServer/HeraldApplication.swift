@@ -34,12 +34,13 @@ public final class HeraldApplication: Sendable {
         self.config = config
         self.logger = logger
         transport = CurlTransport()
-        channels = try ChannelRegistry.build(config, transport: transport, console: console)
+        let store = try SQLiteStore(path: config.store.path)
+        self.store = store
+        channels = try ChannelRegistry.build(config, transport: transport, console: console,
+                                             statusBoard: StoreStatusBoard(store: store))
         // After the channel factories ran: they record which of their settings are secrets.
         redactor = Redactor(secrets: config.secrets)
         let renderer = try MessageRenderer(templates: config.templates)
-        let store = try SQLiteStore(path: config.store.path)
-        self.store = store
         var options = Dispatcher.Options()
         options.drainTimeout = config.server.drainTimeout
         dispatcher = Dispatcher(store: store, channels: channels, configs: config.channels, renderer: renderer,
@@ -60,6 +61,7 @@ public final class HeraldApplication: Sendable {
         router.add(middleware: JSONErrorMiddleware())
         addIngestRoutes(to: router)
         addHookRoutes(to: router)
+        addStatusRoutes(to: router)
         addAdminRoutes(to: router)
         addOpsRoutes(to: router)
         return router

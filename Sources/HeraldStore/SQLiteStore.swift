@@ -137,6 +137,12 @@ public final class SQLiteStore: Store {
                     error TEXT,
                     PRIMARY KEY (delivery_id, number)
                 ) WITHOUT ROWID;
+                CREATE TABLE status_posts (
+                    id TEXT PRIMARY KEY,
+                    posted_at REAL NOT NULL,
+                    body BLOB NOT NULL
+                );
+                CREATE INDEX status_posts_time ON status_posts(posted_at);
                 CREATE TABLE idempotency (
                     scope TEXT NOT NULL,
                     key TEXT NOT NULL,

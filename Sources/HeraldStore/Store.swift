@@ -225,4 +225,10 @@ public protocol Store: Sendable {
 
     /// Deliveries per state, for metrics and readiness.
     func countsByState() async throws -> [DeliveryState: Int]
+
+    /// Stores a public status post (idempotent by its id).
+    func publishStatus(_ post: StatusPost) async throws
+
+    /// The newest public status posts first.
+    func statusPosts(limit: Int) async throws -> [StatusPost]
 }

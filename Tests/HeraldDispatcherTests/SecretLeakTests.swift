@@ -25,6 +25,7 @@ import TestSupport
                                     "secret": "whsec_" + Data("leak-test-signing-key".utf8).base64EncodedString()],
                            secrets: ["SECRET-PATH-abc123xyz", Data("leak-test-signing-key".utf8).base64EncodedString()]),
             "console": Row(values: [:], secrets: []),
+            "statuspage": Row(values: [:], secrets: []),
             "slack": Row(values: ["token": "xoxb-leak-slack-token", "channel": "#ops", "api_url": sink + "/slack"],
                          secrets: ["xoxb-leak-slack-token"]),
             "mattermost": Row(values: ["webhook_url": sink + "/hooks/mm-leak-hook-secret"], secrets: ["mm-leak-hook-secret"]),

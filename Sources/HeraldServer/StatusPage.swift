@@ -1,0 +1,217 @@
+import Foundation
+import HeraldCore
+
+/// Herald's public "website posting": what the statuspage channel published, as an HTML page, an
+/// Atom feed and JSON. Everything that came from events is escaped; no script is needed.
+struct StatusPage {
+    struct Entry {
+        var incident: String
+        var title: String
+        var severity: Severity
+        var components: [String]
+        var openedAt: Date
+        var resolvedAt: Date?
+        var link: String?
+        /// Oldest first.
+        var updates: [StatusPost]
+        var isResolved: Bool { resolvedAt != nil || updates.last?.status == .resolved }
+    }
+
+    let posts: [StatusPost]
+    let entries: [Entry]
+    let generatedAt: Date
+
+    init(posts: [StatusPost], now: Date = Date()) {
+        self.posts = posts
+        generatedAt = now
+        var byCycle: [String: Entry] = [:]
+        var order: [String] = []
+        for post in posts.sorted(by: { $0.postedAt < $1.postedAt }) {
+            let key = "\(post.incident)\u{0}\(post.openedAt.timeIntervalSince1970)"
+            if byCycle[key] == nil {
+                order.append(key)
+                byCycle[key] = Entry(incident: post.incident, title: post.title, severity: post.severity, components: [],
+                                     openedAt: post.openedAt, resolvedAt: nil, link: nil, updates: [])
+            }
+            byCycle[key]!.updates.append(post)
+            byCycle[key]!.title = post.title
+            if post.kind == .notice { byCycle[key]!.severity = max(byCycle[key]!.severity, post.severity) }
+            for c in post.components where !byCycle[key]!.components.contains(c) { byCycle[key]!.components.append(c) }
+            if let link = post.link { byCycle[key]!.link = link }
+            if post.status == .resolved { byCycle[key]!.resolvedAt = post.resolvedAt ?? post.postedAt }
+        }
+        entries = order.reversed().compactMap { byCycle[$0] }
+    }
+
+    var open: [Entry] { entries.filter { !$0.isResolved } }
+    var resolved: [Entry] { Array(entries.filter(\.isResolved).prefix(20)) }
+
+    static func componentStatus(_ severity: Severity) -> String {
+        switch severity {
+        case .critical: return "major_outage"
+        case .major: return "partial_outage"
+        case .minor, .info: return "degraded_performance"
+        }
+    }
+
+    static func label(_ status: String) -> String {
+        switch status {
+        case "major_outage": return "Major outage"
+        case "partial_outage": return "Partial outage"
+        case "degraded_performance": return "Degraded performance"
+        default: return "Operational"
+        }
+    }
+
+    /// Every component ever mentioned, with its current state (the worst open incident's).
+    var components: [(name: String, status: String)] {
+        var names: [String] = []
+        for e in entries.reversed() { for c in e.components where !names.contains(c) { names.append(c) } }
+        return names.sorted().map { name in
+            let worst = open.filter { $0.components.contains(name) }.map(\.severity).max()
+            return (name, worst.map(Self.componentStatus) ?? "operational")
+        }
+    }
+
+    var overall: String {
+        guard let worst = open.map(\.severity).max() else { return "operational" }
+        return Self.componentStatus(worst)
+    }
+
+    // MARK: JSON
+
+    func json() -> [String: Any] {
+        func update(_ p: StatusPost) -> [String: Any] {
+            var u: [String: Any] = ["id": p.id, "kind": p.kind.rawValue, "status": p.status.rawValue,
+                                    "posted_at": RFC3339.format(p.postedAt)]
+            if let m = p.message { u["message"] = m }
+            return u
+        }
+        func incident(_ e: Entry) -> [String: Any] {
+            var i: [String: Any] = ["key": e.incident, "title": e.title, "severity": e.severity.rawValue,
+                                    "status": e.isResolved ? "resolved" : "open", "components": e.components,
+                                    "opened_at": RFC3339.format(e.openedAt), "updates": e.updates.map(update)]
+            if let r = e.resolvedAt { i["resolved_at"] = RFC3339.format(r) }
+            if let l = e.link { i["link"] = l }
+            return i
+        }
+        return [
+            "status": overall,
+            "updated_at": RFC3339.format(posts.map(\.postedAt).max() ?? generatedAt),
+            "components": components.map { ["name": $0.name, "status": $0.status] },
+            "open_incidents": open.map(incident),
+            "resolved_incidents": resolved.map(incident),
+        ]
+    }
+
+    // MARK: HTML
+
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for ch in s {
+            switch ch {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(ch)
+            }
+        }
+        return out
+    }
+
+    static func time(_ d: Date) -> String {
+        "<time datetime=\"\(RFC3339.format(d))\">\(escape(MessageRenderer.humanTime(d)))</time>"
+    }
+
+    func updateHTML(_ p: StatusPost) -> String {
+        let what: String
+        switch (p.kind, p.status) {
+        case (.notice, .triggered): what = "Investigating"
+        case (.notice, _): what = "Update"
+        default: what = "Resolved"
+        }
+        var s = "<li><strong>\(what)</strong> · \(Self.time(p.postedAt))"
+        if p.kind != .notice, let resolved = p.resolvedAt {
+            s += "<p>Service is restored. Down from \(Self.time(p.openedAt)) to \(Self.time(resolved)) (\(Self.escape(MessageRenderer.humanDuration(resolved.timeIntervalSince(p.openedAt))))).</p>"
+        }
+        if let m = p.message { s += "<p>\(Self.escape(m))</p>" }
+        return s + "</li>"
+    }
+
+    func entryHTML(_ e: Entry) -> String {
+        var s = "<article class=\"incident \(e.isResolved ? "resolved" : "open")\"><h3>\(Self.escape(e.title))</h3>"
+        s += "<p class=\"meta\">\(e.isResolved ? "Resolved" : Self.escape(Self.label(Self.componentStatus(e.severity))))"
+        if !e.components.isEmpty { s += " · Affected: \(Self.escape(e.components.joined(separator: ", ")))" }
+        s += " · Since \(Self.time(e.openedAt))</p>"
+        if let link = e.link { s += "<p><a href=\"\(Self.escape(link))\" rel=\"nofollow noopener\">More information</a></p>" }
+        s += "<ol class=\"updates\" reversed>" + e.updates.reversed().map(updateHTML).joined() + "</ol></article>"
+        return s
+    }
+
+    func html(title: String) -> String {
+        let banner = overall == "operational" ? "All systems operational" : Self.label(overall)
+        var s = """
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>\(Self.escape(title))</title>
+            <link rel="alternate" type="application/atom+xml" title="\(Self.escape(title)) feed" href="/status/feed.atom">
+            <style>
+            body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:0 auto;padding:1rem;color:#1d1d1f;background:#fff}
+            .banner{padding:1rem;border-radius:.5rem;font-weight:600;font-size:1.15rem}
+            .operational{background:#e3f5e8;color:#0b5e26}.degraded_performance{background:#fff4d6;color:#6b4e00}
+            .partial_outage{background:#ffe6cc;color:#7a3500}.major_outage{background:#fde2e2;color:#8b0000}
+            ul.components{list-style:none;padding:0}ul.components li{display:flex;justify-content:space-between;padding:.4rem 0;border-bottom:1px solid #eee}
+            article.incident{border-left:4px solid #c00;padding:.25rem 1rem;margin:1rem 0}article.resolved{border-color:#2a7}
+            .meta{color:#555;font-size:.9rem}ol.updates{padding-left:1.2rem}a{color:#0645ad}
+            </style></head>
+            <body><header><h1>\(Self.escape(title))</h1>
+            <p class="banner \(overall)" role="status">\(Self.escape(banner))</p></header><main>
+            """
+        let comps = components
+        if !comps.isEmpty {
+            s += "<section aria-labelledby=\"components\"><h2 id=\"components\">Components</h2><ul class=\"components\">"
+            s += comps.map { "<li><span>\(Self.escape($0.name))</span><span class=\"\($0.status)\">\(Self.label($0.status))</span></li>" }.joined()
+            s += "</ul></section>"
+        }
+        s += "<section aria-labelledby=\"open\"><h2 id=\"open\">Current incidents</h2>"
+        s += open.isEmpty ? "<p>No incidents right now.</p>" : open.map(entryHTML).joined()
+        s += "</section><section aria-labelledby=\"recent\"><h2 id=\"recent\">Recently resolved</h2>"
+        s += resolved.isEmpty ? "<p>Nothing recently.</p>" : resolved.map(entryHTML).joined()
+        s += "</section></main><footer><p class=\"meta\">Updated \(Self.time(generatedAt)) · <a href=\"/status/feed.atom\">Atom feed</a> · <a href=\"/status.json\">JSON</a></p></footer></body></html>\n"
+        return s
+    }
+
+    // MARK: Atom
+
+    func atom(title: String) -> String {
+        let updated = RFC3339.format(posts.map(\.postedAt).max() ?? generatedAt)
+        var s = """
+            <?xml version="1.0" encoding="utf-8"?>
+            <feed xmlns="http://www.w3.org/2005/Atom">
+            <id>urn:herald:status</id>
+            <title>\(Self.escape(title))</title>
+            <updated>\(updated)</updated>
+            <author><name>\(Self.escape(title))</name></author>
+            <link rel="alternate" type="text/html" href="/status"/>
+
+            """
+        for p in posts.sorted(by: { $0.postedAt > $1.postedAt }).prefix(100) {
+            let prefix = p.kind == .notice ? (p.status == .triggered ? "Investigating" : "Update") : "Resolved"
+            var text = "\(prefix): \(p.title)."
+            if !p.components.isEmpty { text += " Affected: \(p.components.joined(separator: ", "))." }
+            if p.kind != .notice, let r = p.resolvedAt {
+                text += " Down from \(MessageRenderer.humanTime(p.openedAt)) to \(MessageRenderer.humanTime(r)); service is restored."
+            }
+            if let m = p.message { text += " \(m)" }
+            s += "<entry><id>urn:herald:status:\(Self.escape(p.id))</id>"
+            s += "<title>\(Self.escape("\(prefix): \(p.title)"))</title>"
+            s += "<updated>\(RFC3339.format(p.postedAt))</updated><published>\(RFC3339.format(p.postedAt))</published>"
+            if let l = p.link { s += "<link rel=\"alternate\" href=\"\(Self.escape(l))\"/>" }
+            s += "<content type=\"text\">\(Self.escape(text))</content></entry>\n"
+        }
+        return s + "</feed>\n"
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import HeraldCore
+import HeraldServer
+import HeraldTransport
+import Logging
+import Testing
+import TestSupport
+
+/// The public status page, feed and JSON, read the way customers read them: a real feed parser
+/// (Python feedparser) and a real headless browser (Debian's chromium).
+@Suite(.serialized) struct StatusPageTests {
+    func start() async throws -> ServerTests.Running {
+        let dir = try temporaryDirectory()
+        let yaml = """
+            server:
+              listen: 127.0.0.1:0
+              status_title: Example Cloud status
+              tokens:
+                - {name: monitoring, token: "\(ServerTests.ingestToken)", scopes: [ingest]}
+                - {name: ops, token: "\(ServerTests.adminToken)", scopes: [admin]}
+            store: {path: \(dir.path)/herald.sqlite}
+            channels:
+              public:
+                type: statuspage
+            routes:
+              - match: {severity: [critical, major]}
+                channels: [public]
+            """
+        let config = try ConfigLoader.load(yaml: yaml, file: "status.yaml")
+        var logger = Logger(label: "status-test")
+        logger.logLevel = .critical
+        let app = try HeraldApplication(config: config, logger: logger, console: { _ in })
+        let task = Task { try await app.run() }
+        #expect(await eventually { app.port != 0 })
+        return ServerTests.Running(app: app, task: task, port: app.port)
+    }
+
+    func send(_ s: ServerTests.Running, _ body: String) async throws {
+        let r = try await s.call("POST", "/v1/events", body: body)
+        #expect(r.0 == 202)
+    }
+
+    func page(_ s: ServerTests.Running, _ path: String) async throws -> String {
+        let r = try await s.call("GET", path, token: nil)
+        #expect(r.0 == 200)
+        return r.2.bodyText
+    }
+
+    @Test func outageThenAllClearOnThePageTheFeedAndJSON() async throws {
+        let s = try await start()
+        try await send(s, #"{"incident":"dns","status":"triggered","severity":"critical","title":"DNS <b>resolution</b> failing","message":"Resolvers time out & retry","components":["api","web"],"link":"https://example.com/dns"}"#)
+        try await send(s, #"{"incident":"minor","status":"triggered","severity":"minor","title":"Not public","components":["internal"]}"#)
+        #expect(try await eventually { try await self.page(s, "/status.json").contains("\"major_outage\"") })
+        var html = try await page(s, "/status")
+        #expect(html.contains("Major outage"))
+        #expect(html.contains("DNS &lt;b&gt;resolution&lt;/b&gt; failing"))
+        #expect(!html.contains("<b>resolution</b>"))
+        #expect(!html.contains("Not public"), "only events routed to the statuspage channel are public")
+        try await send(s, #"{"incident":"dns","status":"resolved","title":"DNS resolution failing"}"#)
+        #expect(try await eventually { try await self.page(s, "/status.json").contains("\"status\":\"operational\"") })
+        html = try await page(s, "/status")
+        #expect(html.contains("All systems operational"))
+        #expect(html.contains("Service is restored."))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(try await page(s, "/status.json").utf8)) as? [String: Any])
+        let resolved = try #require((json["resolved_incidents"] as? [[String: Any]])?.first)
+        #expect(resolved["key"] as? String == "dns")
+        #expect((resolved["updates"] as? [[String: Any]])?.map { $0["kind"] as? String } == ["notice", "all_clear"])
+        #expect(((json["components"] as? [[String: String]]) ?? []).allSatisfy { $0["status"] == "operational" })
+        // The admin API stays closed.
+        #expect(try await s.call("GET", "/v1/deliveries", token: nil).0 == 401)
+
+        try await checkFeedWithFeedparser(try await page(s, "/status/feed.atom"))
+        try await checkPageInChromium(s.base + "/status")
+        await s.stop()
+    }
+
+    func checkFeedWithFeedparser(_ feed: String) async throws {
+        let dir = try temporaryDirectory()
+        let file = dir.appendingPathComponent("feed.atom")
+        try feed.write(to: file, atomically: true, encoding: .utf8)
+        let script = """
+            import feedparser, json, sys
+            d = feedparser.parse(sys.argv[1])
+            print(json.dumps({"bozo": int(d.bozo), "version": d.version, "title": d.feed.get("title"),
+                              "entries": [{"id": e.id, "title": e.title, "updated": e.updated, "summary": e.get("summary", "")} for e in d.entries]}))
+            """
+        let python = ProcessInfo.processInfo.environment["HERALD_TEST_PYTHON"] ?? "python3"
+        let (status, out) = try run(python, ["-c", script, file.path])
+        #expect(status == 0, "feedparser: \(out)")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "feedparser said: \(out)")
+        #expect(parsed["bozo"] as? Int == 0)
+        #expect(parsed["version"] as? String == "atom10")
+        #expect(parsed["title"] as? String == "Example Cloud status")
+        let entries = try #require(parsed["entries"] as? [[String: String]])
+        #expect(entries.count == 2)
+        // The incident keeps its first title; markup in it is text, never HTML.
+        #expect(entries[0]["title"] == "Resolved: DNS <b>resolution</b> failing")
+        #expect(entries[0]["summary"]?.contains("service is restored") == true)
+        #expect(entries.allSatisfy { $0["id"]?.hasPrefix("urn:herald:status:dlv_") == true && !($0["updated"] ?? "").isEmpty })
+    }
+
+    func checkPageInChromium(_ url: String) async throws {
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let binary = try #require(chromium, "chromium is needed (apt-get install chromium; scripts/test installs it)")
+        let profile = try temporaryDirectory("chromium-profile")
+        let (status, dom) = try run(binary, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                             "--user-data-dir=\(profile.path)", "--dump-dom", url])
+        #expect(status == 0)
+        #expect(dom.contains("All systems operational"), "chromium rendered: \(dom.prefix(400))")
+        #expect(dom.contains("Service is restored."))
+        #expect(dom.contains("Resolved"))
+    }
+
+    /// Runs a program to completion with output to a file (no pipe readers).
+    func run(_ program: String, _ args: [String]) throws -> (Int32, String) {
+        let out = try temporaryDirectory("run").appendingPathComponent("out")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : "/usr/bin/env")
+        p.arguments = program.hasPrefix("/") ? args : [program] + args
+        p.standardOutput = FileHandle(forWritingAtPath: out.path)
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return (p.terminationStatus, (try? String(contentsOf: out, encoding: .utf8)) ?? "")
+    }
+}
