@@ -41,21 +41,8 @@ enum JSONRequest {
 
 /// Text helpers for chat media.
 enum ChatText {
-    /// `&`, `<`, `>` (and quotes) escaped for HTML-ish markup (Telegram HTML, Matrix, Teams).
-    static func html(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.count)
-        for ch in s {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(ch)
-            }
-        }
-        return out
-    }
+    /// Escaped for HTML-ish markup (Telegram HTML, Matrix).
+    static func html(_ s: String) -> String { s.htmlEscaped }
 
     /// Slack mrkdwn needs only `&`, `<`, `>` escaped.
     static func slack(_ s: String) -> String {

@@ -106,20 +106,7 @@ struct StatusPage {
 
     // MARK: HTML
 
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(ch)
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String) -> String { s.htmlEscaped }
 
     static func time(_ d: Date) -> String {
         "<time datetime=\"\(RFC3339.format(d))\">\(escape(MessageRenderer.humanTime(d)))</time>"
