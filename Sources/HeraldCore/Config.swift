@@ -112,6 +112,9 @@ public struct ChannelConfig: Sendable {
     public var ratePerSecond: Double?
     /// `timeout`, default 30s: the whole HTTP exchange.
     public var timeout: Duration
+    /// `fallback`: another channel that sends a notice this one failed to deliver (permanently
+    /// or out of retries). One hop: the fallback's own fallback is not used.
+    public var fallback: String?
     /// The type-specific keys.
     public var settings: ChannelSettings
 

@@ -540,7 +540,7 @@ final class LoadContext {
         return policy
     }
 
-    static let channelKeys = ["type", "retry", "concurrency", "rate_per_second", "timeout"]
+    static let channelKeys = ["type", "retry", "concurrency", "rate_per_second", "timeout", "fallback"]
 
     func loadChannels(_ node: YNode, retry: RetryPolicy) -> ([ChannelConfig], Set<String>) {
         guard case .mapping(let pairs) = node.kind else {
@@ -549,6 +549,7 @@ final class LoadContext {
         }
         var channels: [ChannelConfig] = []
         var names: Set<String> = []
+        var fallbacks: [(channel: String, target: String, node: YNode, path: String)] = []
         for pair in pairs {
             let name = pair.key
             let path = "channels.\(name)"
@@ -594,6 +595,11 @@ final class LoadContext {
                     if !v.isNull, let d = get({ try reader.duration(v, p) }) {
                         if d > .zero { config.timeout = d } else { report(v, p, "must be greater than 0") }
                     }
+                case "fallback":
+                    if !v.isNull, let s = get({ try reader.string(v, p) }) {
+                        config.fallback = s
+                        fallbacks.append((name, s, v, p))
+                    }
                 default:
                     rest.append(field)
                 }
@@ -603,6 +609,13 @@ final class LoadContext {
                                               line: pair.line, column: pair.column,
                                               typeLine: typeAt.line, typeColumn: typeAt.column, directory: directory)
             channels.append(config)
+        }
+        for f in fallbacks {
+            if f.target == f.channel {
+                report(f.node, f.path, "a channel cannot be its own fallback")
+            } else if !names.contains(f.target) {
+                report(f.node, f.path, "unknown channel \"\(f.target)\"")
+            }
         }
         return (channels, names)
     }

@@ -47,12 +47,18 @@ public final class Dispatcher: Service, Sendable {
         }
         self.recorder = recorder
         var lanes: [String: Lane] = [:]
+        let directory = LaneDirectory()
         for config in configs {
             guard let channel = channels[config.name] else { continue }
+            let fallback = config.fallback.flatMap { name in
+                channels[name].map { Lane.Fallback(channel: name, recipients: $0.recipients, wake: { directory.wake(name) }) }
+            }
             lanes[config.name] = Lane(channel: channel, config: config, store: store, recorder: recorder,
-                                      renderer: renderer, redactor: redactor, owner: owner, options: options, logger: logger)
+                                      renderer: renderer, redactor: redactor, owner: owner, options: options, logger: logger,
+                                      fallback: fallback)
         }
         self.lanes = lanes
+        directory.lanes.withLock { $0 = lanes }
     }
 
     /// New work was committed for these channels: start on it now.
@@ -112,5 +118,13 @@ public final class Dispatcher: Service, Sendable {
     /// Attempts running now, per channel (for tests and metrics).
     public func inFlight() -> [String: Int] {
         lanes.mapValues { $0.inFlightCount }
+    }
+}
+
+/// Lets a lane wake another (its fallback) without holding the dispatcher.
+final class LaneDirectory: Sendable {
+    let lanes = Mutex<[String: Lane]>([:])
+    func wake(_ name: String) {
+        lanes.withLock { $0[name] }?.wakeup.signal()
     }
 }

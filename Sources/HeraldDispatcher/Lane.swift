@@ -18,6 +18,14 @@ final class Lane: Sendable {
     let options: Dispatcher.Options
     let logger: Logger
     let wakeup = Wakeup()
+    /// The fallback channel's name, its recipients, and how to wake its lane.
+    let fallback: Fallback?
+
+    struct Fallback: Sendable {
+        var channel: String
+        var recipients: [String]
+        var wake: @Sendable () -> Void
+    }
 
     private struct State {
         var inFlight = 0
@@ -33,7 +41,9 @@ final class Lane: Sendable {
     private let duration: Metrics.Timer
 
     init(channel: any Channel, config: ChannelConfig, store: any Store, recorder: GroupCommitter<AttemptRecord, Void>,
-         renderer: MessageRenderer, redactor: Redactor, owner: String, options: Dispatcher.Options, logger: Logger) {
+         renderer: MessageRenderer, redactor: Redactor, owner: String, options: Dispatcher.Options, logger: Logger,
+         fallback: Fallback? = nil) {
+        self.fallback = fallback
         self.channel = channel
         self.config = config
         self.store = store
@@ -190,6 +200,13 @@ final class Lane: Sendable {
         }
         do {
             try await recorder.submit(record)
+            if case .failed = record.outcome, delivery.kind == .notice, let fallback {
+                let n = try await store.enqueueFallback(of: delivery.id, channel: fallback.channel, recipients: fallback.recipients, now: Date())
+                if n > 0 {
+                    logger.notice("notice handed to the fallback channel", metadata: ["delivery": "\(delivery.id)", "fallback": "\(fallback.channel)"])
+                    fallback.wake()
+                }
+            }
         } catch {
             // The delivery stays in flight in the store; its lease expires and it is sent again.
             logger.error("cannot record attempt outcome", metadata: ["delivery": "\(delivery.id)", "error": "\(error)"])

@@ -171,3 +171,30 @@ extension Array where Element: Hashable {
         return filter { seen.insert($0).inserted }
     }
 }
+
+extension SQLiteStore {
+    public func enqueueFallback(of deliveryId: String, channel: String, recipients: [String], now: Date) async throws -> Int {
+        try await wrap {
+            try await pool.write { db in
+                let t = now.timeIntervalSince1970
+                let targets: [String?] = recipients.isEmpty ? [nil] : recipients.map(Optional.some)
+                var count = 0
+                for recipient in targets {
+                    // Only for a failed notice, and only once per fallback target.
+                    try db.execute(sql: """
+                        INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority,
+                                                budget_since, created_at, due_at, updated_at, fallback_of)
+                        SELECT ?, event_id, incident, cycle, ?, ?, 'notice', 'queued', priority, ?, ?, ?, ?, id
+                        FROM deliveries AS o
+                        WHERE o.id = ? AND o.state = 'failed' AND o.kind = 'notice'
+                          AND NOT EXISTS (SELECT 1 FROM deliveries AS f WHERE f.fallback_of = o.id AND f.channel = ?
+                                          AND f.recipient IS ?)
+                        """, arguments: [Identifier.make(prefix: "dlv", at: now), channel, recipient, t, t, t, t,
+                                         deliveryId, channel, recipient])
+                    count += db.changesCount
+                }
+                return count
+            }
+        }
+    }
+}

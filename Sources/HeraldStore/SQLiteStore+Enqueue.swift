@@ -88,12 +88,19 @@ extension SQLiteStore {
     /// (always-notify channels such as a status page) get a plain all-clear.
     private static func allClearPlan(incident: String, cycle: Int, routed: [Target], now: Date, db: Database) throws -> [(Target, DeliveryKind)] {
         let rows = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT channel, recipient, state FROM deliveries
+            SELECT id, channel, recipient, state, fallback_of FROM deliveries
             WHERE incident = ? AND cycle = ? AND kind = 'notice' ORDER BY created_at, rowid
             """), arguments: [incident, cycle])
+        // A recipient whose notice failed but went out through a fallback channel was told there:
+        // the all-clear follows it there, and no summary goes to the channel that failed.
+        let replaced = Set(rows.compactMap { $0["fallback_of"] as String? })
+        var handedOver: Set<Target> = []
         var order: [Target] = []
         var told: Set<Target> = []
         for row in rows {
+            if replaced.contains(row["id"] as String) {
+                handedOver.insert(Target(channel: row["channel"], recipient: row["recipient"]))
+            }
             let target = Target(channel: row["channel"], recipient: row["recipient"])
             if !order.contains(target) { order.append(target) }
             let state: String = row["state"]
@@ -103,7 +110,8 @@ extension SQLiteStore {
             UPDATE deliveries SET state = 'superseded', due_at = NULL, updated_at = ?
             WHERE incident = ? AND cycle = ? AND kind = 'notice' AND state IN ('queued', 'retrying')
             """).execute(arguments: [now.timeIntervalSince1970, incident, cycle])
-        var plan = order.map { ($0, told.contains($0) ? DeliveryKind.allClear : .summary) }
+        var plan = order.filter { told.contains($0) || !handedOver.contains($0) }
+            .map { ($0, told.contains($0) ? DeliveryKind.allClear : .summary) }
         for target in routed where !order.contains(target) {
             plan.append((target, .allClear))
         }

@@ -118,7 +118,8 @@ public final class SQLiteStore: Store {
                     last_status INTEGER,
                     last_error TEXT,
                     receipt TEXT,
-                    delivered_at REAL
+                    delivered_at REAL,
+                    fallback_of TEXT
                 );
                 CREATE INDEX deliveries_due ON deliveries(channel, priority DESC, due_at)
                     WHERE state IN ('queued', 'retrying');

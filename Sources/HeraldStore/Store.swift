@@ -226,6 +226,10 @@ public protocol Store: Sendable {
     /// Deliveries per state, for metrics and readiness.
     func countsByState() async throws -> [DeliveryState: Int]
 
+    /// After a notice failed for good: a new notice of the same event through `channel` (one per
+    /// recipient), due now, marked as the fallback of the failed one. Answers how many.
+    func enqueueFallback(of deliveryId: String, channel: String, recipients: [String], now: Date) async throws -> Int
+
     /// Stores a public status post (idempotent by its id).
     func publishStatus(_ post: StatusPost) async throws
 

@@ -158,3 +158,25 @@ import Testing
                 "POST **** failed with ****; abc stays")
     }
 }
+
+@Suite struct FallbackConfigTests {
+    @Test func fallbackMustNameAnotherExistingChannel() throws {
+        let good = try ConfigLoader.load(yaml: """
+            channels:
+              chat: {type: console, fallback: pager}
+              pager: {type: console}
+            """, file: "f.yaml")
+        #expect(good.channel(named: "chat")?.fallback == "pager")
+        do {
+            _ = try ConfigLoader.load(yaml: """
+                channels:
+                  chat: {type: console, fallback: nowhere}
+                  self: {type: console, fallback: self}
+                """, file: "f.yaml")
+            Issue.record("expected errors")
+        } catch let errors as ConfigErrors {
+            #expect(errors.description.contains("f.yaml:2:35: channels.chat.fallback: unknown channel \"nowhere\""), "\(errors)")
+            #expect(errors.description.contains("channels.self.fallback: a channel cannot be its own fallback"))
+        }
+    }
+}

@@ -19,8 +19,9 @@ import TestSupport
         let task: Task<Void, any Error>
 
         func enqueue(_ event: Event, to channels: [String]) async throws -> [String] {
-            _ = try await store.enqueue([EnqueueRequest(event: event, channels: channels)], now: Date())
-            dispatcher.wake(channels: channels)
+            let result = try await store.enqueue([EnqueueRequest(event: event, channels: channels)], now: Date())
+            // Wake what the store says got work (an all-clear may go to a fallback channel).
+            if case .accepted(let accepted) = result[0] { dispatcher.wake(channels: accepted.channels) }
             return try await store.deliveries(DeliveryFilter(incident: event.incident)).filter { $0.eventId == event.id }.map(\.id)
         }
 
@@ -37,12 +38,15 @@ import TestSupport
 
     static let secret = "whsec_" + Data("test-signing-key-0123456789".utf8).base64EncodedString()
 
-    func start(_ channels: [(name: String, url: String, retry: RetryPolicy, concurrency: Int)]) async throws -> Harness {
+    func start(_ channels: [(name: String, url: String, retry: RetryPolicy, concurrency: Int)],
+               fallbacks: [String: String] = [:]) async throws -> Harness {
         let dir = try temporaryDirectory()
         let store = try SQLiteStore(path: dir.appendingPathComponent("h.sqlite").path)
         let configs = channels.map {
-            ChannelConfig(name: $0.name, type: "webhook", retry: $0.retry, concurrency: $0.concurrency, timeout: .seconds(5),
-                          settings: ChannelSettings(channel: $0.name, type: "webhook", values: ["url": $0.url, "secret": Self.secret]))
+            var c = ChannelConfig(name: $0.name, type: "webhook", retry: $0.retry, concurrency: $0.concurrency, timeout: .seconds(5),
+                                  settings: ChannelSettings(channel: $0.name, type: "webhook", values: ["url": $0.url, "secret": Self.secret]))
+            c.fallback = fallbacks[$0.name]
+            return c
         }
         let config = HeraldConfig(channels: configs)
         let transport = CurlTransport()
@@ -175,6 +179,29 @@ import TestSupport
         let states = try await h.store.deliveries(DeliveryFilter(channel: "down")).map(\.state)
         #expect(Set(states) == [.superseded, .delivered])
         _ = notices
+        await h.stop()
+    }
+
+    @Test func aFailedNoticeGoesThroughTheFallbackAndTheAllClearFollowsIt() async throws {
+        let primary = TestSink { _, _ in .init(status: 403, body: "token revoked") }
+        let backup = TestSink()
+        try await primary.start()
+        try await backup.start()
+        defer { Task { await primary.stop(); await backup.stop() } }
+        let h = try await start([("primary", primary.url, Self.fast, 4), ("backup", backup.url, Self.fast, 4)],
+                                fallbacks: ["primary": "backup"])
+        _ = try await h.enqueue(makeEvent("dns"), to: ["primary"])
+        #expect(await backup.waitFor(count: 1))
+        let notice = try #require(backup.received[0].json)
+        #expect(notice["kind"] as? String == "notice")
+        _ = try await h.enqueue(makeEvent("dns", .resolved), to: ["primary"])
+        #expect(await backup.waitFor(count: 2))
+        let clear = try #require(backup.received[1].json)
+        #expect(clear["kind"] as? String == "all_clear")
+        #expect(clear["thread"] as? String == notice["delivery_id"] as? String)
+        // No summary is sent to the channel that failed: the recipient was told through the fallback.
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(primary.received.count == 1)
         await h.stop()
     }
 
