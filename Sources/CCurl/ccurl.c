@@ -52,6 +52,10 @@ CURLcode hc_easy_setopt_header_cb(CURL *easy, hc_data_cb callback) {
     return curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, callback);
 }
 
+CURLcode hc_easy_setopt_read_cb(CURL *easy, hc_data_cb callback) {
+    return curl_easy_setopt(easy, CURLOPT_READFUNCTION, callback);
+}
+
 CURLcode hc_easy_set_body(CURL *easy, const void *bytes, size_t length) {
     static const char empty[1] = {0};
     CURLcode rc = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)length);

@@ -8,6 +8,7 @@ public enum ChannelRegistry {
 
     public static let factories: [String: Factory] = [
         "webhook": WebhookChannel.make,
+        "email": EmailChannel.make,
         "console": ConsoleChannel.make,
         "statuspage": StatusPageChannel.make,
         "slack": SlackChannel.make,

@@ -175,10 +175,12 @@ extension CurlTransport {
             transfer.freeHeaderList()
             recycle(easy)
 
-            if result == CURLE_OK && status > 0 {
-                transfer.finish(.success(HTTPResponse(
+            if case .mail = transfer.payload {
+                transfer.finish(CurlTransport.mailResult(result, code: status, micros: Int64(micros), transfer: transfer))
+            } else if result == CURLE_OK && status > 0 {
+                transfer.finish(.success(.http(HTTPResponse(
                     status: status, headers: transfer.headers, body: transfer.body,
-                    duration: .microseconds(Int64(micros)))))
+                    duration: .microseconds(Int64(micros))))))
             } else if result == CURLE_OK {
                 transfer.finish(.failure(TransportError(kind: .receive, message: "no HTTP status received")))
             } else {
@@ -233,7 +235,11 @@ extension CurlTransport {
         // MARK: per-transfer options
 
         private func configure(_ easy: UnsafeMutableRawPointer, for transfer: Transfer, opaque: UnsafeMutableRawPointer) -> CURLcode {
-            let request = transfer.request
+            let request: HTTPRequest
+            switch transfer.payload {
+            case .http(let http): request = http
+            case .mail(let mail): return configureMail(easy, mail, for: transfer, opaque: opaque, share: share)
+            }
             var rc = CURLE_OK
             func set(_ code: CURLcode) {
                 if rc == CURLE_OK && code != CURLE_OK { rc = code }

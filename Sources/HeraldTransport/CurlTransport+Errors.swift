@@ -36,7 +36,14 @@ extension CurlTransport {
         }
         return TransportError(
             kind: kind(for: code), code: Int32(bitPattern: code.rawValue),
-            message: redact(message, request: transfer.request))
+            message: redact(message, transfer: transfer))
+    }
+
+    static func redact(_ text: String, transfer: Transfer) -> String {
+        switch transfer.payload {
+        case .http(let request): return redact(text, request: request)
+        case .mail(let mail): return redact(text, mail: mail)
+        }
     }
 
     /// Removes the URL's userinfo, path, query and fragment (whole and piecewise) and every header value

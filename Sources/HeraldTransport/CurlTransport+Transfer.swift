@@ -2,26 +2,62 @@ import CCurl
 import Foundation
 
 extension CurlTransport {
-    /// One request in flight. Created on the caller's thread, then owned by the loop thread.
-    /// While libcurl holds it (from `curl_multi_add_handle` until the transfer is done) it is kept alive by
-    /// an `Unmanaged` retain whose opaque pointer is the WRITEDATA/HEADERDATA/PRIVATE of the easy handle.
+    /// One request in flight — an HTTP request or an SMTP message. Created on the caller's thread, then
+    /// owned by the loop thread. While libcurl holds it (from `curl_multi_add_handle` until the transfer is
+    /// done) it is kept alive by an `Unmanaged` retain whose opaque pointer is the
+    /// WRITEDATA/HEADERDATA/READDATA/PRIVATE of the easy handle.
     final class Transfer: @unchecked Sendable {
-        let request: HTTPRequest
+        enum Payload {
+            case http(HTTPRequest)
+            case mail(MailMessage)
+        }
+        enum Answer {
+            case http(HTTPResponse)
+            case mail(MailResponse)
+        }
+        private enum Waiter {
+            case http(CheckedContinuation<HTTPResponse, any Error>)
+            case mail(CheckedContinuation<MailResponse, any Error>)
+
+            func resume(throwing error: any Error) {
+                switch self {
+                case .http(let c): c.resume(throwing: error)
+                case .mail(let c): c.resume(throwing: error)
+                }
+            }
+        }
+
+        let payload: Payload
         let maxResponseBytes: Int
-        private var continuation: CheckedContinuation<HTTPResponse, any Error>?
+        private var continuation: Waiter?
 
         var body: [UInt8] = []
         var headers: [(name: String, value: String)] = []
-        /// Request headers handed to libcurl; freed once libcurl is done with the easy handle.
+        /// Request headers (HTTP) or `RCPT TO` addresses (SMTP) handed to libcurl; freed once libcurl is
+        /// done with the easy handle.
         var headerList: UnsafeMutablePointer<curl_slist>?
+        /// How much of an SMTP message the read callback has handed to libcurl.
+        var uploadOffset = 0
+        /// The last SMTP error reply line the server sent (for the error text).
+        var lastReply: [UInt8] = []
         let errorBuffer: UnsafeMutablePointer<CChar>
 
         static let maxHeaderCount = 256
 
         init(request: HTTPRequest, maxResponseBytes: Int, continuation: CheckedContinuation<HTTPResponse, any Error>) {
-            self.request = request
+            payload = .http(request)
             self.maxResponseBytes = maxResponseBytes
-            self.continuation = continuation
+            self.continuation = .http(continuation)
+            let size = Int(hc_error_size())
+            errorBuffer = .allocate(capacity: size)
+            errorBuffer.initialize(repeating: 0, count: size)
+        }
+
+        init(mail: MailMessage, continuation: CheckedContinuation<MailResponse, any Error>) {
+            payload = .mail(mail)
+            // SMTP answers arrive as reply codes, never as a body.
+            maxResponseBytes = 0
+            self.continuation = .mail(continuation)
             let size = Int(hc_error_size())
             errorBuffer = .allocate(capacity: size)
             errorBuffer.initialize(repeating: 0, count: size)
@@ -42,12 +78,14 @@ extension CurlTransport {
         }
 
         /// Resumes the caller; only the first call has an effect.
-        func finish(_ result: Result<HTTPResponse, TransportError>) {
+        func finish(_ result: Result<Answer, TransportError>) {
             guard let continuation else { return }
             self.continuation = nil
-            switch result {
-            case .success(let response): continuation.resume(returning: response)
-            case .failure(let error): continuation.resume(throwing: error)
+            switch (result, continuation) {
+            case (.success(.http(let response)), .http(let c)): c.resume(returning: response)
+            case (.success(.mail(let response)), .mail(let c)): c.resume(returning: response)
+            case (.success, _): continuation.resume(throwing: TransportError(kind: .other, message: "answer of the wrong kind"))
+            case (.failure(let error), _): continuation.resume(throwing: error)
             }
         }
 

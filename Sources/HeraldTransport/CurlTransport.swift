@@ -1,7 +1,7 @@
 import CCurl
 import Foundation
 
-/// The real `HTTPTransport`: one libcurl multi handle driven by one dedicated thread.
+/// The real `HTTPTransport` and `MailTransport`: one libcurl multi handle driven by one dedicated thread.
 ///
 /// Callers submit requests from any thread; the loop thread adds them to the multi handle, drives all
 /// transfers with `curl_multi_poll`/`curl_multi_perform`, and resumes each caller when its transfer ends.
@@ -16,7 +16,8 @@ public final class CurlTransport: HTTPTransport, Sendable {
     public let maxResponseBytes: Int
     public let userAgent: String
 
-    private let engine: Engine
+    /// Internal so that `send(_: MailMessage)` (CurlTransport+Mail.swift) shares it.
+    let engine: Engine
 
     public init(
         maxConnectionsPerHost: Int = 64,

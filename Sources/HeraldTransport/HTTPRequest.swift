@@ -59,11 +59,14 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     public var code: Int32
     /// Human-readable text. Never contains the request URL's path, query or credentials.
     public var message: String
+    /// The SMTP reply code when the server answered the failing command with one (e.g. 550).
+    public var status: Int?
 
-    public init(kind: Kind, code: Int32 = -1, message: String) {
+    public init(kind: Kind, code: Int32 = -1, message: String, status: Int? = nil) {
         self.kind = kind
         self.code = code
         self.message = message
+        self.status = status
     }
 
     public var description: String { "\(kind.rawValue): \(message)" }

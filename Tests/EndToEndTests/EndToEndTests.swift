@@ -171,7 +171,7 @@ import TestSupport
             "HERALD_INGEST_TOKEN": "ingest-123456", "HERALD_ADMIN_TOKEN": "admin-123456", "WEBHOOK_SECRET": "whsec_c2VjcmV0",
             "SLACK_BOT_TOKEN": "xoxb-example", "MATTERMOST_TOKEN": "mm-example",
             "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/example", "TEAMS_WEBHOOK_URL": "https://example.webhook.office.com/x",
-            "TELEGRAM_BOT_TOKEN": "1:example", "MASTODON_TOKEN": "m-example", "MATRIX_ACCESS_TOKEN": "syt_example", "BLUESKY_APP_PASSWORD": "abcd-efgh-ijkl-mnop",
+            "TELEGRAM_BOT_TOKEN": "1:example", "MASTODON_TOKEN": "m-example", "SMTP_PASSWORD": "smtp-example", "MATRIX_ACCESS_TOKEN": "syt_example", "BLUESKY_APP_PASSWORD": "abcd-efgh-ijkl-mnop",
             "X_CONSUMER_KEY": "ck", "X_CONSUMER_SECRET": "cs", "X_ACCESS_TOKEN": "at", "X_ACCESS_TOKEN_SECRET": "ats",
         ])
         #expect(ok.0 == 0, "\(ok.2)")

@@ -17,6 +17,8 @@ CURLcode hc_easy_setopt_ptr(CURL *easy, CURLoption option, void *value);
 CURLcode hc_easy_setopt_slist(CURL *easy, CURLoption option, struct curl_slist *value);
 CURLcode hc_easy_setopt_write_cb(CURL *easy, hc_data_cb callback);
 CURLcode hc_easy_setopt_header_cb(CURL *easy, hc_data_cb callback);
+/// CURLOPT_READFUNCTION: supplies an upload body (an SMTP message) piece by piece.
+CURLcode hc_easy_setopt_read_cb(CURL *easy, hc_data_cb callback);
 /// Sets the request body: CURLOPT_POSTFIELDSIZE_LARGE then CURLOPT_COPYPOSTFIELDS (libcurl copies the bytes).
 CURLcode hc_easy_set_body(CURL *easy, const void *bytes, size_t length);
 
