@@ -19,9 +19,13 @@ public struct Receipt: Sendable, Equatable {
 public struct ChannelLimits: Sendable, Equatable {
     public var maxTitle: Int?
     public var maxBody: Int?
-    public init(maxTitle: Int? = nil, maxBody: Int? = nil) {
+    /// Messages per second the provider documents for one destination; the channel's
+    /// `rate_per_second` defaults to it.
+    public var ratePerSecond: Double?
+    public init(maxTitle: Int? = nil, maxBody: Int? = nil, ratePerSecond: Double? = nil) {
         self.maxTitle = maxTitle
         self.maxBody = maxBody
+        self.ratePerSecond = ratePerSecond
     }
     public static let none = ChannelLimits()
 }

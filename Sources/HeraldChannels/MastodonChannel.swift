@@ -12,7 +12,8 @@ import HeraldTransport
 public struct MastodonChannel: Channel {
     public let name: String
     public let type = "mastodon"
-    public var limits: ChannelLimits { ChannelLimits(maxTitle: maxCharacters, maxBody: maxCharacters) }
+    /// 300 requests per 5 minutes per account: one per second.
+    public var limits: ChannelLimits { ChannelLimits(maxTitle: maxCharacters, maxBody: maxCharacters, ratePerSecond: 1) }
     let instance: String
     let token: Secret
     let visibility: String

@@ -15,7 +15,8 @@ import HeraldTransport
 public struct SlackChannel: Channel {
     public let name: String
     public let type = "slack"
-    public var limits: ChannelLimits { ChannelLimits(maxTitle: 150, maxBody: 3000) }
+    /// chat.postMessage: "1 message per second per channel" (its special rate limit).
+    public var limits: ChannelLimits { ChannelLimits(maxTitle: 150, maxBody: 3000, ratePerSecond: 1) }
 
     enum Mode {
         case api(token: Secret, channel: String, baseURL: String)

@@ -10,7 +10,8 @@ import HeraldTransport
 public struct TeamsChannel: Channel {
     public let name: String
     public let type = "teams"
-    public var limits: ChannelLimits { ChannelLimits(maxTitle: 256, maxBody: 20_000) }
+    /// Connector rate limiting: 4 requests per second per webhook.
+    public var limits: ChannelLimits { ChannelLimits(maxTitle: 256, maxBody: 20_000, ratePerSecond: 4) }
     let url: String
     let verifyTLS: Bool
     let context: ChannelContext

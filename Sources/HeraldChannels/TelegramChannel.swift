@@ -11,7 +11,8 @@ import HeraldTransport
 public struct TelegramChannel: Channel {
     public let name: String
     public let type = "telegram"
-    public var limits: ChannelLimits { ChannelLimits(maxTitle: 256, maxBody: 3500) }
+    /// https://core.telegram.org/bots/faq: no more than one message per second in one chat.
+    public var limits: ChannelLimits { ChannelLimits(maxTitle: 256, maxBody: 3500, ratePerSecond: 1) }
     let token: Secret
     let chatID: String
     let baseURL: String

@@ -55,7 +55,9 @@ final class Lane: Sendable {
         var logger = logger
         logger[metadataKey: "channel"] = "\(config.name)"
         self.logger = logger
-        state = Mutex(State(limiter: config.ratePerSecond.map { RateLimiter(rate: $0, now: Date()) }))
+        // The configured rate, else the one the provider documents.
+        let rate = config.ratePerSecond ?? channel.limits.ratePerSecond
+        state = Mutex(State(limiter: rate.map { RateLimiter(rate: $0, now: Date()) }))
         delivered = Counter(label: "herald_deliveries_total", dimensions: [("channel", config.name), ("outcome", "delivered")])
         retried = Counter(label: "herald_deliveries_total", dimensions: [("channel", config.name), ("outcome", "retry")])
         failed = Counter(label: "herald_deliveries_total", dimensions: [("channel", config.name), ("outcome", "failed")])

@@ -29,10 +29,14 @@ extension HeraldApplication {
         _ = try auth.require(.ingest, request)
         let body = try await readJSONBody(request)
         let now = Date()
+        // `?key_labels=alertname,instance` keys incidents on those labels instead of the fingerprint.
+        let keyLabels = request.uri.queryParameters["key_labels"].map {
+            $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
         let events: [Event]
         do {
-            events = try MonitoringPayloads.alertmanager(json: body, source: source, idFor: { Identifier.make(prefix: "evt", at: now) },
-                                                         receivedAt: now)
+            events = try MonitoringPayloads.alertmanager(json: body, source: source, keyLabels: keyLabels,
+                                                         idFor: { Identifier.make(prefix: "evt", at: now) }, receivedAt: now)
         } catch let error as InputError {
             throw APIError.badRequest(error.message, field: error.field)
         }

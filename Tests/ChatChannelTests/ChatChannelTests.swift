@@ -42,7 +42,8 @@ import TestSupport
         }
     }
 
-    // MARK: Slack
+    // MARK: Slack — https://api.slack.com/methods/chat.postMessage (HTTP 200 with ok/error,
+    // 429 + Retry-After), https://api.slack.com/messaging/webhooks (incoming webhooks answer "ok").
 
     @Test func slackPostsWithTheBotTokenAndThreadsTheAllClear() async throws {
         let sink = TestSink { _, n in .init(body: #"{"ok":true,"channel":"C0123","ts":"1764064920.00010\#(n)"}"#) }
@@ -108,7 +109,8 @@ import TestSupport
         #expect(throws: (any Error).self) { try channel("slack", ["token": "xoxb-1", "channel": "#a", "surprise": "1"]) }
     }
 
-    // MARK: Discord
+    // MARK: Discord — https://discord.com/developers/docs/resources/webhook#execute-webhook (?wait=true
+    // answers the message), …#edit-webhook-message, https://discord.com/developers/docs/topics/rate-limits
 
     @Test func discordWaitsForTheMessageAndMarksTheNoticeResolved() async throws {
         let sink = TestSink { r, n in .init(body: r.method == "PATCH" ? "{}" : #"{"id":"11110000\#(n)","channel_id":"42"}"#) }
@@ -138,7 +140,8 @@ import TestSupport
         #expect(e?.isTransient == true && e?.reason == .rateLimited && e?.retryAfter == .milliseconds(2500))
     }
 
-    // MARK: Telegram
+    // MARK: Telegram — https://core.telegram.org/bots/api#sendmessage, #making-requests (ok/error_code,
+    // parameters.retry_after), #replyparameters
 
     @Test func telegramRepliesToTheNotice() async throws {
         let sink = TestSink { _, n in .init(body: #"{"ok":true,"result":{"message_id":\#(700 + n),"chat":{"id":-100}}}"#) }
@@ -177,7 +180,8 @@ import TestSupport
         #expect(e?.isTransient == true && e?.detail.contains("tg-secret") == false)
     }
 
-    // MARK: Mattermost
+    // MARK: Mattermost — https://api.mattermost.com/#tag/posts/operation/CreatePost (201 with the post),
+    // https://developers.mattermost.com/integrate/webhooks/incoming/
 
     @Test func mattermostAPIRepliesWithRootID() async throws {
         let sink = TestSink { _, n in .init(status: 201, body: #"{"id":"post\#(n)","channel_id":"ch1"}"#) }
@@ -204,7 +208,8 @@ import TestSupport
         #expect(sink.received[0].json?["username"] as? String == "herald")
     }
 
-    // MARK: Teams
+    // MARK: Teams — https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using
+    // (a message with one Adaptive Card attachment; Workflows answer 202)
 
     @Test func teamsSendsAnAdaptiveCard() async throws {
         let sink = TestSink { _, _ in .init(status: 202, body: "") }
@@ -222,5 +227,65 @@ import TestSupport
         #expect((blocks[0]["text"] as? String)?.contains("[RESOLVED] DNS resolution failing") == true)
         #expect(blocks[0]["color"] as? String == "Good")
         #expect((card["actions"] as? [[String: Any]])?.first?["url"] as? String == "https://status.example.com/dns")
+    }
+}
+
+/// Each provider's rate-limit answer, as its reference describes it, becomes a transient error
+/// with the provider's wait.
+@Suite(.serialized) struct ProviderRateLimitTests {
+    let transport = CurlTransport()
+
+    func deliver(_ type: String, _ values: [String: String]) async -> DeliveryError? {
+        let settings = ChannelSettings(channel: "rl-\(type)", type: type, values: values)
+        let at = Date()
+        let event = makeEvent("rl", at: at)
+        let incident = Incident(key: "rl", status: .open, cycle: 1, title: event.title, severity: .critical, openedAt: at, resolvedAt: nil, updatedAt: at)
+        let message = OutboundMessage(deliveryId: "dlv_rl", kind: .notice, event: event, incident: incident, title: "t", text: "x")
+        do {
+            let channel = try ChannelRegistry.factories[type]!(settings, ChannelContext(transport: transport, timeout: .seconds(5)))
+            _ = try await channel.deliver(message)
+            return nil
+        } catch {
+            return error as? DeliveryError
+        }
+    }
+
+    /// Mattermost: https://api.mattermost.com/#section/Rate-limiting — 429 with X-Ratelimit-Reset
+    /// and Retry-After.
+    @Test func mattermost() async throws {
+        let sink = TestSink { _, _ in .init(status: 429, headers: [("Retry-After", "4"), ("X-Ratelimit-Reset", "4")],
+                                            body: #"{"id":"api.context.rate_limit.app_error","status_code":429}"#) }
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let e = await deliver("mattermost", ["url": sink.url, "token": "mm-token", "channel_id": "c1"])
+        #expect(e?.isTransient == true && e?.reason == .rateLimited && e?.retryAfter == .seconds(4))
+    }
+
+    /// Teams: https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using#rate-limiting-for-connectors
+    /// — throttled requests answer 429.
+    @Test func teams() async throws {
+        let sink = TestSink { _, _ in .init(status: 429, headers: [("Retry-After", "2")], body: "Microsoft Teams endpoint returned HTTP error 429") }
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let e = await deliver("teams", ["webhook_url": sink.url + "/workflows/x"])
+        #expect(e?.isTransient == true && e?.reason == .rateLimited && e?.retryAfter == .seconds(2))
+    }
+
+    /// Bluesky: https://docs.bsky.app/docs/advanced-guides/rate-limits — 429 with
+    /// `{"error":"RateLimitExceeded"}` and a `RateLimit-Reset` header (epoch seconds).
+    @Test func bluesky() async throws {
+        let reset = Int(Date().timeIntervalSince1970) + 30
+        let sink = TestSink { r, _ in
+            r.path.hasSuffix("createSession")
+                ? .init(body: #"{"accessJwt":"a","refreshJwt":"r","did":"did:plc:x"}"#)
+                : .init(status: 429, headers: [("RateLimit-Reset", "\(reset)"), ("RateLimit-Remaining", "0")],
+                        body: #"{"error":"RateLimitExceeded","message":"Rate Limit Exceeded"}"#)
+        }
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let e = await deliver("bluesky", ["identifier": "h.test", "app_password": "p-1234", "service": sink.url])
+        #expect(e?.isTransient == true && e?.reason == .rateLimited)
+        let wait = try #require(e?.retryAfter)
+        #expect(wait > .seconds(20) && wait <= .seconds(31))
     }
 }

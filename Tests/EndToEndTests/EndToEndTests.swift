@@ -127,6 +127,37 @@ import TestSupport
         #expect(await herald.waitForExit() == 0)
     }
 
+    @Test func theAllClearRepliesToTheNoticeAndTheReportShowsIt() async throws {
+        let dir = try temporaryDirectory("herald-e2e")
+        let sink = TestSink()
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let config = try writeConfig(dir: dir, sinkURL: sink.url + "/hook")
+        let herald = try serve(config, dir: dir)
+        let port = try #require(await herald.waitForPort(), "herald did not start: \(herald.stderr)")
+        #expect(try await cli(["send", "--incident", "db", "--status", "PROBLEM", "--title", "Database down"], port: port).0 == 0)
+        #expect(await sink.waitFor(count: 1))
+        #expect(try await cli(["send", "--incident", "db", "--status", "RECOVERY", "--title", "Database down"], port: port).0 == 0)
+        #expect(await sink.waitFor(count: 2))
+        let notice = try #require(sink.received[0].json)
+        let clear = try #require(sink.received[1].json)
+        #expect(notice["kind"] as? String == "notice")
+        #expect(clear["kind"] as? String == "all_clear")
+        #expect(clear["thread"] as? String == notice["delivery_id"] as? String)
+        #expect((clear["text"] as? String)?.contains("Service is restored.") == true)
+        // A second RECOVERY (Nagios repeats them) sends nothing more.
+        #expect(try await cli(["send", "--incident", "db", "--status", "RECOVERY", "--title", "Database down"], port: port).1.contains("0 deliveries"))
+        var report = (Int32(0), "", "")
+        #expect(try await eventually {
+            report = try await cli(["incidents", "show", "db"], port: port, token: Self.admin)
+            return report.1.contains(" ms")
+        })
+        #expect(report.1.contains("db resolved cycle 1: Database down"))
+        #expect(report.1.contains("hook"))
+        herald.signal(SIGTERM)
+        #expect(await herald.waitForExit() == 0)
+    }
+
     @Test func testChannelSendsThroughTheRealAdapter() async throws {
         let dir = try temporaryDirectory("herald-e2e")
         let sink = TestSink { r, _ in r.path.hasSuffix("/gone") ? .init(status: 404, body: "no such hook") : .ok }

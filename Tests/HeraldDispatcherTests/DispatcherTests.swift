@@ -39,13 +39,14 @@ import TestSupport
     static let secret = "whsec_" + Data("test-signing-key-0123456789".utf8).base64EncodedString()
 
     func start(_ channels: [(name: String, url: String, retry: RetryPolicy, concurrency: Int)],
-               fallbacks: [String: String] = [:]) async throws -> Harness {
+               fallbacks: [String: String] = [:], rates: [String: Double] = [:]) async throws -> Harness {
         let dir = try temporaryDirectory()
         let store = try SQLiteStore(path: dir.appendingPathComponent("h.sqlite").path)
         let configs = channels.map {
             var c = ChannelConfig(name: $0.name, type: "webhook", retry: $0.retry, concurrency: $0.concurrency, timeout: .seconds(5),
                                   settings: ChannelSettings(channel: $0.name, type: "webhook", values: ["url": $0.url, "secret": Self.secret]))
             c.fallback = fallbacks[$0.name]
+            c.ratePerSecond = rates[$0.name]
             return c
         }
         let config = HeraldConfig(channels: configs)
@@ -202,6 +203,20 @@ import TestSupport
         // No summary is sent to the channel that failed: the recipient was told through the fallback.
         try await Task.sleep(for: .milliseconds(200))
         #expect(primary.received.count == 1)
+        await h.stop()
+    }
+
+    @Test func aRateLimitedChannelSpacesItsAttempts() async throws {
+        let sink = TestSink()
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let h = try await start([("paced", sink.url, Self.fast, 8)], rates: ["paced": 5])
+        let started = Date()
+        for i in 0..<10 { _ = try await h.enqueue(makeEvent("pace-\(i)"), to: ["paced"]) }
+        #expect(await sink.waitFor(count: 10, timeout: .seconds(10)))
+        // A burst of 5, then 5 more at 5 per second: the tenth cannot start before ~1 s.
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(elapsed >= 0.9, "10 attempts at 5/s took only \(elapsed) s")
         await h.stop()
     }
 

@@ -50,6 +50,9 @@ import TestSupport
         // Alertmanager repeats resolved notifications: nothing new.
         let again = try await s.call("POST", "/v1/hooks/alertmanager", body: try Self.fixture("alertmanager-resolved.json"))
         #expect(again.0 == 202 && again.1["deliveries"] as? Int == 0)
+        // Keyed on a label set instead of the fingerprint.
+        let keyed = try await s.call("POST", "/v1/hooks/alertmanager?key_labels=alertname,instance", body: try Self.fixture("alertmanager-firing.json"))
+        #expect(keyed.1["incidents"] as? [String] == ["alertmanager:DNSResolutionFailing,resolver-1:53", "alertmanager:DNSResolutionFailing,resolver-2:53"])
         let bad = try await s.call("POST", "/v1/hooks/alertmanager", body: #"{"version":"4","alerts":"none"}"#)
         #expect(bad.0 == 400 && bad.1["field"] as? String == "alerts")
         let unauthenticated = try await s.call("POST", "/v1/hooks/alertmanager", token: nil, body: try Self.fixture("alertmanager-firing.json"))
