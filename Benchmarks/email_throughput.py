@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Emails/s from `herald serve` to a local SMTP server (aiosmtpd), beside plain Python smtplib
+reusing one connection, to the same server. Prints figures; asserts nothing.
+
+    .venv-test/bin/python Benchmarks/email_throughput.py [--events 100] [--recipients 10]
+(needs aiosmtpd in the Python that runs it: scripts/test installs it into .venv-test)
+"""
+import argparse, asyncio, http.client, json, os, shutil, signal, smtplib, socket, subprocess, tempfile, threading, time
+from email.message import EmailMessage
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+class Counter:
+    def __init__(self): self.n = 0; self.lock = threading.Lock()
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock: self.n += len(envelope.rcpt_tos)
+        return "250 OK"
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--herald", default=".build/release/herald")
+    ap.add_argument("--events", type=int, default=100)
+    ap.add_argument("--recipients", type=int, default=10)
+    a = ap.parse_args()
+    from aiosmtpd.controller import Controller
+    counter = Counter()
+    smtp_port = free_port()
+    controller = Controller(counter, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    tmp = tempfile.mkdtemp(prefix="herald-mail-")
+    port = free_port()
+    to = ", ".join(f"user{i}@example.com" for i in range(a.recipients))
+    cfg = os.path.join(tmp, "h.yaml")
+    open(cfg, "w").write(f"""server:
+  listen: 127.0.0.1:{port}
+  tokens: [{{name: b, token: bench-token, scopes: [ingest]}}]
+store: {{path: {tmp}/h.sqlite}}
+channels:
+  mail: {{type: email, url: 'smtp://127.0.0.1:{smtp_port}', from: 'herald@example.com', to: [{to}], starttls: off, concurrency: 16}}
+routes:
+  - channels: [mail]
+""")
+    herald = subprocess.Popen([a.herald, "serve", "--config", cfg, "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try: socket.create_connection(("127.0.0.1", port), timeout=0.1).close(); break
+            except OSError: time.sleep(0.05)
+        total = a.events * a.recipients
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        t0 = time.perf_counter()
+        for i in range(a.events):
+            conn.request("POST", "/v1/events", json.dumps({"incident": f"mail-{i}", "status": "triggered", "severity": "major",
+                                                           "title": f"Störung {i}: DNS resolution failing", "message": "x" * 300}),
+                         {"Content-Type": "application/json", "Authorization": "Bearer bench-token"})
+            r = conn.getresponse(); r.read(); assert r.status == 202
+        while counter.n < total and time.perf_counter() - t0 < 300:
+            time.sleep(0.05)
+        herald_rate = counter.n / (time.perf_counter() - t0)
+        print(f"herald: {counter.n} emails ({a.events} events x {a.recipients} recipients, one delivery each) in "
+              f"{time.perf_counter() - t0:.2f} s: {herald_rate:,.0f} emails/s")
+        # Plain smtplib, one connection reused, one message per recipient, same size.
+        before = counter.n
+        t1 = time.perf_counter()
+        with smtplib.SMTP("127.0.0.1", smtp_port) as s:
+            for i in range(total):
+                m = EmailMessage(); m["From"] = "herald@example.com"; m["To"] = f"user{i % a.recipients}@example.com"
+                m["Subject"] = f"Störung {i}"; m.set_content("x" * 300); m.add_alternative("<p>" + "x" * 300 + "</p>", subtype="html")
+                s.send_message(m)
+        py_rate = (counter.n - before) / (time.perf_counter() - t1)
+        print(f"python smtplib, one reused connection: {py_rate:,.0f} emails/s; herald/smtplib = {herald_rate / py_rate:.2f}")
+    finally:
+        herald.send_signal(signal.SIGTERM)
+        try: herald.wait(timeout=20)
+        except subprocess.TimeoutExpired: herald.kill()
+        controller.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+if __name__ == "__main__":
+    main()
