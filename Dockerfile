@@ -9,11 +9,11 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libcurl4-openssl-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Resolve dependencies first so that source edits do not refetch them.
+# The manifest names test targets too, so their folders must exist before SwiftPM loads it.
 COPY Package.swift ./
-RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
+RUN swift package resolve
 RUN swift build -c release --product herald --static-swift-stdlib \
  && install -D .build/release/herald /out/herald
 
