@@ -80,6 +80,8 @@ final class Lane: Sendable {
         // Attempts are unstructured tasks so that shutdown can stop waiting for them at the drain
         // deadline; their deliveries are then released by the dispatcher and sent again later.
         do {
+            // Set after one short wait with a few free slots: the next pass claims whatever is free.
+            var coalesced = false
             while true {
                 let (stopping, free, rateAllowed, rateNext) = state.withLock { s -> (Bool, Int, Int, Date?) in
                     let now = Date()
@@ -93,11 +95,13 @@ final class Lane: Sendable {
                 if stopping { break }
                 var deadline: Date?
                 let want = min(free, rateAllowed, options.claimBatch)
-                // Under load, claim in batches rather than one query per finished attempt: wait
-                // until a quarter of the slots are free (an idle lane claims at once).
+                // Under load, claim in batches rather than one query per finished attempt: with
+                // fewer than a quarter of the slots free, wait up to 5 ms for more to free up, then
+                // claim anyway — so an all-clear is never held longer than that by batching.
                 let batchFloor = free < config.concurrency ? max(1, config.concurrency / 4) : 1
                 let limitedByRate = rateAllowed < free
-                if want > 0 && (want >= batchFloor || limitedByRate) {
+                if want > 0 && (want >= batchFloor || limitedByRate || coalesced) {
+                    coalesced = false
                     let now = Date()
                     let lease = now.addingTimeInterval(config.timeout.seconds + options.leaseMargin.seconds)
                     let claimed: [ClaimedDelivery]
@@ -128,6 +132,9 @@ final class Lane: Sendable {
                     // signals this lane when it finishes) or arrived just now (its enqueue
                     // signalled): either way a wake-up is coming; the short deadline only guards.
                     if let d = deadline, d <= Date() { deadline = Date().addingTimeInterval(0.1) }
+                } else if want > 0 {
+                    coalesced = true
+                    deadline = Date().addingTimeInterval(0.005)
                 } else if let rateNext {
                     deadline = rateNext
                 }
