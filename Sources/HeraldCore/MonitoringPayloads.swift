@@ -26,9 +26,10 @@ public enum MonitoringPayloads {
                 throw InputError(field: "alerts[\(i)].status", "must be firing or resolved")
             }
             let key: String
-            if let keyLabels, !keyLabels.isEmpty {
+            if let keyLabels, !keyLabels.isEmpty, keyLabels.contains(where: { labels[$0] != nil }) {
                 key = keyLabels.map { labels[$0] ?? "" }.joined(separator: ",")
             } else if let fingerprint = alert["fingerprint"] as? String, !fingerprint.isEmpty {
+                // Also when none of the key labels is on this alert: its fingerprint still identifies it.
                 key = fingerprint
             } else {
                 key = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")

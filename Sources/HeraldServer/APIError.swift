@@ -38,6 +38,11 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return try error.response(from: request, context: context)
         } catch let error as HTTPError {
+            // The router answers 404 for a known path with another method: that is 405, with Allow.
+            if error.status == .notFound, let allowed = HeraldApplication.allowedMethods(path: request.uri.path) {
+                return try APIError(.methodNotAllowed, "method \(request.method.rawValue) not allowed",
+                                    headers: [.allow: allowed.joined(separator: ", ")]).response(from: request, context: context)
+            }
             return try APIError(error.status, error.body ?? error.status.reasonPhrase).response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             return try APIError(error.status, error.status.reasonPhrase).response(from: request, context: context)

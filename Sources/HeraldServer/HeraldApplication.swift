@@ -64,6 +64,7 @@ public final class HeraldApplication: Sendable {
         addStatusRoutes(to: router)
         addAdminRoutes(to: router)
         addOpsRoutes(to: router)
+        addOpenAPIRoutes(to: router)
         return router
     }
 

@@ -17,7 +17,7 @@ extension HeraldApplication {
 
         router.get("/v1/deliveries/:id") { request, context in
             _ = try self.auth.require(.admin, request)
-            let id = try context.parameters.require("id")
+            let id = try Self.pathParameter(context, "id")
             guard let detail = try await self.store.delivery(id: id) else {
                 throw APIError.notFound("no delivery \(id)")
             }
@@ -26,7 +26,7 @@ extension HeraldApplication {
 
         router.post("/v1/deliveries/:id/replay") { request, context in
             _ = try self.auth.require(.admin, request)
-            let id = try context.parameters.require("id")
+            let id = try Self.pathParameter(context, "id")
             guard let detail = try await self.store.delivery(id: id) else {
                 throw APIError.notFound("no delivery \(id)")
             }
@@ -84,7 +84,7 @@ extension HeraldApplication {
 
         router.get("/v1/incidents/:key") { request, context in
             _ = try self.auth.require(.admin, request)
-            let key = try context.parameters.require("key")
+            let key = try Self.pathParameter(context, "key")
             guard let detail = try await self.store.incident(key: key) else {
                 throw APIError.notFound("no incident \(key)")
             }
@@ -113,6 +113,13 @@ extension HeraldApplication {
             }
         }
         return filter
+    }
+
+    /// A path parameter, percent-decoded: the router hands it over as sent, and clients (the CLI
+    /// among them) encode keys such as `alertmanager:abc` or `host/service`.
+    static func pathParameter(_ context: BasicRequestContext, _ name: String) throws -> String {
+        let raw = try context.parameters.require(name)
+        return raw.removingPercentEncoding ?? raw
     }
 
     static func limit(_ text: String?) throws -> Int {

@@ -1,0 +1,32 @@
+import Hummingbird
+
+/// GET /openapi.json: the OpenAPI 3.1 document of this API (openapi.json at the repo root).
+extension HeraldApplication {
+    func addOpenAPIRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+    }
+}
+
+extension HeraldApplication {
+    /// Every route's path pattern (`:name` matches one segment) and methods, for 405 answers.
+    static let routeMethods: [(pattern: [Substring], methods: [String])] = [
+        ("/v1/events", ["POST"]), ("/v1/hooks/alertmanager", ["POST"]), ("/v1/hooks/grafana", ["POST"]),
+        ("/v2/enqueue", ["POST"]), ("/v1/deliveries", ["GET"]), ("/v1/deliveries/:id", ["GET"]),
+        ("/v1/deliveries/:id/replay", ["POST"]), ("/v1/replay", ["POST"]), ("/v1/incidents", ["GET"]),
+        ("/v1/incidents/:key", ["GET"]), ("/healthz", ["GET"]), ("/readyz", ["GET"]), ("/metrics", ["GET"]),
+        ("/status", ["GET"]), ("/status/feed.atom", ["GET"]), ("/status.json", ["GET"]), ("/openapi.json", ["GET"]),
+    ].map { (path: String, methods: [String]) in (path.split(separator: "/"), methods) }
+
+    /// The methods a known path allows, or nil for an unknown path.
+    static func allowedMethods(path: String) -> [String]? {
+        let segments = path.split(separator: "/")
+        let methods = routeMethods.filter { route in
+            route.pattern.count == segments.count
+                && zip(route.pattern, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+        }.flatMap(\.methods)
+        return methods.isEmpty ? nil : methods
+    }
+}
