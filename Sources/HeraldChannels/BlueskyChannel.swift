@@ -83,7 +83,7 @@ public struct BlueskyChannel: Channel {
     }
 
     static func query(_ s: String) -> String {
-        s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
+        s.percentEncodedUnreserved
     }
 
     // MARK: Session

@@ -114,9 +114,7 @@ public struct MatrixChannel: Channel {
     /// Everything but RFC 3986 unreserved characters percent-encoded (`!` and `:` in room ids
     /// included), so an id is always exactly one path segment.
     static func pathSegment(_ s: String) -> String {
-        var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)..<Unicode.Scalar(128)))
-        allowed.insert(charactersIn: "-._~")
-        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+        s.percentEncodedUnreserved
     }
 
     /// Matrix errors are `{"errcode": "M_…", "error": "…"}`. A rate limit gives its wait as

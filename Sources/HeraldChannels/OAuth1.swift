@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HeraldCore
 
 /// OAuth 1.0a request signing (HMAC-SHA1), as X's API v2 user-context endpoints require:
 /// https://developer.x.com/en/docs/authentication/oauth-1-0a/creating-a-signature
@@ -10,19 +11,7 @@ struct OAuth1: Sendable {
     var tokenSecret: String
 
     /// RFC 3986 unreserved characters stay; everything else is %XX (uppercase).
-    static func percent(_ s: String) -> String {
-        var out = ""
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.append(Character(UnicodeScalar(byte)))
-            default:
-                out += String(format: "%%%02X", byte)
-            }
-        }
-        return out
-    }
+    static func percent(_ s: String) -> String { s.percentEncodedUnreserved }
 
     /// The signature over method, URL (without query) and every parameter: the OAuth ones plus
     /// `parameters` (query and form fields; a JSON body is not signed).

@@ -47,7 +47,7 @@ extension HeraldApplication {
             deliveries += try await commit(event).deliveries
         }
         return JSONBody.response(.accepted, AlertsAccepted(events: events.count, deliveries: deliveries,
-                                                           incidents: events.map(\.incident).uniquedInOrder()))
+                                                           incidents: events.map(\.incident).uniqued()))
     }
 
     func acceptPagerDuty(_ request: Request) async throws -> Response {
@@ -73,12 +73,5 @@ extension HeraldApplication {
         var status: String
         var message: String
         var errors: [String]
-    }
-}
-
-extension Array where Element: Hashable {
-    func uniquedInOrder() -> [Element] {
-        var seen = Set<Element>()
-        return filter { seen.insert($0).inserted }
     }
 }

@@ -165,12 +165,6 @@ extension SQLiteStore {
     }
 }
 
-extension Array where Element: Hashable {
-    func uniqued() -> [Element] {
-        var seen = Set<Element>()
-        return filter { seen.insert($0).inserted }
-    }
-}
 
 extension SQLiteStore {
     public func enqueueFallback(of deliveryId: String, channel: String, recipients: [String], now: Date) async throws -> Int {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeraldCore
 
 struct Deliveries: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -180,7 +181,7 @@ struct Replay: AsyncParsableCommand {
 }
 
 func percentEncode(_ s: String) -> String {
-    s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
+    s.percentEncodedUnreserved
 }
 
 func printTable(_ rows: [[String]]) {
