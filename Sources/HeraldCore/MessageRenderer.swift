@@ -79,7 +79,7 @@ public struct MessageRenderer: Sendable {
         }
         // A title is one line whatever the template or the event said.
         let oneLine = title.split(whereSeparator: \.isNewline).joined(separator: " ")
-        return (oneLine.trimmingCharacters(in: .whitespaces), text.trimmingCharacters(in: .whitespacesAndNewlines))
+        return (oneLine.trimmingWhitespace(), text.trimmingWhitespace())
     }
 
     static func context(event: Event, incident: Incident) -> [String: Any] {

@@ -48,13 +48,14 @@ public final class Dispatcher: Service, Sendable {
         self.recorder = recorder
         var lanes: [String: Lane] = [:]
         let directory = LaneDirectory()
+        let memo = RenderMemo(renderer: renderer)
         for config in configs {
             guard let channel = channels[config.name] else { continue }
             let fallback = config.fallback.flatMap { name in
                 channels[name].map { Lane.Fallback(channel: name, recipients: $0.recipients, wake: { directory.wake(name) }) }
             }
             lanes[config.name] = Lane(channel: channel, config: config, store: store, recorder: recorder,
-                                      renderer: renderer, redactor: redactor, owner: owner, options: options, logger: logger,
+                                      renderer: memo, redactor: redactor, owner: owner, options: options, logger: logger,
                                       fallback: fallback)
         }
         self.lanes = lanes

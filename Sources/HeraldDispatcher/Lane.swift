@@ -12,7 +12,7 @@ final class Lane: Sendable {
     let config: ChannelConfig
     let store: any Store
     let recorder: GroupCommitter<AttemptRecord, Void>
-    let renderer: MessageRenderer
+    let renderer: RenderMemo
     let redactor: Redactor
     let owner: String
     let options: Dispatcher.Options
@@ -41,7 +41,7 @@ final class Lane: Sendable {
     private let duration: Metrics.Timer
 
     init(channel: any Channel, config: ChannelConfig, store: any Store, recorder: GroupCommitter<AttemptRecord, Void>,
-         renderer: MessageRenderer, redactor: Redactor, owner: String, options: Dispatcher.Options, logger: Logger,
+         renderer: RenderMemo, redactor: Redactor, owner: String, options: Dispatcher.Options, logger: Logger,
          fallback: Fallback? = nil) {
         self.fallback = fallback
         self.channel = channel

@@ -27,7 +27,6 @@ extension SQLiteStore {
                     """), arguments: [owner, leaseUntil.timeIntervalSince1970, now.timeIntervalSince1970,
                                       channel, now.timeIntervalSince1970, limit])
                 guard !rows.isEmpty else { return [] }
-                var events: [String: Event] = [:]
                 var incidents: [String: Incident] = [:]
                 var claimed: [ClaimedDelivery] = []
                 claimed.reserveCapacity(rows.count)
@@ -39,14 +38,10 @@ extension SQLiteStore {
                     """)
                 for row in rows {
                     let delivery = try Self.delivery(from: row)
-                    let event: Event
-                    if let cached = events[delivery.eventId] {
-                        event = cached
-                    } else {
-                        guard let body = try Data.fetchOne(eventStatement, arguments: [delivery.eventId]) else { continue }
-                        event = try decoder.decode(Event.self, from: body)
-                        events[delivery.eventId] = event
+                    let found = try eventCache.event(id: delivery.eventId) {
+                        try Data.fetchOne(eventStatement, arguments: [delivery.eventId]).map { try decoder.decode(Event.self, from: $0) }
                     }
+                    guard let event = found else { continue }
                     let incident: Incident
                     if let cached = incidents[delivery.incident] {
                         incident = cached

@@ -14,6 +14,7 @@ public final class SQLiteStore: Store {
     private let lockFD: Int32
     let encoder: JSONEncoder
     let decoder: JSONDecoder
+    let eventCache = EventCache()
 
     /// Opens (creating if needed) and migrates the store. With `exclusive`, refuses a file another
     /// live process holds.
@@ -29,7 +30,7 @@ public final class SQLiteStore: Store {
                 throw StoreError.cannotOpen("\(path): \(String(cString: strerror(errno)))")
             }
             guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-                close(fd)
+                Glibc.close(fd)
                 throw StoreError.locked("\(path) is used by another herald process")
             }
             lockFD = fd
@@ -51,10 +52,10 @@ public final class SQLiteStore: Store {
                 throw StoreError.schemaTooNew(found: 2, supported: 1)
             }
         } catch let error as StoreError {
-            if lockFD >= 0 { close(lockFD) }
+            if lockFD >= 0 { Glibc.close(lockFD) }
             throw error
         } catch let error as DatabaseError {
-            if lockFD >= 0 { close(lockFD) }
+            if lockFD >= 0 { Glibc.close(lockFD) }
             throw StoreError.cannotOpen("\(path): \(error.message ?? "\(error.resultCode)")")
         }
         encoder = JSONEncoder()
@@ -69,7 +70,7 @@ public final class SQLiteStore: Store {
     }
 
     deinit {
-        if lockFD >= 0 { close(lockFD) }
+        if lockFD >= 0 { Glibc.close(lockFD) }
     }
 
     static var migrator: DatabaseMigrator {

@@ -119,15 +119,21 @@ extension CurlTransport {
             // Folded continuation line (obsolete syntax): append to the previous header.
             if let first = line.first, first == 0x20 || first == 0x09 {
                 if !headers.isEmpty {
-                    let more = String(decoding: UnsafeRawBufferPointer(rebasing: line), as: UTF8.self)
-                    headers[headers.count - 1].value += " " + more.trimmingCharacters(in: .whitespaces)
+                    headers[headers.count - 1].value += " " + Self.trimmedString(line)
                 }
                 return
             }
             guard headers.count < Self.maxHeaderCount, let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
-            let name = String(decoding: UnsafeRawBufferPointer(rebasing: line[..<colon]), as: UTF8.self)
-            let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]), as: UTF8.self)
-            headers.append((name: name.trimmingCharacters(in: .whitespaces), value: value.trimmingCharacters(in: .whitespaces)))
+            headers.append((name: Self.trimmedString(line[..<colon]), value: Self.trimmedString(line[(colon + 1)...])))
+        }
+
+        /// The bytes without surrounding spaces and tabs, as a String (header lines arrive once
+        /// per response: Foundation's trimming was a visible cost per delivery).
+        static func trimmedString(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
+            var part = bytes
+            while let b = part.first, b == 0x20 || b == 0x09 { part = part.dropFirst() }
+            while let b = part.last, b == 0x20 || b == 0x09 { part = part.dropLast() }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: part), as: UTF8.self)
         }
     }
 }

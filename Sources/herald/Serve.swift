@@ -5,6 +5,9 @@ import HeraldCore
 import HeraldServer
 import HeraldStore
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the Herald server and dispatcher.")
@@ -22,6 +25,7 @@ struct Serve: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func run() async throws {
+        limitMallocArenas()
         var loaded = try loadConfig(config)
         if let listen {
             guard let hp = HostPort(parsing: listen) else { throw CLIExit.usage("--listen: expected HOST:PORT, got \"\(listen)\"") }
@@ -71,4 +75,18 @@ func loadConfig(_ path: String?) throws -> HeraldConfig {
     } catch let error as ConfigError {
         throw CLIExit.local(error.description)
     }
+}
+
+/// glibc gives each thread that allocates concurrently its own arena (up to 8 per core); with a
+/// thread pool, an event loop and libcurl's thread, the arenas' fragmentation was most of the
+/// growth of resident memory under load (peak RSS 77-80 MB → 68 MB at 100k deliveries with two).
+/// `MALLOC_ARENA_MAX` in the environment still wins.
+private func limitMallocArenas() {
+    #if canImport(Glibc)
+    // mallopt is not in the Glibc module (malloc.h); M_ARENA_MAX is -8 in it.
+    typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+    if getenv("MALLOC_ARENA_MAX") == nil, let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") {
+        _ = unsafeBitCast(symbol, to: Mallopt.self)(-8, 2)
+    }
+    #endif
 }

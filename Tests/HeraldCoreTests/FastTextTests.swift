@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+@testable import HeraldCore
+
+/// The hand-written text paths on the delivery hot path must say exactly what Foundation says.
+@Suite struct FastTextTests {
+    @Test func rfc3339MatchesFoundationsFormatStyle() {
+        var rng = SystemRandomNumberGenerator()
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        var dates = [Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 951_782_400), // 2000-02-29
+                     Date(timeIntervalSince1970: 1_800_000_000.999), Date(timeIntervalSince1970: -1.5),
+                     Date(timeIntervalSince1970: 4_102_444_799.123)]
+        for _ in 0..<2000 {
+            dates.append(Date(timeIntervalSince1970: Double(Int64.random(in: -2_000_000_000...4_000_000_000, using: &rng)) / 1000 * 997))
+        }
+        for d in dates {
+            #expect(RFC3339.format(d) == d.formatted(style), "\(d.timeIntervalSince1970)")
+        }
+    }
+
+    @Test func trimmingWhitespaceMatchesFoundation() {
+        for s in ["", "   ", "a", "  a b  ", "\n\t x \r\n", "\u{00A0}Störung\u{2003}", "🚨 DNS down\n\n", "x\u{0085}"] {
+            #expect(s.trimmingWhitespace() == s.trimmingCharacters(in: .whitespacesAndNewlines), "\(s.debugDescription)")
+        }
+    }
+
+    @Test func jsonWriterEscapesAndNestsLikeJSONSerialization() throws {
+        var w = JSONWriter()
+        let tricky = "quote \" backslash \\ slash / newline \n tab \t nul \u{0} bell \u{7} emoji 🚨 ümlaut"
+        w.beginObject()
+        w.field("a", tricky)
+        w.field("absent", nil as String?)
+        w.field("n", -42)
+        w.field("list", ["x", "", tricky])
+        w.field("map", ["z": "1", "a": "2"])
+        w.key("empty")
+        w.beginObject()
+        w.endObject()
+        w.key("flag")
+        w.bool(true)
+        w.endObject()
+        let text = String(decoding: w.bytes, as: UTF8.self)
+        #expect(text.contains("\"map\":{\"a\":\"2\",\"z\":\"1\"}"))
+        #expect(text.contains("slash / newline"))
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [String: Any])
+        #expect(parsed["a"] as? String == tricky)
+        #expect(parsed["absent"] == nil)
+        #expect(parsed["n"] as? Int == -42)
+        #expect(parsed["list"] as? [String] == ["x", "", tricky])
+        #expect(parsed["map"] as? [String: String] == ["z": "1", "a": "2"])
+        #expect((parsed["empty"] as? [String: Any])?.isEmpty == true)
+        #expect(parsed["flag"] as? Bool == true)
+    }
+}
