@@ -64,7 +64,7 @@ extension CurlTransport {
         }
         if tail.count > 1 {
             secrets.append(String(tail))
-            for piece in tail.split(whereSeparator: { "/?#&=;".contains($0) }) {
+            for piece in tail.split(whereSeparator: { "/?#&=;".contains($0) }) where looksLikeASecret(piece) {
                 secrets.append(String(piece))
                 if let decoded = String(piece).removingPercentEncoding, decoded != String(piece) {
                     secrets.append(decoded)
@@ -74,7 +74,7 @@ extension CurlTransport {
         for header in request.headers {
             let value = header.value.trimmingCharacters(in: .whitespaces)
             secrets.append(value)
-            secrets.append(contentsOf: value.split(separator: " ").map(String.init))
+            secrets.append(contentsOf: value.split(separator: " ").filter(looksLikeASecret).map(String.init))
         }
         // Longest first, so a whole secret goes before its pieces; very short pieces would only mangle text.
         var result = text
@@ -83,5 +83,12 @@ extension CurlTransport {
             result = result.replacingOccurrences(of: secret, with: "[redacted]")
         }
         return result
+    }
+
+    /// A piece of a URL or header that may be (part of) a token: long, or carrying digits. Short
+    /// plain words (`reset`, `hooks`, `Bearer`) are left alone so errors such as "Connection reset
+    /// by peer" stay readable; whole URLs, paths and header values are always removed.
+    static func looksLikeASecret(_ piece: Substring) -> Bool {
+        piece.count >= 8 || piece.contains(where: \.isNumber)
     }
 }
