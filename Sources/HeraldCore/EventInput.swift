@@ -105,7 +105,7 @@ public enum EventInput {
     private static func optionalString(_ fields: [String: Any], _ key: String, max: Int) throws(InputError) -> String? {
         guard let value = fields[key], !(value is NSNull) else { return nil }
         guard let s = value as? String, !isNumberOrBool(value) else { throw InputError(field: key, "must be a string") }
-        let trimmed = s.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = s.trimmingWhitespace()
         guard !trimmed.isEmpty else { throw InputError(field: key, "must not be empty") }
         guard trimmed.count <= max else { throw InputError(field: key, "is longer than \(max) characters") }
         return trimmed

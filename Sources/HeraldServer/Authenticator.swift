@@ -35,7 +35,7 @@ struct Authenticator: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw APIError(.unauthorized, "expected Authorization: Bearer TOKEN", headers: [.wwwAuthenticate: "Bearer"])
         }
-        let digest = Data(SHA256.hash(data: Data(parts[1].trimmingCharacters(in: .whitespaces).utf8)))
+        let digest = Data(SHA256.hash(data: Data(parts[1].trimmingWhitespace().utf8)))
         guard let principal = byDigest[digest] else {
             throw APIError(.unauthorized, "invalid token", headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""])
         }

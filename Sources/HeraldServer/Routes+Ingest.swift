@@ -80,7 +80,7 @@ extension HeraldApplication {
     /// The body, if it is JSON and within `server.max_body_bytes` (415 and 413 otherwise).
     func readJSONBody(_ request: Request) async throws -> [UInt8] {
         if let type = request.headers[.contentType] {
-            let media = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            let media = type.split(separator: ";").first.map { $0.trimmingWhitespace().lowercased() } ?? ""
             guard media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json")) else {
                 throw APIError(.unsupportedMediaType, "Content-Type must be application/json", field: "Content-Type")
             }
