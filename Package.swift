@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -41,6 +42,14 @@ let package = Package(
             dependencies: [
                 "HeraldCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HeraldPostgres",
+            dependencies: [
+                "HeraldCore", "HeraldStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -70,7 +79,7 @@ let package = Package(
         .target(
             name: "HeraldServer",
             dependencies: [
-                "HeraldCore", "HeraldStore", "HeraldTransport", "HeraldChannels", "HeraldDispatcher",
+                "HeraldCore", "HeraldStore", "HeraldPostgres", "HeraldTransport", "HeraldChannels", "HeraldDispatcher",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -82,13 +91,13 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
-                "HeraldCore", "HeraldStore", "HeraldTransport", "HeraldChannels", "HeraldDispatcher", "HeraldServer",
+                "HeraldCore", "HeraldStore", "HeraldPostgres", "HeraldTransport", "HeraldChannels", "HeraldDispatcher", "HeraldServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore", "HeraldPostgres"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldTransportTests", dependencies: ["HeraldTransport", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeraldChannelsTests",

@@ -1,3 +1,4 @@
+import Foundation
 /// The whole configuration, as loaded from the YAML file (see `ConfigLoader`) and validated.
 /// Every key is documented in `channels.yaml.example`.
 public struct HeraldConfig: Sendable {
@@ -30,7 +31,7 @@ public struct HeraldConfig: Sendable {
     /// Every secret value in the configuration (tokens, channel secrets, passwords, secret URLs),
     /// for redaction.
     public var secrets: [String] {
-        server.tokens.map(\.token.value) + channels.flatMap(\.settings.secretValues)
+        server.tokens.map(\.token.value) + channels.flatMap(\.settings.secretValues) + store.secretValues
     }
 }
 
@@ -92,10 +93,34 @@ public struct TokenConfig: Sendable {
 }
 
 public struct StoreConfig: Sendable {
-    /// `store.path`, default `./herald.sqlite`.
+    /// `store.path`, default `./herald.sqlite`: the embedded SQLite store.
     public var path: String
-    public init(path: String = "./herald.sqlite") {
+    /// `store.url` (`postgres://…`): a PostgreSQL store shared by several nodes. Wins over `path`.
+    public var url: Secret?
+    /// `store.lease_margin`, default 60s: how long past a channel's timeout a claim stays leased
+    /// before another node may take the delivery over (a node that died mid-attempt).
+    public var leaseMargin: Duration
+
+    public init(path: String = "./herald.sqlite", url: Secret? = nil, leaseMargin: Duration = .seconds(60)) {
         self.path = path
+        self.url = url
+        self.leaseMargin = leaseMargin
+    }
+
+    /// Whether `text` names a PostgreSQL store rather than a SQLite file.
+    public static func isPostgresURL(_ text: String) -> Bool {
+        text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
+    }
+
+    /// The URL and its password, for redaction.
+    var secretValues: [String] {
+        guard let url = url?.value else { return [] }
+        var values = [url]
+        if let c = URLComponents(string: url), let password = c.password, !password.isEmpty {
+            values.append(password)
+            if let decoded = password.removingPercentEncoding { values.append(decoded) }
+        }
+        return values
     }
 }
 

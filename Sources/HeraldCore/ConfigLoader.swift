@@ -507,9 +507,21 @@ final class LoadContext {
 
     func loadStore(_ node: YNode, into store: inout StoreConfig) {
         guard let m = MapReader(self, node, "store") else { return }
-        m.checkKeys(["path"])
+        m.checkKeys(["path", "url", "lease_margin"])
         if case let (v, p)? = m.entry("path"), let s = get({ try reader.string(v, p) }) {
             if s.isEmpty { report(v, p, "must not be empty") } else { store.path = s }
+        }
+        if case let (v, p)? = m.entry("url"), let s = get({ try reader.string(v, p) }) {
+            if !StoreConfig.isPostgresURL(s) {
+                report(v, p, "must be a postgres:// URL (for SQLite, use store.path)")
+            } else if m.entry("path") != nil {
+                report(v, p, "give store.path (SQLite) or store.url (PostgreSQL), not both")
+            } else {
+                store.url = Secret(s)
+            }
+        }
+        if case let (v, p)? = m.entry("lease_margin"), let d = get({ try reader.duration(v, p) }) {
+            if d > .zero { store.leaseMargin = d } else { report(v, p, "must be greater than 0") }
         }
     }
 

@@ -34,6 +34,8 @@ public final class Dispatcher: Service, Sendable {
     let owner: String
     let stopping = Atomic<Bool>(false)
     let sweepWake = Wakeup()
+    /// Listens for other nodes' work on a shared store; cancelled by `stop()`.
+    let follower = Mutex<Task<Void, Never>?>(nil)
 
     public init(store: any Store, channels: [String: any Channel], configs: [ChannelConfig], renderer: MessageRenderer,
                 redactor: Redactor, options: Options = .init(), logger: Logger) {
@@ -78,6 +80,9 @@ public final class Dispatcher: Service, Sendable {
         // Graceful shutdown (SIGTERM) and cancellation both stop claiming and drain.
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
+                if store.isShared {
+                    follower.withLock { $0 = Task { await self.followOtherNodes() } }
+                }
                 await withDiscardingTaskGroup { group in
                     for lane in lanes.values {
                         group.addTask { await lane.run() }
@@ -101,6 +106,7 @@ public final class Dispatcher: Service, Sendable {
         stopping.store(true, ordering: .relaxed)
         for lane in lanes.values { lane.stop(drainTimeout: options.drainTimeout) }
         sweepWake.signal()
+        follower.withLock { $0?.cancel() }
     }
 
     private func sweepLeases() async {
@@ -109,10 +115,21 @@ public final class Dispatcher: Service, Sendable {
             if stopping.load(ordering: .relaxed) { return }
             do {
                 let channels = try await store.releaseLeases(expiredBefore: Date(), owner: nil)
-                wake(channels: channels)
+                // On a shared store another node may have committed work whose wake-up this node
+                // missed: every lane looks once per sweep (one indexed query each).
+                wake(channels: store.isShared ? Array(lanes.keys) : channels)
             } catch {
                 logger.warning("lease sweep failed", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// Wakes lanes when any node commits work for them (PostgreSQL LISTEN/NOTIFY), so an
+    /// all-clear enqueued on one node is claimed at once by whichever node is free.
+    private func followOtherNodes() async {
+        for await channel in store.workSignals() {
+            if stopping.load(ordering: .relaxed) { break }
+            lanes[channel]?.wakeup.signal()
         }
     }
 

@@ -34,6 +34,8 @@ final class Lane: Sendable {
         var limiter: RateLimiter?
     }
     private let state: Mutex<State>
+    /// Starts per second shared across nodes (taken from the store before each claim).
+    private let sharedRate: Double?
 
     private let delivered: Counter
     private let retried: Counter
@@ -57,7 +59,10 @@ final class Lane: Sendable {
         self.logger = logger
         // The configured rate, else the one the provider documents.
         let rate = config.ratePerSecond ?? channel.limits.ratePerSecond
-        state = Mutex(State(limiter: rate.map { RateLimiter(rate: $0, now: Date()) }))
+        // On a store shared by several nodes the bucket lives in the store, so the limit holds
+        // for the cluster, not per process.
+        sharedRate = store.isShared ? rate : nil
+        state = Mutex(State(limiter: store.isShared ? nil : rate.map { RateLimiter(rate: $0, now: Date()) }))
         delivered = Counter(label: "herald_deliveries_total", dimensions: [("channel", config.name), ("outcome", "delivered")])
         retried = Counter(label: "herald_deliveries_total", dimensions: [("channel", config.name), ("outcome", "retry")])
         failed = Counter(label: "herald_deliveries_total", dimensions: [("channel", config.name), ("outcome", "failed")])
@@ -102,6 +107,22 @@ final class Lane: Sendable {
                 let limitedByRate = rateAllowed < free
                 if want > 0 && (want >= batchFloor || limitedByRate || coalesced) {
                     coalesced = false
+                    var want = want
+                    if let rate = sharedRate {
+                        do {
+                            let grant = try await store.takeRateTokens(channel: config.name, want: want, rate: rate,
+                                                                       burst: max(1, rate), now: Date())
+                            if let grant, grant.granted == 0 {
+                                await wakeup.wait(until: grant.nextAt ?? Date().addingTimeInterval(1 / rate))
+                                continue
+                            }
+                            want = grant?.granted ?? want
+                        } catch {
+                            logger.error("rate limit check failed; retrying in 1s", metadata: ["error": "\(redactor.redact("\(error)"))"])
+                            await wakeup.wait(until: Date().addingTimeInterval(1))
+                            continue
+                        }
+                    }
                     let now = Date()
                     let lease = now.addingTimeInterval(config.timeout.seconds + options.leaseMargin.seconds)
                     let claimed: [ClaimedDelivery]

@@ -2,6 +2,7 @@ import Foundation
 import HeraldChannels
 import HeraldCore
 import HeraldDispatcher
+import HeraldPostgres
 import HeraldStore
 import HeraldTransport
 import Hummingbird
@@ -26,15 +27,30 @@ public final class HeraldApplication: Sendable {
     let ready = Atomic<Bool>(false)
     let boundPort = Atomic<Int>(0)
 
-    /// Opens the store and builds every channel. Throws `ConfigErrors` for channel configuration
-    /// problems and `StoreError` when the store cannot be opened.
-    public init(config: HeraldConfig, logger: Logger, console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput) throws {
+    /// Opens the SQLite store at `store.path` and builds every channel. Throws `ConfigErrors` for
+    /// channel configuration problems and `StoreError` when the store cannot be opened.
+    public convenience init(config: HeraldConfig, logger: Logger,
+                            console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput) throws {
+        try self.init(config: config, store: SQLiteStore(path: config.store.path), logger: logger, console: console)
+    }
+
+    /// Opens the store the configuration names: PostgreSQL for `store.url`, else SQLite at
+    /// `store.path`. A PostgreSQL database without Herald's schema is refused unless `migrate`.
+    public static func openStore(_ config: StoreConfig, migrate: Bool, logger: Logger) async throws -> any Store {
+        if let url = config.url {
+            return try await PostgresStore.open(url: url.value, migrate: migrate, logger: logger)
+        }
+        return try SQLiteStore(path: config.path)
+    }
+
+    /// Builds Herald on an open store.
+    public init(config: HeraldConfig, store: any Store, logger: Logger,
+                console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput) throws {
         // Before anything creates a metric: swift-metrics binds each one to the factory at creation.
         HeraldMetrics.bootstrap()
         self.config = config
         self.logger = logger
         transport = CurlTransport()
-        let store = try SQLiteStore(path: config.store.path)
         self.store = store
         channels = try ChannelRegistry.build(config, transport: transport, console: console,
                                              statusBoard: StoreStatusBoard(store: store))
@@ -43,6 +59,14 @@ public final class HeraldApplication: Sendable {
         let renderer = try MessageRenderer(templates: config.templates)
         var options = Dispatcher.Options()
         options.drainTimeout = config.server.drainTimeout
+        options.leaseMargin = config.store.leaseMargin
+        if store.isShared {
+            // Other nodes' claims are live: only expired leases come back, and a missed wake-up
+            // (a notification lost while the database connection was being re-made) costs at
+            // most one sweep.
+            options.recoverAllOnStart = false
+            options.leaseSweepInterval = .seconds(5)
+        }
         dispatcher = Dispatcher(store: store, channels: channels, configs: config.channels, renderer: renderer,
                                 redactor: redactor, options: options, logger: logger)
         ingest = GroupCommitter(maxBatch: 500) { batch in

@@ -167,6 +167,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case cannotOpen(String)
         case locked(String)
         case notFound
+        case notMigrated(String)
         case schemaTooNew(Int, Int)
         case underlying(String)
     }
@@ -175,16 +176,24 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public static func cannotOpen(_ why: String) -> StoreError { StoreError(code: .cannotOpen(why)) }
     public static func locked(_ why: String) -> StoreError { StoreError(code: .locked(why)) }
     public static let notFound = StoreError(code: .notFound)
+    /// The database has no herald schema (or an older one) and the store was opened without migrating.
+    public static func notMigrated(_ why: String = "") -> StoreError { StoreError(code: .notMigrated(why)) }
     public static func schemaTooNew(found: Int, supported: Int) -> StoreError { StoreError(code: .schemaTooNew(found, supported)) }
     public static func underlying(_ why: String) -> StoreError { StoreError(code: .underlying(why)) }
 
     public var isNotFound: Bool { if case .notFound = code { return true } else { return false } }
+    public var isNotMigrated: Bool { if case .notMigrated = code { return true } else { return false } }
+    public var isSchemaTooNew: Bool { if case .schemaTooNew = code { return true } else { return false } }
+    public var isCannotOpen: Bool { if case .cannotOpen = code { return true } else { return false } }
 
     public var description: String {
         switch code {
         case .cannotOpen(let why): return "cannot open store: \(why)"
         case .locked(let why): return "store is in use: \(why)"
         case .notFound: return "not found"
+        case .notMigrated(let why):
+            return "the database has no herald schema; run `herald migrate --store URL` or start with --migrate"
+                + (why.isEmpty ? "" : " (\(why))")
         case .schemaTooNew(let found, let supported):
             return "store schema version \(found) is newer than this herald supports (\(supported)); upgrade herald"
         case .underlying(let why): return "store error: \(why)"
@@ -235,4 +244,39 @@ public protocol Store: Sendable {
 
     /// The newest public status posts first.
     func statusPosts(limit: Int) async throws -> [StatusPost]
+
+    /// Several nodes share this store (defaults to false; see the extension below).
+    var isShared: Bool { get }
+
+    /// Channels that got new due work from any node (default: never yields).
+    func workSignals() -> AsyncStream<String>
+
+    /// A rate limiter shared by all nodes (default: nil, use the local limiter).
+    func takeRateTokens(channel: String, want: Int, rate: Double, burst: Double, now: Date) async throws -> (granted: Int, nextAt: Date?)?
+
+    /// Shuts connections and background tasks down (default: nothing to do).
+    func close() async
+}
+
+/// Defaults for stores that one process owns alone (SQLite): nothing shared between nodes.
+extension Store {
+    /// Several herald nodes share this store. The dispatcher must then not take back every
+    /// in-flight lease at start (they may belong to live nodes), only expired ones.
+    public var isShared: Bool { false }
+
+    /// Channels that got new due work from any node sharing the store. A store that is not shared
+    /// never yields; the stream finishes when its consumer is cancelled.
+    public func workSignals() -> AsyncStream<String> {
+        AsyncStream { _ in }
+    }
+
+    /// A token bucket shared by every node, per channel: refills at `rate` per second up to
+    /// `burst`, grants up to `want` whole tokens now and, when it grants none, says when the next
+    /// whole token arrives. Nil means the store shares no limiter: use the local one.
+    public func takeRateTokens(channel: String, want: Int, rate: Double, burst: Double, now: Date) async throws -> (granted: Int, nextAt: Date?)? {
+        nil
+    }
+
+    /// Releases connections and background work. The store is not used afterwards.
+    public func close() async {}
 }

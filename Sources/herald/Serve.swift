@@ -18,8 +18,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Listen on HOST:PORT, overriding server.listen.")
     var listen: String?
 
-    @Option(help: "SQLite store file, overriding store.path.")
+    @Option(help: "The store, overriding the configuration: a SQLite file, or a postgres:// URL (several nodes may share one).")
     var store: String?
+
+    @Flag(help: "Apply pending PostgreSQL migrations before starting (without it, an un-migrated database is refused).")
+    var migrate = false
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
@@ -31,7 +34,14 @@ struct Serve: AsyncParsableCommand {
             guard let hp = HostPort(parsing: listen) else { throw CLIExit.usage("--listen: expected HOST:PORT, got \"\(listen)\"") }
             loaded.server.listen = hp
         }
-        if let store { loaded.store.path = store }
+        if let store {
+            if StoreConfig.isPostgresURL(store) {
+                loaded.store.url = Secret(store)
+            } else {
+                loaded.store.path = store
+                loaded.store.url = nil
+            }
+        }
         guard let level = Logger.Level(rawValue: logLevel) else { throw CLIExit.usage("--log-level: unknown level \"\(logLevel)\"") }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -40,16 +50,26 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "herald")
         let app: HeraldApplication
+        let opened: any Store
         do {
-            app = try HeraldApplication(config: loaded, logger: logger)
-        } catch let errors as ConfigErrors {
-            throw CLIExit.local(errors.description)
+            opened = try await HeraldApplication.openStore(loaded.store, migrate: migrate, logger: logger)
         } catch let error as StoreError {
             throw CLIExit.local("herald: \(error)")
         }
         do {
+            app = try HeraldApplication(config: loaded, store: opened, logger: logger)
+        } catch let errors as ConfigErrors {
+            await opened.close()
+            throw CLIExit.local(errors.description)
+        } catch let error as StoreError {
+            await opened.close()
+            throw CLIExit.local("herald: \(error)")
+        }
+        do {
             try await app.run()
+            await opened.close()
         } catch {
+            await opened.close()
             let text = "\(error)"
             if text.contains("Address already in use") {
                 throw CLIExit.local("herald: cannot listen on \(loaded.server.listen): address already in use")

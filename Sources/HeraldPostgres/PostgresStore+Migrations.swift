@@ -1,0 +1,159 @@
+import Foundation
+import HeraldStore
+import PostgresNIO
+
+/// The schema, versioned in `herald_schema` (one row). Each migration runs in one transaction
+/// under an advisory lock, so nodes starting together with `--migrate` migrate once.
+extension PostgresStore {
+    /// The schema version this herald reads and writes.
+    public static let schemaVersion = 1
+
+    /// Statements per version, in order. Never edit a released one: add a version.
+    static let migrations: [Int: [String]] = [
+        1: [
+            """
+            CREATE TABLE events (
+                id TEXT PRIMARY KEY,
+                incident TEXT NOT NULL,
+                cycle INTEGER NOT NULL,
+                status TEXT NOT NULL,
+                body TEXT NOT NULL,
+                received_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            "CREATE INDEX events_incident ON events (incident, received_at)",
+            """
+            CREATE TABLE incidents (
+                key TEXT PRIMARY KEY,
+                status TEXT NOT NULL,
+                cycle INTEGER NOT NULL,
+                title TEXT NOT NULL,
+                severity TEXT NOT NULL,
+                opened_at DOUBLE PRECISION NOT NULL,
+                resolved_at DOUBLE PRECISION,
+                updated_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            "CREATE INDEX incidents_updated ON incidents (updated_at)",
+            // seq keeps insertion order (SQLite's rowid): ties in due time and plan order.
+            """
+            CREATE TABLE deliveries (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY,
+                id TEXT PRIMARY KEY,
+                event_id TEXT NOT NULL REFERENCES events (id),
+                incident TEXT NOT NULL,
+                cycle INTEGER NOT NULL,
+                channel TEXT NOT NULL,
+                recipient TEXT,
+                kind TEXT NOT NULL,
+                state TEXT NOT NULL,
+                priority INTEGER NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                budget_attempts INTEGER NOT NULL DEFAULT 0,
+                budget_since DOUBLE PRECISION NOT NULL,
+                replays INTEGER NOT NULL DEFAULT 0,
+                created_at DOUBLE PRECISION NOT NULL,
+                due_at DOUBLE PRECISION,
+                updated_at DOUBLE PRECISION NOT NULL,
+                lease_owner TEXT,
+                lease_until DOUBLE PRECISION,
+                last_status INTEGER,
+                last_error TEXT,
+                receipt TEXT,
+                delivered_at DOUBLE PRECISION,
+                fallback_of TEXT
+            )
+            """,
+            """
+            CREATE INDEX deliveries_due ON deliveries (channel, priority DESC, due_at, seq)
+                WHERE state IN ('queued', 'retrying')
+            """,
+            "CREATE INDEX deliveries_leases ON deliveries (lease_until) WHERE state = 'in_flight'",
+            "CREATE INDEX deliveries_state ON deliveries (state, created_at)",
+            "CREATE INDEX deliveries_incident ON deliveries (incident, cycle, channel)",
+            "CREATE INDEX deliveries_created ON deliveries (created_at, id)",
+            "CREATE INDEX deliveries_fallback ON deliveries (fallback_of) WHERE fallback_of IS NOT NULL",
+            """
+            CREATE TABLE attempts (
+                delivery_id TEXT NOT NULL REFERENCES deliveries (id),
+                number INTEGER NOT NULL,
+                replay INTEGER NOT NULL,
+                started_at DOUBLE PRECISION NOT NULL,
+                duration_ms DOUBLE PRECISION NOT NULL,
+                outcome TEXT NOT NULL,
+                status INTEGER,
+                reason TEXT,
+                error TEXT,
+                PRIMARY KEY (delivery_id, number)
+            )
+            """,
+            """
+            CREATE TABLE status_posts (
+                id TEXT PRIMARY KEY,
+                posted_at DOUBLE PRECISION NOT NULL,
+                body TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX status_posts_time ON status_posts (posted_at)",
+            """
+            CREATE TABLE idempotency (
+                scope TEXT NOT NULL,
+                key TEXT NOT NULL,
+                body_hash TEXT NOT NULL,
+                response TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (scope, key)
+            )
+            """,
+            // The rate limiter all nodes share: one token bucket per channel.
+            """
+            CREATE TABLE rate_buckets (
+                channel TEXT PRIMARY KEY,
+                tokens DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL,
+                last_granted INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+        ],
+    ]
+
+    /// An arbitrary constant: the advisory lock that serialises migrations.
+    static let migrationLock: Int64 = 0x6865_7261_6C64 // "herald"
+
+    /// The schema version of the database, nil when it has no herald schema.
+    static func schemaVersion(_ connection: PostgresConnection, logger: Logger) async throws -> Int? {
+        let exists = try await connection.query("SELECT to_regclass('herald_schema') IS NOT NULL", logger: logger)
+            .collect().first?.decode(Bool.self) ?? false
+        guard exists else { return nil }
+        return try await connection.query("SELECT COALESCE(MAX(version), 0)::int8 FROM herald_schema", logger: logger)
+            .collect().first?.decode(Int.self)
+    }
+
+    /// Brings the schema to `schemaVersion` in one transaction. Answers the versions before and after.
+    static func migrate(_ connection: PostgresConnection, logger: Logger) async throws -> (from: Int, to: Int) {
+        try await connection.query("BEGIN", logger: logger)
+        do {
+            try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+            try await connection.query("CREATE TABLE IF NOT EXISTS herald_schema (version INTEGER NOT NULL)", logger: logger)
+            let found = try await connection.query("SELECT COALESCE(MAX(version), 0)::int8 FROM herald_schema", logger: logger)
+                .collect().first?.decode(Int.self) ?? 0
+            if found > schemaVersion {
+                throw StoreError.schemaTooNew(found: found, supported: schemaVersion)
+            }
+            if found < schemaVersion {
+                for version in (found + 1)...schemaVersion {
+                    for statement in migrations[version] ?? [] {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                }
+                try await connection.query("DELETE FROM herald_schema", logger: logger)
+                try await connection.query("INSERT INTO herald_schema (version) VALUES (\(schemaVersion))", logger: logger)
+            }
+            try await connection.query("COMMIT", logger: logger)
+            return (found, schemaVersion)
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+}

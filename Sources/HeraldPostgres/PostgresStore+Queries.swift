@@ -1,0 +1,212 @@
+import Foundation
+import HeraldCore
+import HeraldStore
+import PostgresNIO
+
+extension PostgresStore {
+    static let deliveryColumnNames = [
+        "id", "event_id", "incident", "channel", "recipient", "kind", "state", "priority", "attempts", "created_at", "due_at",
+        "updated_at", "last_status", "last_error", "receipt", "delivered_at", "replays",
+    ]
+
+    /// The columns `delivery(from:)` reads, optionally qualified by a table alias.
+    static func deliveryColumns(_ alias: String? = nil) -> String {
+        deliveryColumnNames.map { (alias.map { "\($0)." } ?? "") + $0 }.joined(separator: ", ")
+    }
+
+    static func delivery(from r: PostgresRandomAccessRow) throws -> Delivery {
+        let id = try r["id"].decode(String.self)
+        guard let kind = DeliveryKind(rawValue: try r["kind"].decode(String.self)),
+              let state = DeliveryState(rawValue: try r["state"].decode(String.self)) else {
+            throw StoreError.underlying("unreadable delivery row \(id)")
+        }
+        return Delivery(
+            id: id, eventId: try r["event_id"].decode(String.self), incident: try r["incident"].decode(String.self),
+            channel: try r["channel"].decode(String.self), recipient: try r["recipient"].decode(String?.self),
+            kind: kind, state: state, priority: try r["priority"].decode(Int.self), attempts: try r["attempts"].decode(Int.self),
+            createdAt: date(try r["created_at"].decode(Double.self)), dueAt: try r["due_at"].decode(Double?.self).map(date),
+            updatedAt: date(try r["updated_at"].decode(Double.self)), lastStatus: try r["last_status"].decode(Int?.self),
+            lastError: try r["last_error"].decode(String?.self), receipt: try r["receipt"].decode(String?.self),
+            deliveredAt: try r["delivered_at"].decode(Double?.self).map(date), replays: try r["replays"].decode(Int.self))
+    }
+
+    static func date(_ value: Double) -> Date {
+        Date(timeIntervalSince1970: value)
+    }
+
+    static let incidentColumns = "key, status, cycle, title, severity, opened_at, resolved_at, updated_at"
+
+    static func incident(from row: PostgresRow) throws -> Incident {
+        let (key, status, cycle, title, severity, opened, resolved, updated) =
+            try row.decode((String, String, Int, String, String, Double, Double?, Double).self)
+        return Incident(key: key, status: Incident.Status(rawValue: status) ?? .open, cycle: cycle, title: title,
+                        severity: Severity(rawValue: severity) ?? .major, openedAt: date(opened),
+                        resolvedAt: resolved.map(date), updatedAt: date(updated))
+    }
+
+    /// Several reads that must agree with each other: one snapshot.
+    func snapshot<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let logger = self.logger
+        return try await withConnection { connection in
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            do {
+                let value = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return value
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    public func deliveries(_ filter: DeliveryFilter) async throws -> [Delivery] {
+        let logger = self.logger
+        var binds = Self.filterBindings(filter, ids: nil)
+        binds.append(max(1, filter.limit))
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT \(Self.deliveryColumns()) FROM deliveries WHERE \(Self.filterClause)
+            ORDER BY created_at DESC, id DESC LIMIT $6
+            """, binds: binds)
+        let rows = try await run { connection in
+            try await connection.query(query, logger: logger).collect()
+        }
+        return try rows.map { try Self.delivery(from: $0.makeRandomAccess()) }
+    }
+
+    /// $1…$5 for `filterClause`.
+    static func filterBindings(_ filter: DeliveryFilter, ids: [String]?) -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(filter.state?.rawValue)
+        binds.append(filter.channel)
+        binds.append(filter.incident)
+        binds.append(filter.since?.timeIntervalSince1970)
+        binds.append(ids)
+        return binds
+    }
+
+    /// The filter's conditions, NULL-guarded so one statement serves every filter (the server plans
+    /// each execution with the actual values, so the guards cost nothing).
+    static let filterClause = """
+        ($1::text IS NULL OR state = $1::text) AND ($2::text IS NULL OR channel = $2::text)
+        AND ($3::text IS NULL OR incident = $3::text) AND ($4::float8 IS NULL OR created_at >= $4::float8)
+        AND ($5::text[] IS NULL OR id = ANY($5::text[]))
+        """
+
+    public func delivery(id: String) async throws -> DeliveryDetail? {
+        let logger = self.logger
+        return try await snapshot { connection in
+            guard let row = try await connection.query("""
+                SELECT \(unescaped: Self.deliveryColumns()) FROM deliveries WHERE id = \(id)
+                """, logger: logger).collect().first else { return nil }
+            let attempts = try await connection.query("""
+                SELECT delivery_id, number, replay, started_at, duration_ms, outcome, status, reason, error
+                FROM attempts WHERE delivery_id = \(id) ORDER BY number
+                """, logger: logger).collect().map { r in
+                let (deliveryId, number, replay, started, duration, outcome, status, reason, error) =
+                    try r.decode((String, Int, Int, Double, Double, String, Int?, String?, String?).self)
+                return Attempt(deliveryId: deliveryId, number: number, replay: replay, startedAt: Self.date(started),
+                               durationMs: duration, outcome: Attempt.Outcome(rawValue: outcome) ?? .failed, status: status,
+                               reason: reason, error: error)
+            }
+            return DeliveryDetail(delivery: try Self.delivery(from: row.makeRandomAccess()), attempts: attempts)
+        }
+    }
+
+    public func replay(ids: [String]?, filter: DeliveryFilter, dryRun: Bool, now: Date) async throws -> ReplayResult {
+        var filter = filter
+        filter.state = .failed
+        let t = now.timeIntervalSince1970
+        let logger = self.logger
+        var binds = Self.filterBindings(filter, ids: ids)
+        let query: PostgresQuery
+        if dryRun {
+            query = PostgresQuery(unsafeSQL: "SELECT id, channel FROM deliveries WHERE \(Self.filterClause) ORDER BY seq", binds: binds)
+        } else {
+            binds.append(t)
+            binds.append(Self.workChannel)
+            query = PostgresQuery(unsafeSQL: """
+                WITH u AS (
+                    UPDATE deliveries SET state = 'queued', due_at = $6, budget_attempts = 0, budget_since = $6,
+                        replays = replays + 1, updated_at = $6
+                    WHERE \(Self.filterClause)
+                    RETURNING id, channel, seq
+                ), n AS (
+                    SELECT pg_notify($7, channel) FROM (SELECT DISTINCT channel FROM u) AS c
+                )
+                SELECT id, channel FROM u, (SELECT count(*) FROM n) AS notified ORDER BY seq
+                """, binds: binds)
+        }
+        let rows = try await run { connection in
+            try await connection.query(query, logger: logger).collect()
+        }
+        let pairs = try rows.map { try $0.decode((String, String).self) }
+        return ReplayResult(count: pairs.count, ids: pairs.map(\.0), channels: pairs.map(\.1).uniqued())
+    }
+
+    public func incidents(limit: Int) async throws -> [Incident] {
+        let logger = self.logger
+        let rows = try await run { connection in
+            try await connection.query("""
+                SELECT \(unescaped: Self.incidentColumns) FROM incidents ORDER BY updated_at DESC LIMIT \(max(1, limit))
+                """, logger: logger).collect()
+        }
+        return try rows.map(Self.incident(from:))
+    }
+
+    public func incident(key: String) async throws -> IncidentDetail? {
+        let decoder = self.decoder
+        let logger = self.logger
+        return try await snapshot { connection in
+            guard let row = try await connection.query("""
+                SELECT \(unescaped: Self.incidentColumns) FROM incidents WHERE key = \(key)
+                """, logger: logger).collect().first else { return nil }
+            let incident = try Self.incident(from: row)
+            let events = try await connection.query("""
+                SELECT body FROM events WHERE incident = \(key) AND cycle = \(incident.cycle) ORDER BY received_at, id
+                """, logger: logger).collect().map { try decoder.decode(Event.self, from: Data(try $0.decode(String.self).utf8)) }
+            let deliveries = try await connection.query("""
+                SELECT \(unescaped: Self.deliveryColumns()) FROM deliveries WHERE incident = \(key) AND cycle = \(incident.cycle)
+                ORDER BY created_at, id
+                """, logger: logger).collect().map { try Self.delivery(from: $0.makeRandomAccess()) }
+            return IncidentDetail(incident: incident, events: events, deliveries: deliveries)
+        }
+    }
+
+    public func countsByState() async throws -> [DeliveryState: Int] {
+        let logger = self.logger
+        let rows = try await run { connection in
+            try await connection.query("SELECT state, COUNT(*)::int8 FROM deliveries GROUP BY state", logger: logger).collect()
+        }
+        var counts: [DeliveryState: Int] = [:]
+        for state in DeliveryState.allCases { counts[state] = 0 }
+        for row in rows {
+            let (state, n) = try row.decode((String, Int).self)
+            if let state = DeliveryState(rawValue: state) { counts[state] = n }
+        }
+        return counts
+    }
+
+    public func publishStatus(_ post: StatusPost) async throws {
+        let body = String(decoding: try encoder.encode(post), as: UTF8.self)
+        let logger = self.logger
+        _ = try await run { connection in
+            try await connection.query("""
+                INSERT INTO status_posts (id, posted_at, body) VALUES (\(post.id), \(post.postedAt.timeIntervalSince1970), \(body))
+                ON CONFLICT (id) DO UPDATE SET posted_at = EXCLUDED.posted_at, body = EXCLUDED.body
+                """, logger: logger).collect()
+        }
+    }
+
+    public func statusPosts(limit: Int) async throws -> [StatusPost] {
+        let decoder = self.decoder
+        let logger = self.logger
+        let rows = try await run { connection in
+            try await connection.query("""
+                SELECT body FROM status_posts ORDER BY posted_at DESC, id DESC LIMIT \(max(1, limit))
+                """, logger: logger).collect()
+        }
+        return try rows.map { try decoder.decode(StatusPost.self, from: Data(try $0.decode(String.self).utf8)) }
+    }
+}
+
