@@ -6,7 +6,9 @@ resolves. A program, not a test: it prints figures.
 
     python3 Benchmarks/allclear_latency.py [--backlog 100000] [--runs 200] [--herald PATH]
 """
-import argparse, http.client, http.server, json, os, shutil, signal, socket, subprocess, tempfile, threading, time
+import argparse, http.client, http.server, json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import emit
 
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
@@ -118,6 +120,7 @@ end
         p = lambda q: latencies[min(len(latencies) - 1, int(len(latencies) * q))]
         print(f"all-clears: {len(latencies)} over {a.runs} resolves x 10 channels")
         print(f"resolve 202 -> all-clear at the sink: p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {latencies[-1]:.1f} ms")
+        emit(dict(backlog=int(queued), allclears=len(latencies), p50_ms=p(0.5), p99_ms=p(0.99), max_ms=latencies[-1]))
     finally:
         herald.send_signal(signal.SIGTERM)
         try: herald.wait(timeout=20)

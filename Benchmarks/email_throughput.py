@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """Emails/s from `herald serve` to a local SMTP server (aiosmtpd), beside plain Python smtplib
-reusing one connection, to the same server. Prints figures; asserts nothing.
+reusing one connection and Apprise's mailto:// (when apprise is importable), to the same server.
+Apprise waits 5.5 s between notifications to one service by default; the figure here is with that
+throttle switched off (its plugin's request_rate_per_sec = 0), i.e. its best case. Prints figures
+and a RESULT line; asserts nothing.
 
     .venv-test/bin/python Benchmarks/email_throughput.py [--events 100] [--recipients 10]
 (needs aiosmtpd in the Python that runs it: scripts/test installs it into .venv-test)
 """
-import argparse, asyncio, http.client, json, os, shutil, signal, smtplib, socket, subprocess, tempfile, threading, time
+import argparse, asyncio, http.client, json, os, shutil, signal, smtplib, socket, subprocess, sys, tempfile, threading, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import emit
 from email.message import EmailMessage
 
 def free_port():
@@ -69,6 +74,26 @@ routes:
                 s.send_message(m)
         py_rate = (counter.n - before) / (time.perf_counter() - t1)
         print(f"python smtplib, one reused connection: {py_rate:,.0f} emails/s; herald/smtplib = {herald_rate / py_rate:.2f}")
+        result = dict(herald=herald_rate, smtplib=py_rate, herald_over_smtplib=herald_rate / py_rate)
+        try:
+            import apprise
+        except ImportError:
+            apprise = None
+            print("apprise: not importable in this Python (Benchmarks/run provides a venv with it)")
+        if apprise:
+            ap_obj = apprise.Apprise()
+            ap_obj.add(f"mailto://127.0.0.1:{smtp_port}?from=herald@example.com&to=user0@example.com&mode=insecure")
+            for service in ap_obj.services:
+                service.request_rate_per_sec = 0
+            n = min(total, 300)
+            before = counter.n
+            t2 = time.perf_counter()
+            for i in range(n):
+                ap_obj.notify(title=f"Störung {i}", body="x" * 300)
+            ap_rate = (counter.n - before) / (time.perf_counter() - t2)
+            print(f"apprise {apprise.__version__} mailto:// ({n} emails, throttle off): {ap_rate:,.0f} emails/s; herald/apprise = {herald_rate / ap_rate:.1f}x")
+            result.update(apprise=ap_rate, herald_over_apprise=herald_rate / ap_rate)
+        emit(result)
     finally:
         herald.send_signal(signal.SIGTERM)
         try: herald.wait(timeout=20)

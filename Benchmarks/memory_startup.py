@@ -6,7 +6,9 @@ quickly, so it only grows. Prints figures; asserts nothing.
 
     python3 Benchmarks/memory_startup.py [--herald .build/release/herald] [--max 1000000]
 """
-import argparse, http.client, os, re, shutil, signal, socket, subprocess, tempfile, time
+import argparse, http.client, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import emit
 
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
@@ -50,9 +52,12 @@ routes:
             except OSError:
                 pass
             time.sleep(0.002)
-        print(f"start-up to /readyz 200: {(time.perf_counter() - t0) * 1000:.0f} ms")
+        startup_ms = (time.perf_counter() - t0) * 1000
+        print(f"start-up to /readyz 200: {startup_ms:.0f} ms")
         time.sleep(1)
-        print(f"idle RSS: {rss_mb(herald.pid)[0]:.1f} MB")
+        idle = rss_mb(herald.pid)[0]
+        print(f"idle RSS: {idle:.1f} MB")
+        result = dict(startup_ms=startup_ms, rss_idle_mb=idle)
         lua = os.path.join(tmp, "post.lua")
         open(lua, "w").write('''
 counter = 0
@@ -68,6 +73,9 @@ end
                 subprocess.run(["wrk", "-t2", "-c32", "-d5s", "-s", lua, f"http://127.0.0.1:{port}"], capture_output=True)
             rss, hwm = rss_mb(herald.pid)
             print(f"{queued(port):>9,} queued: RSS {rss:.1f} MB (peak so far {hwm:.1f} MB), store {os.path.getsize(os.path.join(tmp, 'h.sqlite')) / 1e6:.0f} MB")
+            result[f"rss_{target // 1000}k_mb"] = rss
+            result["rss_peak_mb"] = hwm
+        emit(result)
     finally:
         herald.send_signal(signal.SIGTERM)
         try: herald.wait(timeout=30)

@@ -2122,7 +2122,7 @@ enum OpenAPIDocument {
         }
       },
       "UnsupportedMediaType": {
-        "description": "The Content-Type is not application/json (or application/*+json); `field` is Content-Type.",
+        "description": "A Content-Type is given and is not application/json (or application/*+json); `field` is Content-Type. A request without one is read as JSON.",
         "content": {
           "application/json": {
             "schema": {
