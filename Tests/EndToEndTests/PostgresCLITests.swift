@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import TestSupport
+
+private let postgresTestServer = ProcessInfo.processInfo.environment["HERALD_TEST_POSTGRES_URL"]
+
+/// `herald migrate` and `herald serve` on PostgreSQL, as an operator meets them: an unreachable
+/// database, an un-migrated one, migrating, and two nodes sharing one database.
+@Suite(.serialized, .enabled(if: postgresTestServer != nil,
+                             "set HERALD_TEST_POSTGRES_URL (scripts/test starts a server) to run against PostgreSQL"))
+struct PostgresCLITests {
+    static let serverURL = postgresTestServer
+
+    /// A new, empty database on the test server; answers its URL.
+    func freshDatabase() async throws -> String {
+        let server = try #require(Self.serverURL)
+        let name = "herald_cli_\(UUID().uuidString.prefix(8).lowercased())"
+        let psql = ["/usr/bin/psql", "/usr/local/bin/psql"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "psql"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: psql)
+        p.arguments = [server, "-q", "-c", "CREATE DATABASE \(name)"]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "psql could not create the database")
+        let base = server.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        return "\(base)/\(name)"
+    }
+
+    func config(dir: URL, storeURL: String, sink: String) throws -> String {
+        let path = dir.appendingPathComponent("herald.yaml").path
+        try """
+            server:
+              listen: 127.0.0.1:0
+              drain_timeout: 2s
+              tokens: [{name: monitoring, token: pg-cli-ingest-token, scopes: [ingest]}]
+            store: {url: "\(storeURL)", lease_margin: 2s}
+            retry: {initial: 100ms, max: 300ms, max_attempts: 20, max_age: 1h}
+            channels:
+              hook: {type: webhook, url: "\(sink)/hook"}
+            routes:
+              - channels: [hook]
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func anUnreachableDatabaseIsAClearErrorWithoutThePassword() async throws {
+        let url = "postgres://herald:Sup3rSecretPw@127.0.0.1:\(closedPort())/herald?connect_timeout=2"
+        let (status, out, err) = try await HeraldBinary.run(["migrate", "--store", url])
+        #expect(status == 1)
+        #expect(err.contains("cannot open store"), "stderr: \(err)")
+        #expect(!(out + err).contains("Sup3rSecretPw"))
+        let dir = try temporaryDirectory("herald-pg-cli")
+        let cfg = try config(dir: dir, storeURL: url, sink: "http://127.0.0.1:9")
+        let (serveStatus, serveOut, serveErr) = try await HeraldBinary.run(["serve", "--config", cfg], timeout: .seconds(30))
+        #expect(serveStatus == 1)
+        #expect(serveErr.contains("cannot open store"), "stderr: \(serveErr)")
+        #expect(!(serveOut + serveErr).contains("Sup3rSecretPw"))
+    }
+
+    @Test func serveRefusesAnUnmigratedDatabaseUntilMigrated() async throws {
+        let url = try await freshDatabase()
+        let dir = try temporaryDirectory("herald-pg-cli")
+        let cfg = try config(dir: dir, storeURL: url, sink: "http://127.0.0.1:9")
+        let (status, _, err) = try await HeraldBinary.run(["serve", "--config", cfg], timeout: .seconds(30))
+        #expect(status == 1)
+        #expect(err.contains("herald migrate"), "stderr: \(err)")
+
+        let first = try await HeraldBinary.run(["migrate", "--store", url])
+        #expect(first.0 == 0)
+        #expect(first.1.contains("migrated schema from version 0 to 1"), "\(first)")
+        let again = try await HeraldBinary.run(["migrate", "--config", cfg])
+        #expect(again.0 == 0)
+        #expect(again.1.contains("up to date"), "\(again)")
+
+        let herald = try HeraldProcess(["serve", "--config", cfg])
+        #expect(await herald.waitForPort() != nil, "herald did not start on the migrated database: \(herald.stderr)")
+        herald.signal(SIGTERM)
+        #expect(await herald.waitForExit() == 0)
+    }
+
+    @Test func twoNodesShareTheWorkAndAResolveOnOneClearsWhatTheOtherSent() async throws {
+        let url = try await freshDatabase()
+        let sink = TestSink()
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let dir = try temporaryDirectory("herald-pg-cli")
+        let cfg = try config(dir: dir, storeURL: url, sink: sink.url)
+        let a = try HeraldProcess(["serve", "--config", cfg, "--migrate"])
+        let portA = try #require(await a.waitForPort(), "node A did not start: \(a.stderr)")
+        let b = try HeraldProcess(["serve", "--config", cfg])
+        let portB = try #require(await b.waitForPort(), "node B did not start: \(b.stderr)")
+        defer { a.signal(SIGKILL); b.signal(SIGKILL) }
+
+        func send(_ port: Int, _ args: [String]) async throws {
+            let (status, out, err) = try await HeraldBinary.run(
+                ["send", "--server", "http://127.0.0.1:\(port)", "--token", "pg-cli-ingest-token", "--wait", "2"] + args)
+            #expect(status == 0, "send failed: \(out) \(err)")
+        }
+        for i in 0..<20 {
+            try await send(i % 2 == 0 ? portA : portB, ["--incident", "inc-\(i)", "--status", "triggered", "--title", "Outage \(i)"])
+        }
+        #expect(await sink.waitFor(count: 20, timeout: .seconds(20)))
+        let notices = sink.received.compactMap { $0.headers["webhook-id"] }
+        #expect(Set(notices).count == 20, "each notice once: \(notices.count) requests, \(Set(notices).count) distinct")
+
+        // Resolve on the node that did not take the trigger: the all-clear threads onto the notice.
+        try await send(portB, ["--incident", "inc-0", "--status", "resolved", "--title", "Outage 0"])
+        #expect(await sink.waitFor(count: 21, timeout: .seconds(10)))
+        let clear = try #require(sink.received.first { $0.json?["kind"] as? String == "all_clear" })
+        let notice = try #require(sink.received.first {
+            ($0.json?["incident"] as? [String: Any])?["key"] as? String == "inc-0" && $0.json?["kind"] as? String == "notice"
+        })
+        #expect(clear.json?["thread"] as? String == notice.headers["webhook-id"])
+        a.signal(SIGTERM)
+        b.signal(SIGTERM)
+        #expect(await a.waitForExit() == 0)
+        #expect(await b.waitForExit() == 0)
+    }
+}
