@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 
@@ -26,7 +27,7 @@ struct PostgresCLITests {
         return "\(base)/\(name)"
     }
 
-    func config(dir: URL, storeURL: String, sink: String) throws -> String {
+    func config(dir: URL, storeURL: String, sink: String, rate: Int? = nil) throws -> String {
         let path = dir.appendingPathComponent("herald.yaml").path
         try """
             server:
@@ -36,7 +37,7 @@ struct PostgresCLITests {
             store: {url: "\(storeURL)", lease_margin: 2s}
             retry: {initial: 100ms, max: 300ms, max_attempts: 20, max_age: 1h}
             channels:
-              hook: {type: webhook, url: "\(sink)/hook"}
+              hook: {type: webhook, url: "\(sink)/hook"\(rate.map { ", rate_per_second: \($0)" } ?? "")}
             routes:
               - channels: [hook]
             """.write(toFile: path, atomically: true, encoding: .utf8)
@@ -115,5 +116,35 @@ struct PostgresCLITests {
         b.signal(SIGTERM)
         #expect(await a.waitForExit() == 0)
         #expect(await b.waitForExit() == 0)
+    }
+
+    @Test func aChannelsRateLimitHoldsForTheClusterNotPerNode() async throws {
+        let url = try await freshDatabase()
+        let arrivals = Mutex<[Date]>([])
+        let sink = TestSink { _, _ in
+            arrivals.withLock { $0.append(Date()) }
+            return .ok
+        }
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let dir = try temporaryDirectory("herald-pg-cli")
+        let cfg = try config(dir: dir, storeURL: url, sink: sink.url, rate: 4)
+        let a = try HeraldProcess(["serve", "--config", cfg, "--migrate"])
+        let portA = try #require(await a.waitForPort(), "node A did not start: \(a.stderr)")
+        let b = try HeraldProcess(["serve", "--config", cfg])
+        let portB = try #require(await b.waitForPort(), "node B did not start: \(b.stderr)")
+        defer { a.signal(SIGKILL); b.signal(SIGKILL) }
+        for i in 0..<16 {
+            let (status, out, err) = try await HeraldBinary.run(
+                ["send", "--server", "http://127.0.0.1:\(i % 2 == 0 ? portA : portB)", "--token", "pg-cli-ingest-token",
+                 "--incident", "paced-\(i)", "--status", "triggered", "--title", "Paced \(i)"])
+            #expect(status == 0, "send failed: \(out) \(err)")
+        }
+        #expect(await sink.waitFor(count: 16, timeout: .seconds(20)))
+        let times = arrivals.withLock { $0 }.sorted()
+        // 4 per second for the cluster: a burst of 4, then 12 more take about 3 s. Two nodes each
+        // keeping 4 per second would be done in about 1 s.
+        let span = try #require(times.last).timeIntervalSince(try #require(times.first))
+        #expect(span >= 2.5, "16 deliveries at 4/s across two nodes arrived within \(span) s")
     }
 }
