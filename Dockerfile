@@ -3,8 +3,11 @@
 # Run:   docker run -p 8080:8080 -v herald-data:/var/lib/herald -v $PWD/herald.yaml:/etc/herald/herald.yaml:ro \
 #          -e HERALD_INGEST_TOKEN=... herald
 # The config's server.listen must be 0.0.0.0:8080 inside a container (or pass --listen, as below).
+# A cluster node on PostgreSQL: docker run … herald serve --listen 0.0.0.0:8080 --store postgres://…
+# (run `herald migrate --store postgres://…` once first; nothing then needs the volume).
 
-FROM swift:6.1-bookworm AS build
+# The toolchain CI builds and tests with (Swift 6.3).
+FROM swift:6.3-bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libcurl4-openssl-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
