@@ -79,6 +79,11 @@ def rss_mb(pid):
     return (int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024,
             int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024)
 
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far (robust to a busy machine, unlike rates)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 def events_lua(tmp, token, body_format, per_thread=None):
     """A wrk script posting events whose incident keys never repeat (thread id + counter). With
     `per_thread`, each wrk thread stops after that many answers. `body_format` is a Lua format

@@ -53,7 +53,9 @@ def run_herald(a, tmp, sink_port):
             load.kill(); load.wait()
         t_all = time.perf_counter() - t0
         peak = rss_mb(herald.pid)[1]
-        return dict(delivered=q.get("delivered", 0), failed=q.get("failed", 0), seconds=t_all, rss_peak_mb=peak)
+        cpu = cpu_seconds(herald.pid)
+        return dict(delivered=q.get("delivered", 0), failed=q.get("failed", 0), seconds=t_all, rss_peak_mb=peak,
+                    cpu_us_per_delivery=cpu / max(1, q.get("delivered", 0)) * 1e6)
     finally:
         stop_herald(herald)
 
@@ -92,9 +94,11 @@ def main():
         print(f"sink ceiling (wrk, {connections} connections, 700-byte POST): {ceiling:,.0f} requests/s")
         print(f"herald: {h['delivered']:,} delivered, {h['failed']} failed ({a.events:,} events x {a.fanout} channels, "
               f"concurrency {a.concurrency}) in {h['seconds']:.2f} s: "
-              f"{rate:,.0f} deliveries/s, {rate / ceiling:.1%} of the ceiling; peak RSS {h['rss_peak_mb']:.0f} MB")
+              f"{rate:,.0f} deliveries/s, {rate / ceiling:.1%} of the ceiling; peak RSS {h['rss_peak_mb']:.0f} MB; "
+              f"herald CPU {h['cpu_us_per_delivery']:.0f} µs per delivery (ingest included)")
         result = dict(ceiling=ceiling, herald=rate, herald_over_ceiling=rate / ceiling, delivered=h["delivered"],
-                      failed=h["failed"], rss_peak_mb=h["rss_peak_mb"])
+                      failed=h["failed"], rss_peak_mb=h["rss_peak_mb"],
+                      cpu_us_per_delivery=h["cpu_us_per_delivery"])
         app = run_apprise(a, sink_port)
         if app:
             print(f"apprise {app['version']}: {app['notifications']:,} notifications ({app['ok_messages']} messages fully "

@@ -316,11 +316,14 @@ def queue_depth(port, scenario):
 class Herald:
     """`herald serve` with a generated config. Output to <name>-<n>.out/.err in the run directory."""
 
-    def __init__(self, name, config_yaml, log_level="info", listen_port=None):
+    def __init__(self, name, config_yaml, log_level="info", listen_port=None, store=None, extra_args=()):
+        """store: a SQLite path or a postgres:// URL (default: herald.sqlite in its directory);
+        extra_args: more `herald serve` arguments (e.g. ["--migrate"])."""
         self.name = name
         self.dir = os.path.join(run_dir(), name)
         os.makedirs(self.dir, exist_ok=True)
-        self.store = os.path.join(self.dir, "herald.sqlite")
+        self.store = store or os.path.join(self.dir, "herald.sqlite")
+        self.extra_args = list(extra_args)
         self.config = os.path.join(self.dir, "herald.yaml")
         with open(self.config, "w") as f:
             f.write(config_yaml)
@@ -330,7 +333,7 @@ class Herald:
 
     def start(self, timeout=60):
         self.starts += 1
-        args = [HERALD_BIN, "serve", "--config", self.config, "--store", self.store, "--log-level", self.log_level]
+        args = [HERALD_BIN, "serve", "--config", self.config, "--store", self.store, "--log-level", self.log_level] + self.extra_args
         if self.listen_port:
             args += ["--listen", f"127.0.0.1:{self.listen_port}"]
         # The lead may be rebuilding: wait for the binary to come back.
@@ -379,15 +382,16 @@ class Herald:
 
 
 def herald_config(channels, routes, tokens, max_body_bytes=None, retry="{initial: 100ms, max: 1s, max_attempts: 5, max_age: 1h}",
-                  drain="2s"):
-    """channels: {name: {key: yaml-scalar-or-flow}}; routes: list of (match-flow-or-None, [channels])."""
+                  drain="2s", store="{path: ./herald.sqlite}"):
+    """channels: {name: {key: yaml-scalar-or-flow}}; routes: list of (match-flow-or-None, [channels]);
+    store: the `store:` value (flow YAML), e.g. "{url: 'postgres://…', lease_margin: 1s}"."""
     lines = ["server:", "  listen: 127.0.0.1:0", f"  drain_timeout: {drain}"]
     if max_body_bytes:
         lines.append(f"  max_body_bytes: {max_body_bytes}")
     lines.append("  tokens:")
     for name, tok, scopes in tokens:
         lines.append(f"    - {{name: {name}, token: \"{tok}\", scopes: [{', '.join(scopes)}]}}")
-    lines += ["store: {path: ./herald.sqlite}", f"retry: {retry}", "channels:"]
+    lines += [f"store: {store}", f"retry: {retry}", "channels:"]
     for name, keys in channels.items():
         lines.append(f"  {name}:")
         for k, v in keys.items():

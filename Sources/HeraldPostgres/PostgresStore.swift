@@ -150,22 +150,41 @@ public final class PostgresStore: Store {
     /// the pool's own retries; the pool reconnects by itself once the server is back.
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         if isClosed { throw StoreError.underlying("the store is closed") }
-        let leased = Mutex(false)
+        let leased = Mutex<PostgresConnection?>(nil)
         let client = self.client
         let settings = self.settings
+        let leaseTimeout = self.leaseTimeout
+        let logger = self.logger
         do {
-            return try await Self.deadline(leaseTimeout, timeout: StoreError.underlying(
-                "database unavailable: no connection to \(settings.redacted) within \(leaseTimeout)"),
-                cancelIf: { !leased.withLock { $0 } }) {
-                try await client.withConnection { connection in
-                    leased.withLock { $0 = true }
-                    return try await body(connection)
+            // Two clocks: no connection within `leaseTimeout` means the database is unavailable;
+            // and a leased connection whose answer never comes (seen when the server restarted
+            // under load: the query's connection died without failing it) is closed after
+            // `operationTimeout`, which fails the query and returns the slot to the pool, so a
+            // stuck statement cannot hold ingest behind it for good.
+            return try await Self.deadline(Self.operationTimeout, timeout: StoreError.underlying(
+                "database did not answer within \(Self.operationTimeout) (\(settings.redacted))"),
+                onTimeout: {
+                    guard let connection = leased.withLock({ $0 }) else { return }
+                    logger.warning("closing a database connection that stopped answering")
+                    Task { try? await connection.close() }
+                }) {
+                try await Self.deadline(leaseTimeout, timeout: StoreError.underlying(
+                    "database unavailable: no connection to \(settings.redacted) within \(leaseTimeout)"),
+                    cancelIf: { leased.withLock { $0 } == nil }) {
+                    try await client.withConnection { connection in
+                        leased.withLock { $0 = connection }
+                        return try await body(connection)
+                    }
                 }
             }
         } catch {
             throw storeError(error)
         }
     }
+
+    /// The longest any store operation may take once it has a connection (statements are limited
+    /// to 30 s by the server's statement_timeout; a transaction is a few of them).
+    static let operationTimeout: Duration = .seconds(10)
 
     /// A transaction on a pooled connection: committed when `body` returns, rolled back when it
     /// throws. Retried (a few times) when the server aborted it for a deadlock or a serialization
@@ -217,6 +236,7 @@ public final class PostgresStore: Store {
     static func deadline<T: Sendable>(
         _ timeout: Duration, timeout error: @autoclosure () -> StoreError,
         cancelIf: @escaping @Sendable () -> Bool = { true },
+        onTimeout: @escaping @Sendable () -> Void = {},
         _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let timeoutError = error()
@@ -235,6 +255,7 @@ public final class PostgresStore: Store {
                     if Task.isCancelled { return }
                     if cancelIf(), race.finish(.failure(timeoutError)) {
                         work.cancel()
+                        onTimeout()
                     }
                 }
                 race.start(continuation, work: work, timer: timer)
