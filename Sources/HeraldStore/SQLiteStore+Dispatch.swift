@@ -7,67 +7,84 @@ extension SQLiteStore {
         guard limit > 0 else { return [] }
         let decoder = self.decoder
         return try await wrap {
-            try await pool.write { db in
-                // The partial index deliveries_due serves the inner SELECT: all-clears first, then
-                // the oldest due, without scanning the backlog of other channels or states.
-                let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                    UPDATE deliveries SET state = 'in_flight', lease_owner = ?, lease_until = ?, updated_at = ?
-                    WHERE id IN (
-                        SELECT id FROM deliveries AS d
-                        WHERE channel = ? AND state IN ('queued', 'retrying') AND due_at <= ?
-                          -- The phases never cross at one recipient: an all-clear waits while its
-                          -- notice is still being sent.
-                          AND (kind = 'notice' OR NOT EXISTS (
-                              SELECT 1 FROM deliveries AS n
-                              WHERE n.incident = d.incident AND n.cycle = d.cycle AND n.channel = d.channel
-                                AND n.recipient IS d.recipient AND n.kind = 'notice' AND n.state = 'in_flight'))
-                        ORDER BY priority DESC, due_at
-                        LIMIT ?)
-                    RETURNING \(Self.deliveryColumns), cycle, budget_attempts, budget_since
-                    """), arguments: [owner, leaseUntil.timeIntervalSince1970, now.timeIntervalSince1970,
-                                      channel, now.timeIntervalSince1970, limit])
-                guard !rows.isEmpty else { return [] }
-                var incidents: [String: Incident] = [:]
-                var claimed: [ClaimedDelivery] = []
-                claimed.reserveCapacity(rows.count)
-                let eventStatement = try db.cachedStatement(sql: "SELECT body FROM events WHERE id = ?")
-                let threadStatement = try db.cachedStatement(sql: """
-                    SELECT id, receipt FROM deliveries
-                    WHERE incident = ? AND cycle = ? AND channel = ? AND recipient IS ? AND kind = 'notice' AND state = 'delivered'
-                    ORDER BY delivered_at LIMIT 1
-                    """)
-                for row in rows {
-                    let delivery = try Self.delivery(from: row)
-                    let found = try eventCache.event(id: delivery.eventId) {
-                        try Data.fetchOne(eventStatement, arguments: [delivery.eventId]).map { try decoder.decode(Event.self, from: $0) }
-                    }
-                    guard let event = found else { continue }
-                    let incident: Incident
-                    if let cached = incidents[delivery.incident] {
-                        incident = cached
-                    } else if let found = try Self.fetchIncident(key: delivery.incident, db: db) {
-                        incident = found
-                        incidents[delivery.incident] = found
-                    } else {
-                        continue
-                    }
-                    let cycle: Int = row["cycle"]
-                    var thread: Row?
-                    if event.status != .triggered || delivery.kind != .notice {
-                        thread = try Row.fetchOne(threadStatement, arguments: [delivery.incident, cycle, channel, delivery.recipient])
-                    }
-                    claimed.append(ClaimedDelivery(
-                        delivery: delivery, event: event, incident: incident,
-                        budgetAttempts: row["budget_attempts"],
-                        budgetSince: Date(timeIntervalSince1970: row["budget_since"]),
-                        thread: thread?["receipt"], threadDeliveryId: thread?["id"]))
+            try await pool.writeWithoutTransaction { db in
+                // A claim need not reach the disk: one process owns the file, and whatever it had in
+                // flight is due again at the next start, so a claim lost to a power cut changes
+                // nothing. Its commit skips the fsync; the outcome's commit (synchronous=FULL)
+                // syncs the WAL up to and including it.
+                try db.execute(sql: "PRAGMA synchronous = OFF")
+                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+                var result: [ClaimedDelivery] = []
+                try db.inTransaction(.immediate) {
+                    result = try Self.claimRows(db: db, channel: channel, limit: limit, now: now, owner: owner,
+                                                leaseUntil: leaseUntil, decoder: decoder, eventCache: eventCache)
+                    return .commit
                 }
-                // Oldest first within a priority, as the index ordered them (RETURNING does not keep order).
-                return claimed.sorted {
-                    ($0.delivery.priority, -($0.delivery.dueAt?.timeIntervalSince1970 ?? 0))
-                        > ($1.delivery.priority, -($1.delivery.dueAt?.timeIntervalSince1970 ?? 0))
-                }
+                return result
             }
+        }
+    }
+
+    private static func claimRows(db: Database, channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date,
+                                  decoder: JSONDecoder, eventCache: EventCache) throws -> [ClaimedDelivery] {
+        // The partial index deliveries_due serves the inner SELECT: all-clears first, then
+        // the oldest due, without scanning the backlog of other channels or states.
+        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+            UPDATE deliveries SET state = 'in_flight', lease_owner = ?, lease_until = ?, updated_at = ?
+            WHERE id IN (
+                SELECT id FROM deliveries AS d
+                WHERE channel = ? AND state IN ('queued', 'retrying') AND due_at <= ?
+                  -- The phases never cross at one recipient: an all-clear waits while its
+                  -- notice is still being sent.
+                  AND (kind = 'notice' OR NOT EXISTS (
+                      SELECT 1 FROM deliveries AS n
+                      WHERE n.incident = d.incident AND n.cycle = d.cycle AND n.channel = d.channel
+                        AND n.recipient IS d.recipient AND n.kind = 'notice' AND n.state = 'in_flight'))
+                ORDER BY priority DESC, due_at
+                LIMIT ?)
+            RETURNING \(Self.deliveryColumns), cycle, budget_attempts, budget_since
+            """), arguments: [owner, leaseUntil.timeIntervalSince1970, now.timeIntervalSince1970,
+                              channel, now.timeIntervalSince1970, limit])
+        guard !rows.isEmpty else { return [] }
+        var incidents: [String: Incident] = [:]
+        var claimed: [ClaimedDelivery] = []
+        claimed.reserveCapacity(rows.count)
+        let eventStatement = try db.cachedStatement(sql: "SELECT body FROM events WHERE id = ?")
+        let threadStatement = try db.cachedStatement(sql: """
+            SELECT id, receipt FROM deliveries
+            WHERE incident = ? AND cycle = ? AND channel = ? AND recipient IS ? AND kind = 'notice' AND state = 'delivered'
+            ORDER BY delivered_at LIMIT 1
+            """)
+        for row in rows {
+            let delivery = try Self.delivery(from: row)
+            let found = try eventCache.event(id: delivery.eventId) {
+                try Data.fetchOne(eventStatement, arguments: [delivery.eventId]).map { try decoder.decode(Event.self, from: $0) }
+            }
+            guard let event = found else { continue }
+            let incident: Incident
+            if let cached = incidents[delivery.incident] {
+                incident = cached
+            } else if let found = try Self.fetchIncident(key: delivery.incident, db: db) {
+                incident = found
+                incidents[delivery.incident] = found
+            } else {
+                continue
+            }
+            let cycle: Int = row["cycle"]
+            var thread: Row?
+            if event.status != .triggered || delivery.kind != .notice {
+                thread = try Row.fetchOne(threadStatement, arguments: [delivery.incident, cycle, channel, delivery.recipient])
+            }
+            claimed.append(ClaimedDelivery(
+                delivery: delivery, event: event, incident: incident,
+                budgetAttempts: row["budget_attempts"],
+                budgetSince: Date(timeIntervalSince1970: row["budget_since"]),
+                thread: thread?["receipt"], threadDeliveryId: thread?["id"]))
+        }
+        // Oldest first within a priority, as the index ordered them (RETURNING does not keep order).
+        return claimed.sorted {
+            ($0.delivery.priority, -($0.delivery.dueAt?.timeIntervalSince1970 ?? 0))
+                > ($1.delivery.priority, -($1.delivery.dueAt?.timeIntervalSince1970 ?? 0))
         }
     }
 
