@@ -70,16 +70,16 @@ extension SQLiteStore {
             } else {
                 continue
             }
-            let cycle: Int = row["cycle"]
+            let cycle: Int = row[Self.afterDeliveryColumns]
             var thread: Row?
             if event.status != .triggered || delivery.kind != .notice {
                 thread = try Row.fetchOne(threadStatement, arguments: [delivery.incident, cycle, channel, delivery.recipient])
             }
             claimed.append(ClaimedDelivery(
                 delivery: delivery, event: event, incident: incident,
-                budgetAttempts: row["budget_attempts"],
-                budgetSince: Date(timeIntervalSince1970: row["budget_since"]),
-                thread: thread?["receipt"], threadDeliveryId: thread?["id"]))
+                budgetAttempts: row[Self.afterDeliveryColumns + 1],
+                budgetSince: Date(timeIntervalSince1970: row[Self.afterDeliveryColumns + 2]),
+                thread: thread?[1], threadDeliveryId: thread?[0]))
         }
         // Oldest first within a priority, as the index ordered them (RETURNING does not keep order).
         return claimed.sorted {

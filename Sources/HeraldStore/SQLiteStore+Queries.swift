@@ -3,21 +3,26 @@ import GRDB
 import HeraldCore
 
 extension SQLiteStore {
+    /// Every query that reads a delivery selects these first, in this order: rows are read by
+    /// position (GRDB's lookup by name lower-cases the name on every access, a visible cost per
+    /// claimed delivery).
     static let deliveryColumns = """
         id, event_id, incident, channel, recipient, kind, state, priority, attempts, created_at, due_at, updated_at,
         last_status, last_error, receipt, delivered_at, replays
         """
+    /// The position of the first column after `deliveryColumns`.
+    static let afterDeliveryColumns = 17
 
     static func delivery(from row: Row) throws -> Delivery {
-        guard let kind = DeliveryKind(rawValue: row["kind"]), let state = DeliveryState(rawValue: row["state"]) else {
-            throw StoreError.underlying("unreadable delivery row \(row["id"] as String? ?? "?")")
+        guard let kind = DeliveryKind(rawValue: row[5]), let state = DeliveryState(rawValue: row[6]) else {
+            throw StoreError.underlying("unreadable delivery row \(row[0] as String? ?? "?")")
         }
         return Delivery(
-            id: row["id"], eventId: row["event_id"], incident: row["incident"], channel: row["channel"],
-            recipient: row["recipient"], kind: kind, state: state, priority: row["priority"], attempts: row["attempts"],
-            createdAt: date(row["created_at"])!, dueAt: date(row["due_at"]), updatedAt: date(row["updated_at"])!,
-            lastStatus: row["last_status"], lastError: row["last_error"], receipt: row["receipt"],
-            deliveredAt: date(row["delivered_at"]), replays: row["replays"])
+            id: row[0], eventId: row[1], incident: row[2], channel: row[3],
+            recipient: row[4], kind: kind, state: state, priority: row[7], attempts: row[8],
+            createdAt: date(row[9])!, dueAt: date(row[10]), updatedAt: date(row[11])!,
+            lastStatus: row[12], lastError: row[13], receipt: row[14],
+            deliveredAt: date(row[15]), replays: row[16])
     }
 
     static func date(_ value: Double?) -> Date? {
@@ -31,10 +36,11 @@ extension SQLiteStore {
         return incident(from: row)
     }
 
+    /// From `SELECT key, status, cycle, title, severity, opened_at, resolved_at, updated_at`, by position.
     static func incident(from row: Row) -> Incident {
-        Incident(key: row["key"], status: Incident.Status(rawValue: row["status"]) ?? .open, cycle: row["cycle"],
-                 title: row["title"], severity: Severity(rawValue: row["severity"]) ?? .major,
-                 openedAt: date(row["opened_at"])!, resolvedAt: date(row["resolved_at"]), updatedAt: date(row["updated_at"])!)
+        Incident(key: row[0], status: Incident.Status(rawValue: row[1]) ?? .open, cycle: row[2],
+                 title: row[3], severity: Severity(rawValue: row[4]) ?? .major,
+                 openedAt: date(row[5])!, resolvedAt: date(row[6]), updatedAt: date(row[7])!)
     }
 
     /// WHERE clause and arguments for a filter (ANDed conditions).
