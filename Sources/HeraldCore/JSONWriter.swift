@@ -51,6 +51,13 @@ public struct JSONWriter {
         bytes.append(contentsOf: String(value).utf8)
     }
 
+    /// A finite number in Swift's shortest round-tripping form (what JSONEncoder writes).
+    public mutating func double(_ value: Double) {
+        precondition(value.isFinite, "JSON has no NaN or infinity")
+        separate()
+        bytes.append(contentsOf: value.description.utf8)
+    }
+
     public mutating func bool(_ value: Bool) {
         separate()
         bytes.append(contentsOf: (value ? "true" : "false").utf8)

@@ -5,7 +5,7 @@ import HeraldCore
 extension SQLiteStore {
     public func enqueue(_ batch: [EnqueueRequest], now: Date) async throws -> [EnqueueResult] {
         // Encode outside the write lock: the writer is the one serial resource.
-        let bodies = try batch.map { try self.encoder.encode($0.event) }
+        let bodies = batch.map { Data($0.event.storedJSON()) }
         let encoder = self.encoder
         let decoder = self.decoder
         return try await wrap {

@@ -52,3 +52,25 @@ import Testing
         #expect(parsed["flag"] as? Bool == true)
     }
 }
+
+@Suite struct StoredEventJSONTests {
+    func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { Date(timeIntervalSince1970: try $0.singleValueContainer().decode(Double.self)) }
+        return d
+    }
+
+    @Test func decodesBackToAnEqualEvent() throws {
+        let events = [
+            Event(id: "evt_1", incident: "dns", status: .triggered, severity: .critical, title: "DNS down",
+                  occurredAt: Date(timeIntervalSince1970: 1_800_000_000.123456), receivedAt: Date(timeIntervalSince1970: 1_800_000_001)),
+            Event(id: "evt_2", incident: "k\"e\\y\n", status: .resolved, severity: .info, title: "Störung 🚨 \u{1}",
+                  message: "line 1\nline 2\t\"quoted\"", components: ["web", "api/v2"], labels: ["team": "ops", "z": ""],
+                  link: "https://status.example.com/x?y=1&z=2", occurredAt: Date(timeIntervalSince1970: -12.5),
+                  receivedAt: Date(timeIntervalSince1970: 4_102_444_799.999)),
+        ]
+        for e in events {
+            #expect(try decoder().decode(Event.self, from: Data(e.storedJSON())) == e)
+        }
+    }
+}
