@@ -13,7 +13,7 @@ extension PostgresStore {
         let logger = self.logger
         let t = now.timeIntervalSince1970
         let until = leaseUntil.timeIntervalSince1970
-        let rows = try await run { connection in
+        let rows = try await run (timeout: Self.hotPathTimeout) { connection in
             try await connection.query("""
                 WITH picked AS (
                     SELECT id FROM deliveries AS d
@@ -79,7 +79,7 @@ extension PostgresStore {
 
     public func nextDue(channel: String) async throws -> Date? {
         let logger = self.logger
-        let rows = try await run { connection in
+        let rows = try await run (timeout: Self.hotPathTimeout) { connection in
             try await connection.query("""
                 SELECT MIN(due_at) FROM deliveries WHERE channel = \(channel) AND state IN ('queued', 'retrying')
                 """, logger: logger).collect()
@@ -129,7 +129,7 @@ extension PostgresStore {
         let json = try Self.json(rows)
         let t = now.timeIntervalSince1970
         let logger = self.logger
-        _ = try await run { connection in
+        _ = try await run (timeout: Self.hotPathTimeout) { connection in
             try await connection.query("""
                 WITH r AS (
                     SELECT * FROM jsonb_to_recordset(\(json)::jsonb)
@@ -171,7 +171,7 @@ extension PostgresStore {
         let t = Date().timeIntervalSince1970
         let before = expiredBefore?.timeIntervalSince1970
         let logger = self.logger
-        let rows = try await run { connection in
+        let rows = try await run (timeout: Self.hotPathTimeout) { connection in
             try await connection.query("""
                 WITH u AS (
                     UPDATE deliveries SET state = CASE WHEN budget_attempts = 0 THEN 'queued' ELSE 'retrying' END,

@@ -148,7 +148,8 @@ public final class PostgresStore: Store {
     /// Runs `body` on a pooled connection. Fails with `StoreError.underlying` when no connection
     /// can be had within `leaseTimeout` (the database is down or restarting) instead of waiting for
     /// the pool's own retries; the pool reconnects by itself once the server is back.
-    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func withConnection<T: Sendable>(timeout operationTimeout: Duration = PostgresStore.adminTimeout,
+                                     _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         if isClosed { throw StoreError.underlying("the store is closed") }
         let leased = Mutex<PostgresConnection?>(nil)
         let client = self.client
@@ -161,8 +162,8 @@ public final class PostgresStore: Store {
             // under load: the query's connection died without failing it) is closed after
             // `operationTimeout`, which fails the query and returns the slot to the pool, so a
             // stuck statement cannot hold ingest behind it for good.
-            return try await Self.deadline(Self.operationTimeout, timeout: StoreError.underlying(
-                "database did not answer within \(Self.operationTimeout) (\(settings.redacted))"),
+            return try await Self.deadline(operationTimeout, timeout: StoreError.underlying(
+                "database did not answer within \(operationTimeout) (\(settings.redacted))"),
                 onTimeout: {
                     guard let connection = leased.withLock({ $0 }) else { return }
                     logger.warning("closing a database connection that stopped answering")
@@ -182,16 +183,21 @@ public final class PostgresStore: Store {
         }
     }
 
-    /// The longest any store operation may take once it has a connection (statements are limited
-    /// to 30 s by the server's statement_timeout; a transaction is a few of them).
-    static let operationTimeout: Duration = .seconds(10)
+    /// The longest the hot path (enqueue, claim, record, leases, rate tokens) may take once it has a
+    /// connection: these are a few indexed statements taking milliseconds, and ingest waits behind
+    /// them, so a node whose query hung across a database restart is back within this.
+    static let hotPathTimeout: Duration = .seconds(4)
+    /// The same for admin queries (lists, replay over many rows, counts), which may legitimately take
+    /// longer; statements are limited to 30 s by the server's statement_timeout.
+    static let adminTimeout: Duration = .seconds(30)
 
     /// A transaction on a pooled connection: committed when `body` returns, rolled back when it
     /// throws. Retried (a few times) when the server aborted it for a deadlock or a serialization
     /// failure: nothing was committed, so running it again is safe.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(timeout: Duration = PostgresStore.adminTimeout,
+                                  _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await retryingConflicts {
-            try await self.withConnection { [logger] connection in
+            try await self.withConnection(timeout: timeout) { [logger] connection in
                 try await connection.query("BEGIN", logger: logger)
                 do {
                     let value = try await body(connection)
@@ -206,8 +212,9 @@ public final class PostgresStore: Store {
     }
 
     /// Runs one statement (autocommit) on a pooled connection, retried on deadlock.
-    func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await retryingConflicts { try await self.withConnection(body) }
+    func run<T: Sendable>(timeout: Duration = PostgresStore.adminTimeout,
+                          _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await retryingConflicts { try await self.withConnection(timeout: timeout, body) }
     }
 
     private func retryingConflicts<T: Sendable>(_ operation: () async throws -> T) async throws -> T {
