@@ -63,7 +63,7 @@ public struct WebhookChannel: Channel {
     }
 
     public func deliver(_ message: OutboundMessage) async throws -> Receipt {
-        let body = try Self.payload(message)
+        let body = Self.payload(message)
         var request = HTTPRequest(method: "POST", url: url, body: body, timeout: context.timeout, verifyTLS: verifyTLS)
         request.headers = [
             ("Content-Type", "application/json"),
@@ -90,7 +90,7 @@ public struct WebhookChannel: Channel {
 
     /// The body: the delivery, the event and the incident, keys sorted (one shape for every
     /// webhook, documented in channels.yaml.example).
-    static func payload(_ m: OutboundMessage) throws -> [UInt8] {
+    static func payload(_ m: OutboundMessage) -> [UInt8] {
         let e = m.event
         var w = JSONWriter(capacity: 768 + e.title.utf8.count + (e.message?.utf8.count ?? 0) + m.text.utf8.count)
         w.beginObject()

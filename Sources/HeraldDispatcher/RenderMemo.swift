@@ -1,6 +1,5 @@
 import Foundation
 import HeraldCore
-import Synchronization
 
 /// Rendered words per event, shared by the lanes: an event fanned out to ten channels is rendered
 /// once, not ten times (rendering was a tenth of the delivery profile). Bounded; entries depend
@@ -12,23 +11,23 @@ final class RenderMemo: Sendable {
         var openedAt: Date
         var resolvedAt: Date?
     }
+    private struct Rendered {
+        var title: String
+        var text: String
+    }
     private let renderer: MessageRenderer
-    private let entries = Mutex<[Key: (title: String, text: String)]>([:])
-    private let capacity: Int
+    private let cache = BoundedCache<Key, Rendered>()
 
-    init(renderer: MessageRenderer, capacity: Int = 4096) {
+    init(renderer: MessageRenderer) {
         self.renderer = renderer
-        self.capacity = capacity
     }
 
     func render(kind: DeliveryKind, event: Event, incident: Incident) -> (title: String, text: String) {
         let key = Key(event: event.id, kind: kind, openedAt: incident.openedAt, resolvedAt: incident.resolvedAt)
-        if let hit = entries.withLock({ $0[key] }) { return hit }
-        let rendered = renderer.render(kind: kind, event: event, incident: incident)
-        entries.withLock {
-            if $0.count >= capacity { $0.removeAll(keepingCapacity: true) }
-            $0[key] = rendered
-        }
-        return rendered
+        let rendered = cache.value(for: key) {
+            let (title, text) = renderer.render(kind: kind, event: event, incident: incident)
+            return Rendered(title: title, text: text)
+        }!
+        return (rendered.title, rendered.text)
     }
 }

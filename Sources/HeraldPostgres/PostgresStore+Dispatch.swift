@@ -13,7 +13,7 @@ extension PostgresStore {
         let logger = self.logger
         let t = now.timeIntervalSince1970
         let until = leaseUntil.timeIntervalSince1970
-        let rows = try await run (timeout: Self.hotPathTimeout) { connection in
+        let rows = try await run(timeout: Self.hotPathTimeout) { connection in
             try await connection.query("""
                 WITH picked AS (
                     SELECT id FROM deliveries AS d
@@ -48,17 +48,13 @@ extension PostgresStore {
                 ORDER BY c.priority DESC, c.due_at, c.seq
                 """, logger: logger).collect()
         }
-        var events: [String: Event] = [:]
+        let eventCache = self.eventCache
         return try rows.map { row in
             let r = row.makeRandomAccess()
             let delivery = try Self.delivery(from: r)
-            let event: Event
-            if let cached = events[delivery.eventId] {
-                event = cached
-            } else {
-                event = try decoder.decode(Event.self, from: Data(try r["event_body"].decode(String.self).utf8))
-                events[delivery.eventId] = event
-            }
+            let event = try eventCache.value(for: delivery.eventId) {
+                try decoder.decode(Event.self, from: Data(try r["event_body"].decode(String.self).utf8))
+            }!
             let incident = Incident(
                 key: try r["i_key"].decode(String.self),
                 status: Incident.Status(rawValue: try r["i_status"].decode(String.self)) ?? .open,
@@ -79,7 +75,7 @@ extension PostgresStore {
 
     public func nextDue(channel: String) async throws -> Date? {
         let logger = self.logger
-        let rows = try await run (timeout: Self.hotPathTimeout) { connection in
+        let rows = try await run(timeout: Self.hotPathTimeout) { connection in
             try await connection.query("""
                 SELECT MIN(due_at) FROM deliveries WHERE channel = \(channel) AND state IN ('queued', 'retrying')
                 """, logger: logger).collect()
@@ -129,7 +125,7 @@ extension PostgresStore {
         let json = try Self.json(rows)
         let t = now.timeIntervalSince1970
         let logger = self.logger
-        _ = try await run (timeout: Self.hotPathTimeout) { connection in
+        _ = try await run(timeout: Self.hotPathTimeout) { connection in
             try await connection.query("""
                 WITH r AS (
                     SELECT * FROM jsonb_to_recordset(\(json)::jsonb)
@@ -171,7 +167,7 @@ extension PostgresStore {
         let t = Date().timeIntervalSince1970
         let before = expiredBefore?.timeIntervalSince1970
         let logger = self.logger
-        let rows = try await run (timeout: Self.hotPathTimeout) { connection in
+        let rows = try await run(timeout: Self.hotPathTimeout) { connection in
             try await connection.query("""
                 WITH u AS (
                     UPDATE deliveries SET state = CASE WHEN budget_attempts = 0 THEN 'queued' ELSE 'retrying' END,

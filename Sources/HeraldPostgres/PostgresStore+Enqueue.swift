@@ -19,10 +19,10 @@ extension PostgresStore {
     public func enqueue(_ batch: [EnqueueRequest], now: Date) async throws -> [EnqueueResult] {
         guard !batch.isEmpty else { return [] }
         let encoder = self.encoder
-        let bodies = try batch.map { String(decoding: try encoder.encode($0.event), as: UTF8.self) }
+        let bodies = batch.map { String(decoding: $0.event.storedJSON(), as: UTF8.self) }
         let decoder = self.decoder
         let logger = self.logger
-        return try await transaction (timeout: Self.hotPathTimeout) { connection in
+        return try await transaction(timeout: Self.hotPathTimeout) { connection in
             var run = EnqueueRun(batch: batch, bodies: bodies, now: now, encoder: encoder, decoder: decoder)
             return try await run.execute(connection, logger: logger)
         }
@@ -37,7 +37,7 @@ extension PostgresStore {
         let rows = try Self.json(targets)
         let logger = self.logger
         let workChannel = Self.workChannel
-        return try await transaction (timeout: Self.hotPathTimeout) { connection in
+        return try await transaction(timeout: Self.hotPathTimeout) { connection in
             // Same lock order as enqueue: the incident first, then its deliveries.
             let incident = try await connection.query("""
                 SELECT i.key FROM incidents AS i WHERE i.key = (SELECT incident FROM deliveries WHERE id = \(deliveryId))

@@ -32,7 +32,7 @@ extension PostgresStore {
             RETURNING b.tokens, b.last_granted, b.updated_at
             """, binds: binds)
         let logger = self.logger
-        let rows = try await run (timeout: Self.hotPathTimeout) { connection in
+        let rows = try await run(timeout: Self.hotPathTimeout) { connection in
             try await connection.query(query, logger: logger).collect()
         }
         guard let row = rows.first else { throw StoreError.underlying("rate bucket \(channel) was not written") }

@@ -14,6 +14,8 @@ public final class PostgresStore: Store {
     let logger: Logger
     let encoder: JSONEncoder
     let decoder: JSONDecoder
+    /// Decoded events by id: a fan-out claims the same event once per channel.
+    let eventCache = BoundedCache<String, Event>()
     /// How long an operation waits for a pooled connection before failing (the database is down).
     let leaseTimeout: Duration
     private let runTask: Task<Void, Never>
@@ -40,15 +42,8 @@ public final class PostgresStore: Store {
         let client = PostgresClient(configuration: config, backgroundLogger: self.logger)
         self.client = client
         runTask = Task { await client.run() }
-        encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .custom { date, enc in
-            var c = enc.singleValueContainer()
-            try c.encode(date.timeIntervalSince1970)
-        }
-        decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { dec in
-            Date(timeIntervalSince1970: try dec.singleValueContainer().decode(Double.self))
-        }
+        encoder = StoredJSON.encoder()
+        decoder = StoredJSON.decoder()
     }
 
     /// Connects to `url` (`postgres://user:password@host:port/database?sslmode=disable`) and checks
@@ -198,16 +193,22 @@ public final class PostgresStore: Store {
                                   _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await retryingConflicts {
             try await self.withConnection(timeout: timeout) { [logger] connection in
-                try await connection.query("BEGIN", logger: logger)
-                do {
-                    let value = try await body(connection)
-                    try await connection.query("COMMIT", logger: logger)
-                    return value
-                } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                    throw error
-                }
+                try await Self.inTransaction(connection, begin: "BEGIN", logger: logger, body)
             }
+        }
+    }
+
+    /// `begin`, then `body`, then COMMIT; ROLLBACK and rethrow when `body` throws.
+    static func inTransaction<T: Sendable>(_ connection: PostgresConnection, begin: PostgresQuery, logger: Logger,
+                                           _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await connection.query(begin, logger: logger)
+        do {
+            let value = try await body(connection)
+            try await connection.query("COMMIT", logger: logger)
+            return value
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
         }
     }
 

@@ -26,7 +26,7 @@ extension SQLiteStore {
     }
 
     private static func claimRows(db: Database, channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date,
-                                  decoder: JSONDecoder, eventCache: EventCache) throws -> [ClaimedDelivery] {
+                                  decoder: JSONDecoder, eventCache: BoundedCache<String, Event>) throws -> [ClaimedDelivery] {
         // The partial index deliveries_due serves the inner SELECT: all-clears first, then
         // the oldest due, without scanning the backlog of other channels or states.
         let rows = try Row.fetchAll(db.cachedStatement(sql: """
@@ -57,7 +57,7 @@ extension SQLiteStore {
             """)
         for row in rows {
             let delivery = try Self.delivery(from: row)
-            let found = try eventCache.event(id: delivery.eventId) {
+            let found = try eventCache.value(for: delivery.eventId) {
                 try Data.fetchOne(eventStatement, arguments: [delivery.eventId]).map { try decoder.decode(Event.self, from: $0) }
             }
             guard let event = found else { continue }

@@ -14,7 +14,8 @@ public final class SQLiteStore: Store {
     private let lockFD: Int32
     let encoder: JSONEncoder
     let decoder: JSONDecoder
-    let eventCache = EventCache()
+    /// Decoded events by id: a fan-out claims the same event once per channel.
+    let eventCache = BoundedCache<String, Event>()
 
     /// Opens (creating if needed) and migrates the store. With `exclusive`, refuses a file another
     /// live process holds.
@@ -58,15 +59,8 @@ public final class SQLiteStore: Store {
             if lockFD >= 0 { Glibc.close(lockFD) }
             throw StoreError.cannotOpen("\(path): \(error.message ?? "\(error.resultCode)")")
         }
-        encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .custom { date, enc in
-            var c = enc.singleValueContainer()
-            try c.encode(date.timeIntervalSince1970)
-        }
-        decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { dec in
-            Date(timeIntervalSince1970: try dec.singleValueContainer().decode(Double.self))
-        }
+        encoder = StoredJSON.encoder()
+        decoder = StoredJSON.decoder()
     }
 
     deinit {
