@@ -6,12 +6,9 @@ resolves. A program, not a test: it prints figures.
 
     python3 Benchmarks/allclear_latency.py [--backlog 100000] [--runs 200] [--herald PATH]
 """
-import argparse, http.client, http.server, json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, http.client, http.server, json, os, shutil, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import emit
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+from benchlib import emit, events_lua, free_port, queue_depth, start_herald, stop_herald, wrk
 
 class Sink(http.server.ThreadingHTTPServer):
     daemon_threads = True
@@ -52,12 +49,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="herald-allclear-")
     slow, slow_port, _, _ = start_sink(0.5)
     fast, fast_port, arrivals, lock = start_sink(0)
-    port = free_port()
     fast_channels = "\n".join(f"  fast{i}: {{type: webhook, url: 'http://127.0.0.1:{fast_port}/f{i}', concurrency: 4}}" for i in range(10))
-    cfg = os.path.join(tmp, "h.yaml")
-    open(cfg, "w").write(f"""server:
-  listen: 127.0.0.1:{port}
-  tokens: [{{name: b, token: bench-token, scopes: [ingest]}}]
+    herald, port, _ = start_herald(a.herald, tmp, f"""  tokens: [{{name: b, token: bench-token, scopes: [ingest]}}]
 store: {{path: {tmp}/h.sqlite}}
 channels:
   slow: {{type: webhook, url: 'http://127.0.0.1:{slow_port}/slow', concurrency: 2}}
@@ -68,30 +61,16 @@ routes:
   - match: {{labels: {{lane: fast}}}}
     channels: [{", ".join(f"fast{i}" for i in range(10))}]
 """)
-    herald = subprocess.Popen([a.herald, "serve", "--config", cfg, "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            try: socket.create_connection(("127.0.0.1", port), timeout=0.1).close(); break
-            except OSError: time.sleep(0.05)
-        # The backlog: one notice each for BACKLOG other incidents, all to the slow sink.
+        # The backlog: one notice each for BACKLOG other incidents, all to the slow sink. wrk runs
+        # for a time, not a count: run it until the store holds the backlog.
         t = time.perf_counter()
-        lua = os.path.join(tmp, "backlog.lua")
-        open(lua, "w").write('''
-counter = 0
-request = function()
-  counter = counter + 1
-  local body = string.format('{"incident":"backlog-%d-%d","status":"triggered","severity":"minor","title":"Backlog","labels":{"lane":"backlog"}}', math.random(1, 1000000000), counter)
-  return wrk.format("POST", "/v1/events", {["Content-Type"]="application/json", ["Authorization"]="Bearer bench-token"}, body)
-end
-''')
-        if shutil.which("wrk"):
-            # wrk runs for a time, not a count: run it until the store holds the backlog.
-            while True:
-                subprocess.run(["wrk", "-t2", "-c32", "-d3s", "-s", lua, f"http://127.0.0.1:{port}"], capture_output=True)
-                conn = http.client.HTTPConnection("127.0.0.1", port); conn.request("GET", "/metrics")
-                m = conn.getresponse().read().decode()
-                queued = sum(float(l.split()[-1]) for l in m.splitlines() if l.startswith('herald_queue_depth{state="queued"}') or l.startswith('herald_queue_depth{state="in_flight"}'))
-                if queued >= a.backlog: break
+        lua = events_lua(tmp, "bench-token", '{"incident":"backlog-%d-%d","status":"triggered","severity":"minor","title":"Backlog","labels":{"lane":"backlog"}}')
+        while True:
+            wrk(lua, f"http://127.0.0.1:{port}", 32, 3)
+            q = queue_depth(port)
+            queued = q.get("queued", 0) + q.get("in_flight", 0)
+            if queued >= a.backlog: break
         print(f"backlog: {int(queued):,} notices waiting on the slow sink (built in {time.perf_counter() - t:.1f} s)")
         conn = http.client.HTTPConnection("127.0.0.1", port)
         def post(body):
@@ -122,9 +101,7 @@ end
         print(f"resolve 202 -> all-clear at the sink: p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {latencies[-1]:.1f} ms")
         emit(dict(backlog=int(queued), allclears=len(latencies), p50_ms=p(0.5), p99_ms=p(0.99), max_ms=latencies[-1]))
     finally:
-        herald.send_signal(signal.SIGTERM)
-        try: herald.wait(timeout=20)
-        except subprocess.TimeoutExpired: herald.kill()
+        stop_herald(herald)
         slow.shutdown(); fast.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
 

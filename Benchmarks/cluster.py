@@ -66,10 +66,6 @@ def pg_cpu_seconds(data_dir):
             total += int(f[11]) + int(f[12])           # utime stime
     return total / CLK
 
-def proc_cpu_seconds(pid):
-    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / CLK
-
 def enable_pg_stat_statements(pgdir):
     """shared_preload_libraries needs a restart; answers whether it worked (the figures are optional)."""
     data = os.path.join(pgdir, "data")
@@ -182,7 +178,7 @@ def run_throughput(a, tmp, server, data_dir, nginx_port, ac_port, n):
             psql(url, "SELECT pg_stat_statements_reset()")
         before = db_counters(server, db)
         cpu0 = pg_cpu_seconds(data_dir)
-        hcpu0 = sum(proc_cpu_seconds(p.pid) for p, _, _ in nodes)
+        hcpu0 = sum(cpu_seconds(p.pid) for p, _, _ in nodes)
         t0 = time.perf_counter()
         for (_, port, _), lua in zip(nodes, scripts):
             loads.append(subprocess.Popen(["wrk", "-t1", f"-c{conns}", "-d600s", "-s", lua, f"http://127.0.0.1:{port}"],
@@ -200,7 +196,7 @@ def run_throughput(a, tmp, server, data_dir, nginx_port, ac_port, n):
             watch.close()
         q = queue_depth(nodes[0][1])     # the nodes' own view: herald_queue_depth from /metrics
         cpu = pg_cpu_seconds(data_dir) - cpu0
-        hcpu = sum(proc_cpu_seconds(p.pid) for p, _, _ in nodes) - hcpu0
+        hcpu = sum(cpu_seconds(p.pid) for p, _, _ in nodes) - hcpu0
         after = db_counters(server, db)
         delivered = q.get("delivered", 0)
         per_node_delivered = []

@@ -8,13 +8,10 @@ and a RESULT line; asserts nothing.
     .venv-test/bin/python Benchmarks/email_throughput.py [--events 100] [--recipients 10]
 (needs aiosmtpd in the Python that runs it: scripts/test installs it into .venv-test)
 """
-import argparse, asyncio, http.client, json, os, shutil, signal, smtplib, socket, subprocess, sys, tempfile, threading, time
+import argparse, http.client, json, os, shutil, smtplib, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import emit
+from benchlib import emit, free_port, start_herald, stop_herald
 from email.message import EmailMessage
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 class Counter:
     def __init__(self): self.n = 0; self.lock = threading.Lock()
@@ -34,23 +31,15 @@ def main():
     controller = Controller(counter, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     tmp = tempfile.mkdtemp(prefix="herald-mail-")
-    port = free_port()
     to = ", ".join(f"user{i}@example.com" for i in range(a.recipients))
-    cfg = os.path.join(tmp, "h.yaml")
-    open(cfg, "w").write(f"""server:
-  listen: 127.0.0.1:{port}
-  tokens: [{{name: b, token: bench-token, scopes: [ingest]}}]
+    herald, port, _ = start_herald(a.herald, tmp, f"""  tokens: [{{name: b, token: bench-token, scopes: [ingest]}}]
 store: {{path: {tmp}/h.sqlite}}
 channels:
   mail: {{type: email, url: 'smtp://127.0.0.1:{smtp_port}', from: 'herald@example.com', to: [{to}], starttls: off, concurrency: 16}}
 routes:
   - channels: [mail]
 """)
-    herald = subprocess.Popen([a.herald, "serve", "--config", cfg, "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            try: socket.create_connection(("127.0.0.1", port), timeout=0.1).close(); break
-            except OSError: time.sleep(0.05)
         total = a.events * a.recipients
         conn = http.client.HTTPConnection("127.0.0.1", port)
         t0 = time.perf_counter()
@@ -95,9 +84,7 @@ routes:
             result.update(apprise=ap_rate, herald_over_apprise=herald_rate / ap_rate)
         emit(result)
     finally:
-        herald.send_signal(signal.SIGTERM)
-        try: herald.wait(timeout=20)
-        except subprocess.TimeoutExpired: herald.kill()
+        stop_herald(herald)
         controller.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
