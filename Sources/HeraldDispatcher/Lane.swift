@@ -111,7 +111,7 @@ final class Lane: Sendable {
                     if let rate = sharedRate {
                         do {
                             let grant = try await store.takeRateTokens(channel: config.name, want: want, rate: rate,
-                                                                       burst: max(1, rate), now: Date())
+                                                                       burst: RateLimiter.burst(for: rate), now: Date())
                             if let grant, grant.granted == 0 {
                                 await wakeup.wait(until: grant.nextAt ?? Date().addingTimeInterval(1 / rate))
                                 continue

@@ -9,9 +9,15 @@ struct RateLimiter: Sendable {
 
     init(rate: Double, now: Date) {
         self.rate = rate
-        self.burst = max(1, rate)
-        self.tokens = max(1, rate)
+        self.burst = Self.burst(for: rate)
+        self.tokens = burst
         self.last = now
+    }
+
+    /// Starts allowed at once after a quiet spell: one second's worth, and at least one. The
+    /// bucket a shared store keeps for several nodes uses the same rule.
+    static func burst(for rate: Double) -> Double {
+        max(1, rate)
     }
 
     private mutating func refill(_ now: Date) {
