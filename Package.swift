@@ -39,8 +39,13 @@ let package = Package(
         ),
         .target(
             name: "HeraldStore",
+            dependencies: ["HeraldCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HeraldSQLite",
             dependencies: [
-                "HeraldCore",
+                "HeraldCore", "HeraldStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -80,7 +85,7 @@ let package = Package(
         .target(
             name: "HeraldServer",
             dependencies: [
-                "HeraldCore", "HeraldStore", "HeraldPostgres", "HeraldTransport", "HeraldChannels", "HeraldDispatcher",
+                "HeraldCore", "HeraldStore", "HeraldSQLite", "HeraldPostgres", "HeraldTransport", "HeraldChannels", "HeraldDispatcher",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -92,13 +97,13 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
-                "HeraldCore", "HeraldStore", "HeraldPostgres", "HeraldTransport", "HeraldChannels", "HeraldDispatcher", "HeraldServer",
+                "HeraldCore", "HeraldStore", "HeraldSQLite", "HeraldPostgres", "HeraldTransport", "HeraldChannels", "HeraldDispatcher", "HeraldServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore", "HeraldPostgres"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore", "HeraldSQLite", "HeraldPostgres"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldTransportTests", dependencies: ["HeraldTransport", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeraldChannelsTests",
@@ -106,7 +111,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ChatChannelTests", dependencies: ["HeraldChannels", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "HeraldDispatcherTests", dependencies: ["HeraldDispatcher", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeraldDispatcherTests", dependencies: ["HeraldDispatcher", "HeraldSQLite", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"], swiftSettings: swiftSettings),
         .target(

@@ -29,7 +29,7 @@ public struct DiscordChannel: Channel {
     public var redactedDescription: String { "discord webhook \(RedactedURL(url))" }
 
     static func color(_ m: OutboundMessage) -> Int {
-        if m.kind != .notice { return 0x2EB67D }
+        if m.kind.isResolution { return 0x2EB67D }
         switch m.event.severity {
         case .critical: return 0xE01E5A
         case .major: return 0xF2952F
@@ -61,7 +61,7 @@ public struct DiscordChannel: Channel {
     public func deliver(_ message: OutboundMessage) async throws -> Receipt {
         let (response, json) = try await JSONRequest.send(
             url: withQuery(url, "wait=true"), body: payload(message), context: context, verifyTLS: verifyTLS, refine: Self.refine)
-        if message.kind != .notice, let original = message.thread {
+        if message.kind.isResolution, let original = message.thread {
             await markResolved(original, message)
         }
         return Receipt(reference: json?["id"] as? String, status: response.status)

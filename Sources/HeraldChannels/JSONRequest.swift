@@ -53,6 +53,7 @@ enum ChatText {
     static func marker(_ m: OutboundMessage) -> String {
         switch m.kind {
         case .allClear, .summary: return "✅"
+        case .update: return m.event.status == .acknowledged ? "👀" : "🔄"
         case .notice:
             switch m.event.severity {
             case .critical: return "🔴"

@@ -77,7 +77,8 @@ public struct SlackChannel: Channel {
             body["channel"] = channel
             if let thread = message.thread {
                 body["thread_ts"] = thread
-                if message.kind != .notice { body["reply_broadcast"] = replyBroadcast }
+                // The all-clear is also shown in the channel; updates stay in the thread.
+                if message.kind.isResolution { body["reply_broadcast"] = replyBroadcast }
             }
             let (response, json) = try await JSONRequest.send(
                 url: base + "/chat.postMessage", headers: [("Authorization", "Bearer \(token.value)")],

@@ -26,7 +26,7 @@ public struct TeamsChannel: Channel {
     func payload(_ m: OutboundMessage) -> [String: Any] {
         var body: [[String: Any]] = [
             ["type": "TextBlock", "size": "Large", "weight": "Bolder", "wrap": true,
-             "color": m.kind == .notice ? (m.event.severity >= .major ? "Attention" : "Warning") : "Good",
+             "color": m.kind.isResolution ? "Good" : m.kind == .update ? "Accent" : (m.event.severity >= .major ? "Attention" : "Warning"),
              "text": "\(ChatText.marker(m)) \(m.title)"],
             ["type": "TextBlock", "wrap": true, "text": m.text],
         ]

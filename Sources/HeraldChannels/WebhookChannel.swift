@@ -7,8 +7,8 @@ import HeraldTransport
 /// scheme (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
 /// "id.timestamp.body">`). `webhook-id` is the delivery id, the same on every retry, so receivers
 /// can drop repeats. The receipt reference is the delivery id: an all-clear names its notice's
-/// delivery id in `thread`; `kind` is `notice`, `all_clear` or `summary` (for a recipient that
-/// never got the notice).
+/// delivery id in `thread`; `kind` is `notice`, `update` (an update or acknowledgement, to a
+/// receiver already told), `all_clear` or `summary` (for a receiver that never got the notice).
 ///
 /// Keys: `url` (http/https, required; treated as a secret since webhook URLs often carry tokens),
 /// `secret` / `secret_file` (a `whsec_`-prefixed base64 key as Standard Webhooks issues them, or

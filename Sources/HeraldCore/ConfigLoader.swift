@@ -380,14 +380,12 @@ final class LoadContext {
         if let node = top.value("templates") { loadTemplates(node, into: &config.templates) }
     }
 
-    /// `templates:` — Mustache sources for `notice_title`, `notice_text`, `all_clear_title`,
-    /// `all_clear_text`; each is compiled here so a syntax error is reported with its location.
+    /// `templates:` — Mustache sources for `notice_title`, `notice_text`, `update_title`,
+    /// `update_text`, `all_clear_title`, `all_clear_text`, `summary_title`, `summary_text`; each
+    /// is compiled here so a syntax error is reported with its location.
     func loadTemplates(_ node: YNode, into templates: inout MessageRenderer.Templates) {
         guard let m = MapReader(self, node, "templates") else { return }
-        let keys: [(String, WritableKeyPath<MessageRenderer.Templates, String>)] = [
-            ("notice_title", \.noticeTitle), ("notice_text", \.noticeText),
-            ("all_clear_title", \.allClearTitle), ("all_clear_text", \.allClearText),
-        ]
+        let keys = MessageRenderer.Templates.keys
         m.checkKeys(keys.map(\.0))
         for (key, field) in keys {
             guard case let (v, p)? = m.entry(key), let source = get({ try reader.string(v, p) }) else { continue }

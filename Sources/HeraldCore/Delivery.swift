@@ -12,25 +12,39 @@ public enum DeliveryState: String, Codable, Sendable, CaseIterable {
     case retrying
     /// Permanently failed or out of retries. Final until replayed.
     case failed
-    /// Not sent because a later event made it moot (an all-clear overtook a queued notice). Final.
+    /// Never to be sent: a later event made it moot (the resolve overtook a notice or update still
+    /// waiting, or a notice that failed or was released after the resolve). Final.
     case superseded
 
     public var isFinal: Bool { self == .delivered || self == .failed || self == .superseded }
 }
 
-/// What a delivery says: a notice (`triggered`/`updated`), an all-clear (`resolved`), or a
-/// combined summary for a recipient that never got the notice.
+/// What a delivery says. Per recipient and incident cycle: one notice, then updates, then one
+/// all-clear; or, for a recipient the notice never reached, at most one summary.
 public enum DeliveryKind: String, Codable, Sendable, CaseIterable {
+    /// The first word of a cycle to a recipient.
     case notice
+    /// More about the incident (an `updated` or `acknowledged` event), threaded onto the notice.
+    case update
+    /// The resolve, to a recipient that was told, threaded onto its notice.
     case allClear = "all_clear"
+    /// "Was down from A to B, now restored", to a recipient routed in the cycle but never reached.
     case summary
 
-    /// All-clears are served ahead of any backlog.
-    public var priority: Int { self == .notice ? 0 : 10 }
-
-    public init(for status: EventStatus) {
-        self = status == .resolved ? .allClear : .notice
+    /// All-clears and summaries are served ahead of any backlog, updates ahead of new notices.
+    public var priority: Int {
+        switch self {
+        case .notice: return 0
+        case .update: return 5
+        case .allClear, .summary: return 10
+        }
     }
+
+    /// A follow-up of the notice (it threads onto it and never goes before it).
+    public var isFollowUp: Bool { self != .notice }
+
+    /// It says the incident is over (an all-clear or a summary).
+    public var isResolution: Bool { self == .allClear || self == .summary }
 }
 
 /// One event to one channel.
@@ -109,9 +123,12 @@ public struct Attempt: Codable, Sendable, Equatable {
     /// Bounded failure reason (`serverError`, `rateLimited`, …), nil on success.
     public var reason: String?
     public var error: String?
+    /// The answer came after the claim's lease had passed to another claimer: kept in the history,
+    /// it changed nothing.
+    public var late: Bool
 
     public init(deliveryId: String, number: Int, replay: Int, startedAt: Date, durationMs: Double,
-                outcome: Outcome, status: Int?, reason: String?, error: String?) {
+                outcome: Outcome, status: Int?, reason: String?, error: String?, late: Bool = false) {
         self.deliveryId = deliveryId
         self.number = number
         self.replay = replay
@@ -121,33 +138,50 @@ public struct Attempt: Codable, Sendable, Equatable {
         self.status = status
         self.reason = reason
         self.error = error
+        self.late = late
     }
 
     enum CodingKeys: String, CodingKey {
-        case number, replay, outcome, status, reason, error
+        case number, replay, outcome, status, reason, error, late
         case deliveryId = "delivery_id"
         case startedAt = "started_at"
         case durationMs = "duration_ms"
     }
 }
 
-/// The incident as channels and the admin API see it.
+/// The incident as channels and the admin API see it: its current cycle's state, as the
+/// lifecycle planner keeps it.
 public struct Incident: Codable, Sendable, Equatable {
     public enum Status: String, Codable, Sendable {
         case open, resolved
     }
     public var key: String
     public var status: Status
-    /// Increments each time a resolved incident is triggered again.
+    /// Increments each time a resolved incident is triggered again. 0 for an incident known only
+    /// from events that opened nothing (an update or resolve of an incident Herald never saw).
     public var cycle: Int
     public var title: String
     public var severity: Severity
     public var openedAt: Date
     public var resolvedAt: Date?
     public var updatedAt: Date
+    /// The union of the components this cycle's events named.
+    public var components: [String]
+    /// The labels of this cycle's events, later values over earlier ones.
+    public var labels: [String: String]
+    public var link: String?
+    /// Who acknowledged this cycle, and when (nil: nobody yet).
+    public var acknowledgedAt: Date?
+    public var acknowledgedBy: String?
+    /// `triggered` events in this cycle: the first and every repeat.
+    public var triggers: Int
+    /// When the last event of this cycle arrived.
+    public var lastSeenAt: Date?
 
     public init(key: String, status: Status, cycle: Int, title: String, severity: Severity,
-                openedAt: Date, resolvedAt: Date?, updatedAt: Date) {
+                openedAt: Date, resolvedAt: Date?, updatedAt: Date, components: [String] = [], labels: [String: String] = [:],
+                link: String? = nil, acknowledgedAt: Date? = nil, acknowledgedBy: String? = nil, triggers: Int = 0,
+                lastSeenAt: Date? = nil) {
         self.key = key
         self.status = status
         self.cycle = cycle
@@ -156,12 +190,22 @@ public struct Incident: Codable, Sendable, Equatable {
         self.openedAt = openedAt
         self.resolvedAt = resolvedAt
         self.updatedAt = updatedAt
+        self.components = components
+        self.labels = labels
+        self.link = link
+        self.acknowledgedAt = acknowledgedAt
+        self.acknowledgedBy = acknowledgedBy
+        self.triggers = triggers
+        self.lastSeenAt = lastSeenAt
     }
 
     enum CodingKeys: String, CodingKey {
-        case key, status, cycle, title, severity
+        case key, status, cycle, title, severity, components, labels, link, triggers
         case openedAt = "opened_at"
         case resolvedAt = "resolved_at"
         case updatedAt = "updated_at"
+        case acknowledgedAt = "acknowledged_at"
+        case acknowledgedBy = "acknowledged_by"
+        case lastSeenAt = "last_seen_at"
     }
 }

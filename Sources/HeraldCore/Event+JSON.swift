@@ -18,6 +18,9 @@ extension Event {
         w.double(occurredAt.timeIntervalSince1970)
         w.key("received_at")
         w.double(receivedAt.timeIntervalSince1970)
+        w.field("source", source)
+        w.field("actor", actor)
+        if !omitted.isEmpty { w.field("omitted", omitted.sorted().map(\.rawValue)) }
         w.endObject()
         return w.bytes
     }

@@ -32,27 +32,33 @@ public enum EventInput {
     }
 
     static let knownFields: Set<String> = [
-        "incident", "status", "severity", "title", "message", "components", "labels", "link", "occurred_at",
+        "incident", "status", "severity", "title", "message", "components", "labels", "link", "occurred_at", "actor",
     ]
 
+    /// Herald's own event. A field left out (severity, components, labels, link) keeps the
+    /// incident's value; `actor` defaults to the sender's token name, set by the caller.
     public static func parse(fields: [String: Any], id: String, receivedAt: Date) throws(InputError) -> Event {
         for key in fields.keys.sorted() where !knownFields.contains(key) {
             throw InputError(field: key, "unknown field (expected one of: \(knownFields.sorted().joined(separator: ", ")))")
         }
-        let incident = try requiredString(fields, "incident", max: maxIncidentLength)
-        let statusText = try requiredString(fields, "status", max: 64)
+        var omitted: Set<Event.Field> = []
+        let incident = try requiredString(fields, "incident", max: maxIncidentLength, multiline: false)
+        let statusText = try requiredString(fields, "status", max: 64, multiline: false)
         guard let status = EventStatus(alias: statusText) else {
-            throw InputError(field: "status", "unknown status \"\(statusText)\" (expected triggered, updated or resolved)")
+            throw InputError(field: "status", "unknown status \"\(statusText)\" (expected \(EventStatus.expected))")
         }
-        let title = try requiredString(fields, "title", max: maxTitleLength)
+        let title = try requiredString(fields, "title", max: maxTitleLength, multiline: true)
         var severity = Severity.major
-        if let text = try optionalString(fields, "severity", max: 64) {
+        if let text = try optionalString(fields, "severity", max: 64, multiline: false) {
             guard let s = Severity(alias: text) else {
                 throw InputError(field: "severity", "unknown severity \"\(text)\" (expected critical, major, minor or info)")
             }
             severity = s
+        } else {
+            omitted.insert(.severity)
         }
-        let message = try optionalString(fields, "message", max: maxMessageLength)
+        let message = try optionalString(fields, "message", max: maxMessageLength, multiline: true)
+        let actor = try optionalString(fields, "actor", max: 256, multiline: false)
         var components: [String] = []
         if let value = fields["components"], !(value is NSNull) {
             guard let list = value as? [Any] else { throw InputError(field: "components", "must be an array of strings") }
@@ -61,54 +67,67 @@ public enum EventInput {
                     throw InputError(field: "components[\(i)]", "must be a string")
                 }
                 guard !s.isEmpty, s.count <= 256 else { throw InputError(field: "components[\(i)]", "must be 1 to 256 characters") }
-                if !components.contains(s) { components.append(s) }
+                let (checked, problem) = TextRules.check(s, multiline: false)
+                if let problem { throw InputError(field: "components[\(i)]", problem) }
+                if !components.contains(checked) { components.append(checked) }
             }
+        } else {
+            omitted.insert(.components)
         }
         var labels: [String: String] = [:]
         if let value = fields["labels"], !(value is NSNull) {
             guard let map = value as? [String: Any] else { throw InputError(field: "labels", "must be an object of strings") }
-            for (k, v) in map {
+            for (k, v) in map.sorted(by: { $0.key < $1.key }) {
                 guard let s = v as? String, !isNumberOrBool(v) else { throw InputError(field: "labels.\(k)", "must be a string") }
-                labels[k] = s
+                if let problem = TextRules.check(k, multiline: false).problem { throw InputError(field: "labels", "a key \(problem)") }
+                let (checked, problem) = TextRules.check(s, multiline: true)
+                if let problem { throw InputError(field: "labels.\(k)", problem) }
+                labels[k] = checked
             }
+        } else {
+            omitted.insert(.labels)
         }
         var link: String?
-        if let text = try optionalString(fields, "link", max: 2048) {
+        if let text = try optionalString(fields, "link", max: 2048, multiline: false) {
             guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(),
                   scheme == "http" || scheme == "https", url.host?.isEmpty == false else {
                 throw InputError(field: "link", "must be an http or https URL")
             }
             link = text
+        } else {
+            omitted.insert(.link)
         }
         var occurredAt = receivedAt
-        if let text = try optionalString(fields, "occurred_at", max: 64) {
+        if let text = try optionalString(fields, "occurred_at", max: 64, multiline: false) {
             guard let date = RFC3339.parse(text) else {
                 throw InputError(field: "occurred_at", "must be an RFC 3339 timestamp like 2026-11-25T10:02:00Z")
             }
             occurredAt = date
         }
         return Event(id: id, incident: incident, status: status, severity: severity, title: title, message: message,
-                     components: components, labels: labels, link: link, occurredAt: occurredAt, receivedAt: receivedAt)
+                     components: components, labels: labels, link: link, occurredAt: occurredAt, receivedAt: receivedAt,
+                     actor: actor, omitted: omitted)
     }
 
     private static func isNumberOrBool(_ value: Any) -> Bool {
         value is NSNumber
     }
 
-    private static func requiredString(_ fields: [String: Any], _ key: String, max: Int) throws(InputError) -> String {
-        guard let value = try optionalString(fields, key, max: max) else {
+    private static func requiredString(_ fields: [String: Any], _ key: String, max: Int, multiline: Bool) throws(InputError) -> String {
+        guard let value = try optionalString(fields, key, max: max, multiline: multiline) else {
             throw InputError(field: key, "is required")
         }
         return value
     }
 
-    private static func optionalString(_ fields: [String: Any], _ key: String, max: Int) throws(InputError) -> String? {
+    private static func optionalString(_ fields: [String: Any], _ key: String, max: Int, multiline: Bool) throws(InputError) -> String? {
         guard let value = fields[key], !(value is NSNull) else { return nil }
         guard let s = value as? String, !isNumberOrBool(value) else { throw InputError(field: key, "must be a string") }
-        let trimmed = s.trimmingWhitespace()
-        guard !trimmed.isEmpty else { throw InputError(field: key, "must not be empty") }
-        guard trimmed.count <= max else { throw InputError(field: key, "is longer than \(max) characters") }
-        return trimmed
+        let (checked, problem) = TextRules.check(s.trimmingWhitespace(), multiline: multiline)
+        if let problem { throw InputError(field: key, problem) }
+        guard !checked.isEmpty else { throw InputError(field: key, "must not be empty") }
+        guard checked.count <= max else { throw InputError(field: key, "is longer than \(max) characters") }
+        return checked
     }
 }
 

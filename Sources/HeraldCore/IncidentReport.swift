@@ -22,13 +22,25 @@ public struct IncidentReport: Codable, Sendable, Equatable {
         public var recipient: String?
         /// The first notice of the cycle to this recipient.
         public var notice: Leg?
+        /// Updates delivered to this recipient (acknowledgements included).
+        public var updates: Int
         /// The all-clear or the summary.
         public var allClear: Leg?
         /// From the resolve's arrival to the all-clear's delivery, in milliseconds.
         public var allClearDelayMs: Double?
 
+        public init(channel: String, recipient: String?, notice: Leg? = nil, updates: Int = 0, allClear: Leg? = nil,
+                    allClearDelayMs: Double? = nil) {
+            self.channel = channel
+            self.recipient = recipient
+            self.notice = notice
+            self.updates = updates
+            self.allClear = allClear
+            self.allClearDelayMs = allClearDelayMs
+        }
+
         enum CodingKeys: String, CodingKey {
-            case channel, recipient, notice
+            case channel, recipient, notice, updates
             case allClear = "all_clear"
             case allClearDelayMs = "all_clear_delay_ms"
         }
@@ -51,6 +63,8 @@ public struct IncidentReport: Codable, Sendable, Equatable {
             if d.kind == .notice {
                 // The first notice delivered counts; else the first one at all.
                 if rows[i].notice == nil || (rows[i].notice?.state != .delivered && d.state == .delivered) { rows[i].notice = leg }
+            } else if d.kind == .update {
+                if d.state == .delivered { rows[i].updates += 1 }
             } else if rows[i].allClear == nil {
                 rows[i].allClear = leg
                 if let at = d.deliveredAt, let resolvedAt { rows[i].allClearDelayMs = (at.timeIntervalSince(resolvedAt) * 1000).rounded() }

@@ -8,21 +8,47 @@ public struct MessageRenderer: Sendable {
     public struct Templates: Sendable, Equatable {
         public var noticeTitle: String
         public var noticeText: String
+        public var updateTitle: String
+        public var updateText: String
         public var allClearTitle: String
         public var allClearText: String
+        public var summaryTitle: String
+        public var summaryText: String
 
         public init(noticeTitle: String = Self.defaults.noticeTitle, noticeText: String = Self.defaults.noticeText,
-                    allClearTitle: String = Self.defaults.allClearTitle, allClearText: String = Self.defaults.allClearText) {
+                    updateTitle: String = Self.defaults.updateTitle, updateText: String = Self.defaults.updateText,
+                    allClearTitle: String = Self.defaults.allClearTitle, allClearText: String = Self.defaults.allClearText,
+                    summaryTitle: String = Self.defaults.summaryTitle, summaryText: String = Self.defaults.summaryText) {
             self.noticeTitle = noticeTitle
             self.noticeText = noticeText
+            self.updateTitle = updateTitle
+            self.updateText = updateText
             self.allClearTitle = allClearTitle
             self.allClearText = allClearText
+            self.summaryTitle = summaryTitle
+            self.summaryText = summaryText
         }
 
+        /// The first line of every text says what kind of message it is (`Update:`, `Resolved:`),
+        /// so a reader of a thread sees the state without opening the message.
         public static let defaults = Templates(
             noticeTitle: "[{{severity_upper}}] {{title}}",
             noticeText: """
-                {{#updated}}Update: {{/updated}}{{title}}
+                {{title}}
+                {{#components}}Affected: {{components}}
+                {{/components}}Since: {{opened_at}}
+                {{#message}}
+
+                {{message}}
+                {{/message}}
+                {{#link}}
+
+                More: {{link}}
+                {{/link}}
+                """,
+            updateTitle: "[{{status_upper}}] {{title}}",
+            updateText: """
+                {{#acknowledged}}Acknowledged{{#actor}} by {{actor}}{{/actor}}: {{/acknowledged}}{{^acknowledged}}Update: {{/acknowledged}}{{title}}
                 {{#components}}Affected: {{components}}
                 {{/components}}Since: {{opened_at}}
                 {{#message}}
@@ -47,36 +73,64 @@ public struct MessageRenderer: Sendable {
 
                 More: {{link}}
                 {{/link}}
+                """,
+            summaryTitle: "[RESOLVED] {{title}}",
+            summaryText: """
+                Resolved: {{title}}
+                {{#components}}Affected: {{components}}
+                {{/components}}There was an incident from {{opened_at}} to {{resolved_at}} ({{duration}}). Service is restored.
+                {{#message}}
+
+                {{message}}
+                {{/message}}
+                {{#link}}
+
+                More: {{link}}
+                {{/link}}
                 """)
+
+        /// The `templates:` keys, each with the template it sets.
+        public static var keys: [(String, WritableKeyPath<Templates, String>)] {
+            [
+                ("notice_title", \.noticeTitle), ("notice_text", \.noticeText),
+                ("update_title", \.updateTitle), ("update_text", \.updateText),
+                ("all_clear_title", \.allClearTitle), ("all_clear_text", \.allClearText),
+                ("summary_title", \.summaryTitle), ("summary_text", \.summaryText),
+            ]
+        }
     }
 
-    private let noticeTitle: MustacheTemplate
-    private let noticeText: MustacheTemplate
-    private let allClearTitle: MustacheTemplate
-    private let allClearText: MustacheTemplate
+    private struct Pair: Sendable {
+        var title: MustacheTemplate
+        var text: MustacheTemplate
+    }
+    private let notice: Pair
+    private let update: Pair
+    private let allClear: Pair
+    private let summary: Pair
 
     /// Compiles the templates once; rendering reuses them.
     public init(templates: Templates = .defaults) throws {
         func compile(_ source: String) throws -> MustacheTemplate {
             try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + source)
         }
-        noticeTitle = try compile(templates.noticeTitle)
-        noticeText = try compile(templates.noticeText)
-        allClearTitle = try compile(templates.allClearTitle)
-        allClearText = try compile(templates.allClearText)
+        notice = Pair(title: try compile(templates.noticeTitle), text: try compile(templates.noticeText))
+        update = Pair(title: try compile(templates.updateTitle), text: try compile(templates.updateText))
+        allClear = Pair(title: try compile(templates.allClearTitle), text: try compile(templates.allClearText))
+        summary = Pair(title: try compile(templates.summaryTitle), text: try compile(templates.summaryText))
     }
 
     public func render(kind: DeliveryKind, event: Event, incident: Incident) -> (title: String, text: String) {
         let context = Self.context(event: event, incident: incident)
-        let title: String
-        let text: String
-        if kind == .notice {
-            title = noticeTitle.render(context)
-            text = noticeText.render(context)
-        } else {
-            title = allClearTitle.render(context)
-            text = allClearText.render(context)
+        let pair: Pair
+        switch kind {
+        case .notice: pair = notice
+        case .update: pair = update
+        case .allClear: pair = allClear
+        case .summary: pair = summary
         }
+        let title = pair.title.render(context)
+        let text = pair.text.render(context)
         // A title is one line whatever the template or the event said.
         let oneLine = title.split(whereSeparator: \.isNewline).joined(separator: " ")
         return (oneLine.trimmingWhitespace(), text.trimmingWhitespace())
@@ -87,7 +141,9 @@ public struct MessageRenderer: Sendable {
         var c: [String: Any] = [
             "incident": event.incident,
             "status": event.status.rawValue,
+            "status_upper": event.status.rawValue.uppercased(),
             "updated": event.status == .updated,
+            "acknowledged": event.status == .acknowledged,
             "resolved": event.status == .resolved,
             "severity": event.severity.rawValue,
             "severity_upper": event.severity.rawValue.uppercased(),
@@ -98,6 +154,7 @@ public struct MessageRenderer: Sendable {
         if let message = event.message { c["message"] = message }
         if !event.components.isEmpty { c["components"] = event.components.joined(separator: ", ") }
         if let link = event.link { c["link"] = link }
+        if let actor = event.actor { c["actor"] = actor }
         if let resolvedAt {
             c["resolved_at"] = Self.humanTime(resolvedAt)
             c["duration"] = Self.humanDuration(resolvedAt.timeIntervalSince(incident.openedAt))

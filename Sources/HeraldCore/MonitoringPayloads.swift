@@ -35,6 +35,15 @@ public enum MonitoringPayloads {
                 key = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             }
             guard !key.isEmpty else { throw InputError(field: "alerts[\(i)].fingerprint", "is required (or labels to key on)") }
+            try checkText(key, field: "alerts[\(i)].fingerprint", multiline: false)
+            for (k, v) in labels.sorted(by: { $0.key < $1.key }) {
+                try checkText(k, field: "alerts[\(i)].labels", multiline: false)
+                try checkText(v, field: "alerts[\(i)].labels.\(k)", multiline: true)
+            }
+            for (k, v) in annotations.sorted(by: { $0.key < $1.key }) {
+                try checkText(k, field: "alerts[\(i)].annotations", multiline: false)
+                try checkText(v, field: "alerts[\(i)].annotations.\(k)", multiline: true)
+            }
             let alertname = labels["alertname"] ?? "alert"
             var title = annotations["summary"] ?? annotations["title"] ?? alertname
             if annotations["summary"] == nil, let instance = labels["instance"] { title += " on \(instance)" }
@@ -45,13 +54,21 @@ public enum MonitoringPayloads {
             let link = [annotations["runbook_url"], alert["panelURL"] as? String, alert["dashboardURL"] as? String,
                         alert["generatorURL"] as? String].compactMap { $0 }.first { isHTTP($0) }
             let components = [labels["component"], labels["service"], labels["job"]].compactMap { $0 }.prefix(1)
+            let severity = labels["severity"].flatMap(Severity.init(alias:))
+            var omitted: Set<Event.Field> = []
+            if severity == nil { omitted.insert(.severity) }
+            if components.isEmpty { omitted.insert(.components) }
+            if link == nil { omitted.insert(.link) }
+            let message = annotations["description"] ?? annotations["message"] ?? (alert["valueString"] as? String)
+            if let message { try checkText(message, field: "alerts[\(i)].valueString", multiline: true) }
             events.append(Event(
                 id: idFor(), incident: "\(source):\(key)".truncated(to: EventInput.maxIncidentLength), status: status,
-                severity: labels["severity"].flatMap(Severity.init(alias:)) ?? .major,
+                severity: severity ?? .major,
                 title: String(title.prefix(EventInput.maxTitleLength)),
-                message: annotations["description"] ?? annotations["message"] ?? (alert["valueString"] as? String),
-                components: Array(components), labels: allLabels, link: link,
-                occurredAt: (status == .resolved ? endsAt : startsAt) ?? receivedAt, receivedAt: receivedAt))
+                message: message.map { TextRules.check($0, multiline: true).text },
+                components: Array(components), labels: allLabels.mapValues { TextRules.check($0, multiline: true).text }, link: link,
+                occurredAt: (status == .resolved ? endsAt : startsAt) ?? receivedAt, receivedAt: receivedAt,
+                source: source, omitted: omitted))
         }
         return events
     }
@@ -74,7 +91,7 @@ public enum MonitoringPayloads {
         let status: EventStatus
         switch action {
         case "trigger": status = .triggered
-        case "acknowledge": status = .updated
+        case "acknowledge": status = .acknowledged
         case "resolve": status = .resolved
         default: throw InputError(field: "event_action", "must be trigger, acknowledge or resolve")
         }
@@ -83,10 +100,17 @@ public enum MonitoringPayloads {
             guard status == .triggered else { throw InputError(field: "dedup_key", "is required to \(action)") }
             dedupKey = newKey()
         }
+        try checkText(dedupKey, field: "dedup_key", multiline: false)
         let payload = root["payload"] as? [String: Any] ?? [:]
+        var omitted: Set<Event.Field> = []
         var title = payload["summary"] as? String ?? ""
         if status == .triggered && title.isEmpty { throw InputError(field: "payload.summary", "is required") }
-        if title.isEmpty { title = dedupKey }
+        try checkText(title, field: "payload.summary", multiline: true)
+        // An acknowledge or resolve usually carries no summary or severity: the incident keeps its own.
+        if title.isEmpty {
+            title = dedupKey
+            omitted.insert(.title)
+        }
         var severity = Severity.major
         if let s = payload["severity"] as? String {
             switch s {
@@ -98,18 +122,36 @@ public enum MonitoringPayloads {
             }
         } else if status == .triggered {
             throw InputError(field: "payload.severity", "is required")
+        } else {
+            omitted.insert(.severity)
         }
         var labels: [String: String] = [:]
         for key in ["source", "group", "class"] { if let v = payload[key] as? String { labels[key] = v } }
         for (k, v) in strings(payload["custom_details"]) { labels["detail_\(k)"] = v }
+        for (k, v) in labels.sorted(by: { $0.key < $1.key }) {
+            try checkText(k, field: "payload.custom_details", multiline: false)
+            labels[k] = try checkText(v, field: "payload.\(k)", multiline: true)
+        }
         let link = (root["links"] as? [[String: Any]])?.compactMap { $0["href"] as? String }.first(where: isHTTP)
             ?? (root["client_url"] as? String).flatMap { isHTTP($0) ? $0 : nil }
+        if link == nil { omitted.insert(.link) }
+        let component = payload["component"] as? String
+        if let component { try checkText(component, field: "payload.component", multiline: false) } else { omitted.insert(.components) }
+        if status != .triggered && labels.isEmpty { omitted.insert(.labels) }
         let occurred = (payload["timestamp"] as? String).flatMap(RFC3339.parse) ?? receivedAt
         let event = Event(id: id, incident: "pd:\(dedupKey)".truncated(to: EventInput.maxIncidentLength), status: status, severity: severity,
-                          title: String(title.prefix(EventInput.maxTitleLength)), message: nil,
-                          components: (payload["component"] as? String).map { [$0] } ?? [], labels: labels, link: link,
-                          occurredAt: occurred, receivedAt: receivedAt)
+                          title: String(TextRules.check(title, multiline: true).text.prefix(EventInput.maxTitleLength)), message: nil,
+                          components: component.map { [$0] } ?? [], labels: labels, link: link,
+                          occurredAt: occurred, receivedAt: receivedAt, source: "pagerduty", omitted: omitted)
         return PagerDutyEvent(routingKey: routingKey, event: event, dedupKey: dedupKey)
+    }
+
+    /// The text as stored, or a 400 naming the field (see `TextRules`).
+    @discardableResult
+    static func checkText(_ text: String, field: String, multiline: Bool) throws(InputError) -> String {
+        let (checked, problem) = TextRules.check(text, multiline: multiline)
+        if let problem { throw InputError(field: field, problem) }
+        return checked
     }
 
     static func object(_ data: some Collection<UInt8>) throws(InputError) -> [String: Any] {

@@ -18,9 +18,17 @@ public struct OutboundMessage: Sendable {
     public var thread: String?
     /// The delivery id of the notice this follows up.
     public var threadDeliveryId: String?
+    /// For a follow-up: the title its target's notice was (or would have been) sent with, so a
+    /// reply can keep the conversation's subject (`Re: …`), and that notice's delivery id.
+    public var noticeTitle: String?
+    public var noticeDeliveryId: String?
+    /// For a follow-up: the provider references of the notice and the follow-ups delivered to the
+    /// same target before, oldest first (an email's `References` chain).
+    public var references: [String]
 
     public init(deliveryId: String, kind: DeliveryKind, recipient: String? = nil, event: Event, incident: Incident,
-                title: String, text: String, thread: String? = nil, threadDeliveryId: String? = nil) {
+                title: String, text: String, thread: String? = nil, threadDeliveryId: String? = nil,
+                noticeTitle: String? = nil, noticeDeliveryId: String? = nil, references: [String] = []) {
         self.deliveryId = deliveryId
         self.kind = kind
         self.recipient = recipient
@@ -30,6 +38,9 @@ public struct OutboundMessage: Sendable {
         self.text = text
         self.thread = thread
         self.threadDeliveryId = threadDeliveryId
+        self.noticeTitle = noticeTitle
+        self.noticeDeliveryId = noticeDeliveryId
+        self.references = references
     }
 }
 

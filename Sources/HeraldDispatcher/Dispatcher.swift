@@ -54,7 +54,11 @@ public final class Dispatcher: Service, Sendable {
         for config in configs {
             guard let channel = channels[config.name] else { continue }
             let fallback = config.fallback.flatMap { name in
-                channels[name].map { Lane.Fallback(channel: name, recipients: $0.recipients, wake: { directory.wake(name) }) }
+                channels[name].map { fallback in
+                    Lane.Fallback(targets: fallback.recipients.isEmpty ? [Target(channel: name)]
+                                      : fallback.recipients.map { Target(channel: name, recipient: $0) },
+                                  wake: { directory.wake(name) })
+                }
             }
             lanes[config.name] = Lane(channel: channel, config: config, store: store, recorder: recorder,
                                       renderer: memo, redactor: redactor, owner: owner, options: options, logger: logger,

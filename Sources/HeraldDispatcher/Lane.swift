@@ -18,12 +18,11 @@ final class Lane: Sendable {
     let options: Dispatcher.Options
     let logger: Logger
     let wakeup = Wakeup()
-    /// The fallback channel's name, its recipients, and how to wake its lane.
+    /// The fallback channel's targets, and how to wake its lane.
     let fallback: Fallback?
 
     struct Fallback: Sendable {
-        var channel: String
-        var recipients: [String]
+        var targets: [Target]
         var wake: @Sendable () -> Void
     }
 
@@ -184,19 +183,18 @@ final class Lane: Sendable {
         let startedAt = Date()
         let clock = ContinuousClock()
         let start = clock.now
-        var (title, text) = renderer.render(kind: delivery.kind, event: item.event, incident: item.incident)
-        if let max = channel.limits.maxTitle { title = title.truncated(to: max) }
-        if let max = channel.limits.maxBody { text = text.truncated(to: max) }
+        let (title, text) = fitted(renderer.render(kind: delivery.kind, event: item.event, incident: item.incident))
+        // A follow-up carries the title its notice had, so a reply keeps the conversation's subject.
+        let noticeTitle = item.notice.map { fitted(renderer.render(kind: .notice, event: $0.event, incident: item.incident)).title }
         let message = OutboundMessage(deliveryId: delivery.id, kind: delivery.kind, recipient: delivery.recipient, event: item.event,
                                       incident: item.incident, title: title, text: text, thread: item.thread,
-                                      threadDeliveryId: item.threadDeliveryId)
-        var lifecycle = DeliveryLifecycle(state: .inFlight, attempts: item.budgetAttempts, since: item.budgetSince)
+                                      threadDeliveryId: item.threadDeliveryId, noticeTitle: noticeTitle,
+                                      noticeDeliveryId: item.notice?.deliveryId, references: item.references)
         let record: AttemptRecord
         do {
             let receipt = try await channel.deliver(message)
             let elapsed = clock.now - start
-            _ = lifecycle.succeeded(reference: receipt.reference)
-            record = AttemptRecord(deliveryId: delivery.id, startedAt: startedAt, duration: elapsed,
+            record = AttemptRecord(deliveryId: delivery.id, lease: item.lease, startedAt: startedAt, duration: elapsed,
                                    outcome: .delivered(reference: receipt.reference), status: receipt.status)
             delivered.increment()
             duration.recordNanoseconds(elapsed.nanoseconds)
@@ -205,44 +203,51 @@ final class Lane: Sendable {
             duration.recordNanoseconds(elapsed.nanoseconds)
             var failure = (error as? DeliveryError) ?? .transient(.other, "\(error)")
             failure.detail = redactor.redact(failure.detail)
-            let action = lifecycle.failed(failure, now: Date(), policy: config.retry, random: Double.random(in: 0...1))
-            let outcome: AttemptRecord.Outcome
-            switch action {
-            case .scheduleRetry(let at):
-                outcome = .retry(at: at)
+            var outcome = DeliveryLifecycle.judge(failure, attempts: item.budgetAttempts + 1, since: item.budgetSince, now: Date(),
+                                                  policy: config.retry, random: Double.random(in: 0...1))
+            switch outcome {
+            case .retry(let at):
                 retried.increment()
                 logger.notice("attempt failed; will retry", metadata: [
                     "delivery": "\(delivery.id)", "reason": "\(failure.reason.rawValue)",
-                    "retry_in": "\(Duration.milliseconds(Int64(at.timeIntervalSinceNow * 1000)).formatted)",
+                    "retry_in": "\(Duration.seconds(clamping: at.timeIntervalSinceNow).formatted)",
                     "error": "\(failure.description)",
                 ])
-            case .markFailed(let reason):
+            case .failed(let reason):
                 outcome = .failed(reason: redactor.redact(reason))
                 failed.increment()
                 logger.warning("delivery failed", metadata: [
                     "delivery": "\(delivery.id)", "reason": "\(failure.reason.rawValue)", "error": "\(redactor.redact(reason))",
                 ])
             default:
-                outcome = .released
+                break
             }
-            record = AttemptRecord(deliveryId: delivery.id, startedAt: startedAt, duration: elapsed, outcome: outcome,
-                                   status: failure.status, reason: failure.reason.rawValue, error: failure.description)
+            var isFinalFailure = false
+            if case .failed = outcome { isFinalFailure = true }
+            record = AttemptRecord(deliveryId: delivery.id, lease: item.lease, startedAt: startedAt, duration: elapsed,
+                                   outcome: outcome, status: failure.status, reason: failure.reason.rawValue,
+                                   error: failure.description,
+                                   fallback: isFinalFailure && delivery.kind == .notice ? fallback?.targets ?? [] : [])
         }
         do {
+            // The failure and its fallback commit together; the store decides (fenced by the lease,
+            // and by whether the incident is still open) what the outcome changes.
             try await recorder.submit(record)
-            if case .failed = record.outcome, delivery.kind == .notice, let fallback {
-                let n = try await store.enqueueFallback(of: delivery.id, channel: fallback.channel, recipients: fallback.recipients, now: Date())
-                if n > 0 {
-                    logger.notice("notice handed to the fallback channel", metadata: ["delivery": "\(delivery.id)", "fallback": "\(fallback.channel)"])
-                    fallback.wake()
-                }
-            }
+            if !record.fallback.isEmpty { fallback?.wake() }
         } catch {
             // The delivery stays in flight in the store; its lease expires and it is sent again.
             logger.error("cannot record attempt outcome", metadata: ["delivery": "\(delivery.id)", "error": "\(error)"])
         }
         state.withLock { $0.inFlight -= 1 }
         wakeup.signal()
+    }
+
+    /// Rendered words cut to the channel's limits.
+    private func fitted(_ rendered: (title: String, text: String)) -> (title: String, text: String) {
+        var (title, text) = rendered
+        if let max = channel.limits.maxTitle { title = title.truncated(to: max) }
+        if let max = channel.limits.maxBody { text = text.truncated(to: max) }
+        return (title, text)
     }
 }
 

@@ -13,63 +13,77 @@ extension PostgresStore {
         let logger = self.logger
         let t = now.timeIntervalSince1970
         let until = leaseUntil.timeIntervalSince1970
+        let lease = Identifier.make(prefix: "lease", at: now)
         let rows = try await run(timeout: Self.hotPathTimeout) { connection in
             try await connection.query("""
                 WITH picked AS (
                     SELECT id FROM deliveries AS d
                     WHERE channel = \(channel) AND state IN ('queued', 'retrying') AND due_at <= \(t)
-                      -- The phases never cross at one recipient: an all-clear waits while its
-                      -- notice is still being sent.
+                      -- Nothing overtakes at one target: a follow-up waits while anything earlier to
+                      -- its target (the notice, an update) is still being sent.
                       AND (kind = 'notice' OR NOT EXISTS (
                           SELECT 1 FROM deliveries AS n
                           WHERE n.incident = d.incident AND n.cycle = d.cycle AND n.channel = d.channel
-                            AND n.recipient IS NOT DISTINCT FROM d.recipient AND n.kind = 'notice' AND n.state = 'in_flight'))
+                            AND n.recipient IS NOT DISTINCT FROM d.recipient AND n.state = 'in_flight'))
                     ORDER BY priority DESC, due_at, seq
                     LIMIT \(limit)
                     FOR UPDATE SKIP LOCKED
                 ), claimed AS (
-                    UPDATE deliveries AS d SET state = 'in_flight', lease_owner = \(owner), lease_until = \(until), updated_at = \(t)
+                    UPDATE deliveries AS d SET state = 'in_flight', lease_owner = \(owner), lease_token = \(lease),
+                        lease_until = \(until), updated_at = \(t)
                     FROM picked WHERE d.id = picked.id
                     RETURNING \(unescaped: Self.deliveryColumns("d")), d.cycle, d.seq, d.budget_attempts, d.budget_since
                 )
-                SELECT c.*, e.body AS event_body, e.status AS event_status,
-                       i.key AS i_key, i.status AS i_status, i.cycle AS i_cycle, i.title AS i_title, i.severity AS i_severity,
-                       i.opened_at AS i_opened_at, i.resolved_at AS i_resolved_at, i.updated_at AS i_updated_at,
-                       th.id AS thread_id, th.receipt AS thread_receipt
+                SELECT c.*, e.body AS event_body, \(unescaped: Self.incidentColumns("i", as: "i_")),
+                       th.id AS thread_id, th.receipt AS thread_receipt, th.state AS thread_state, th.event_id AS thread_event_id,
+                       te.body AS thread_event_body, refs.receipts AS thread_references
                 FROM claimed AS c
                 JOIN events AS e ON e.id = c.event_id
                 JOIN incidents AS i ON i.key = c.incident
+                -- A follow-up's notice to the same target: the delivered one, else the latest.
                 LEFT JOIN LATERAL (
-                    SELECT t.id, t.receipt FROM deliveries AS t
+                    SELECT t.id, t.receipt, t.state, t.event_id FROM deliveries AS t
                     WHERE t.incident = c.incident AND t.cycle = c.cycle AND t.channel = c.channel
-                      AND t.recipient IS NOT DISTINCT FROM c.recipient AND t.kind = 'notice' AND t.state = 'delivered'
-                    ORDER BY t.delivered_at LIMIT 1
-                ) AS th ON (e.status <> 'triggered' OR c.kind <> 'notice')
+                      AND t.recipient IS NOT DISTINCT FROM c.recipient AND t.kind = 'notice'
+                    ORDER BY t.state = 'delivered' DESC, t.delivered_at, t.created_at DESC LIMIT 1
+                ) AS th ON c.kind <> 'notice'
+                LEFT JOIN events AS te ON te.id = th.event_id
+                LEFT JOIN LATERAL (
+                    SELECT array_agg(t.receipt ORDER BY t.delivered_at, t.seq) AS receipts FROM deliveries AS t
+                    WHERE t.incident = c.incident AND t.cycle = c.cycle AND t.channel = c.channel
+                      AND t.recipient IS NOT DISTINCT FROM c.recipient AND t.kind IN ('notice', 'update')
+                      AND t.state = 'delivered' AND t.receipt IS NOT NULL
+                ) AS refs ON c.kind <> 'notice'
                 ORDER BY c.priority DESC, c.due_at, c.seq
                 """, logger: logger).collect()
         }
         let eventCache = self.eventCache
-        return try rows.map { row in
+        func loadEvent(_ id: String, _ body: String?) throws -> Event? {
+            try eventCache.value(for: id) {
+                try body.map { try decoder.decode(Event.self, from: Data($0.utf8)) }
+            }
+        }
+        return try rows.compactMap { row in
             let r = row.makeRandomAccess()
             let delivery = try Self.delivery(from: r)
-            let event = try eventCache.value(for: delivery.eventId) {
-                try decoder.decode(Event.self, from: Data(try r["event_body"].decode(String.self).utf8))
-            }!
-            let incident = Incident(
-                key: try r["i_key"].decode(String.self),
-                status: Incident.Status(rawValue: try r["i_status"].decode(String.self)) ?? .open,
-                cycle: try r["i_cycle"].decode(Int.self),
-                title: try r["i_title"].decode(String.self),
-                severity: Severity(rawValue: try r["i_severity"].decode(String.self)) ?? .major,
-                openedAt: Date(timeIntervalSince1970: try r["i_opened_at"].decode(Double.self)),
-                resolvedAt: try r["i_resolved_at"].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
-                updatedAt: Date(timeIntervalSince1970: try r["i_updated_at"].decode(Double.self)))
-            return ClaimedDelivery(
-                delivery: delivery, event: event, incident: incident,
+            guard let event = try loadEvent(delivery.eventId, try r["event_body"].decode(String.self)) else { return nil }
+            var item = ClaimedDelivery(
+                delivery: delivery, event: event, incident: try Self.incident(from: r, prefix: "i_"), lease: lease,
                 budgetAttempts: try r["budget_attempts"].decode(Int.self),
                 budgetSince: Date(timeIntervalSince1970: try r["budget_since"].decode(Double.self)),
-                thread: try r["thread_receipt"].decode(String?.self),
-                threadDeliveryId: try r["thread_id"].decode(String?.self))
+                thread: nil)
+            if let noticeId = try r["thread_id"].decode(String?.self) {
+                if let noticeEventId = try r["thread_event_id"].decode(String?.self),
+                   let noticeEvent = try loadEvent(noticeEventId, try r["thread_event_body"].decode(String?.self)) {
+                    item.notice = .init(deliveryId: noticeId, event: noticeEvent)
+                }
+                if try r["thread_state"].decode(String?.self) == DeliveryState.delivered.rawValue {
+                    item.thread = try r["thread_receipt"].decode(String?.self)
+                    item.threadDeliveryId = noticeId
+                }
+            }
+            item.references = try r["thread_references"].decode([String]?.self) ?? []
+            return item
         }
     }
 
@@ -83,105 +97,261 @@ extension PostgresStore {
         return try rows.first?.decode(Double?.self).map(Date.init(timeIntervalSince1970:))
     }
 
-    struct RecordRow: Encodable {
+    /// The new state of one delivery, for the record statement.
+    struct StateRow: Encodable {
         var id: String
-        var outcome: String
-        var ref: String?
-        var retry_at: Double?
-        var status: Int?
+        var state: String
+        var keep_due: Bool
+        var due_at: Double?
+        var counts: Int
+        var answered: Bool
+        var delivered: Bool
+        var receipt: String?
+        var last_status: Int?
         var last_error: String?
-        var reason: String?
-        var error: String?
+    }
+
+    /// One answer for the attempt history (`seq` numbers several answers for one delivery).
+    struct AttemptRow: Encodable {
+        var id: String
+        var seq: Int
         var started_at: Double
         var duration_ms: Double
+        var outcome: String
+        var status: Int?
+        var reason: String?
+        var error: String?
+        var late: Bool
     }
 
-    /// One statement for the whole set: the rows still in flight are locked in id order, moved to
-    /// their new state, and an attempt is written for each that was ours. A late answer for a
-    /// delivery that is no longer in flight changes nothing, as in SQLite.
+    struct TargetRow: Encodable, Hashable {
+        var incident: String
+        var cycle: Int
+        var channel: String
+        var recipient: String?
+        init(_ d: LiveDelivery) {
+            incident = d.incident
+            cycle = d.cycle
+            channel = d.target.channel
+            recipient = d.target.recipient
+        }
+    }
+
+    /// Outcomes as `DeliveryLifecycle` decides them, fenced by the lease, in one transaction: the
+    /// deliveries are locked (and, when an outcome may turn on whether the incident is still open,
+    /// their incidents first), their new states and every answer's attempt written in one
+    /// statement with the updates a delivered notice makes due; the rarer effects (a fallback, a
+    /// summary in place of an all-clear) follow in the same transaction.
     public func record(_ records: [AttemptRecord], now: Date) async throws {
         guard !records.isEmpty else { return }
-        var seen: Set<String> = []
-        var rows: [RecordRow] = []
-        for r in records where seen.insert(r.deliveryId).inserted {
-            var row = RecordRow(id: r.deliveryId, outcome: "", status: r.status, reason: r.reason, error: r.error,
-                                started_at: r.startedAt.timeIntervalSince1970, duration_ms: r.duration.seconds * 1000)
-            switch r.outcome {
-            case .delivered(let reference):
-                row.outcome = "delivered"
-                row.ref = reference
-            case .retry(let at):
-                row.outcome = "retry"
-                row.retry_at = at.timeIntervalSince1970
-                row.last_error = r.error
-            case .failed(let reason):
-                row.outcome = "failed"
-                row.last_error = reason
-            case .released:
-                row.outcome = "released"
-            }
-            rows.append(row)
-        }
-        let json = try Self.json(rows)
         let t = now.timeIntervalSince1970
         let logger = self.logger
-        _ = try await run(timeout: Self.hotPathTimeout) { connection in
-            try await connection.query("""
-                WITH r AS (
-                    SELECT * FROM jsonb_to_recordset(\(json)::jsonb)
-                        AS r(id text, outcome text, ref text, retry_at float8, status int, last_error text, reason text,
-                             error text, started_at float8, duration_ms float8)
-                ), locked AS (
-                    SELECT d.id FROM deliveries AS d WHERE d.id IN (SELECT id FROM r) AND d.state = 'in_flight'
-                    ORDER BY d.id FOR UPDATE
-                ), upd AS (
+        let workChannel = Self.workChannel
+        let ids = records.map(\.deliveryId).uniqued()
+        let decidesByIncident = records.contains { if case .delivered = $0.outcome { return false } else { return true } }
+        try await transaction(timeout: Self.hotPathTimeout) { connection in
+            if decidesByIncident {
+                try await Self.lockIncidents(ofDeliveries: ids, connection, logger: logger)
+            }
+            var live: [String: LiveDelivery] = [:]
+            for row in try await connection.query("""
+                SELECT \(unescaped: Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
+                WHERE d.id = ANY(\(ids)::text[]) ORDER BY d.id FOR UPDATE OF d
+                """, logger: logger).collect() {
+                if let d = try Self.liveDelivery(row) { live[d.id] = d }
+            }
+            var states: [String: StateRow] = [:]
+            var attempts: [AttemptRow] = []
+            var seq: [String: Int] = [:]
+            var due: Set<TargetRow> = []
+            var effects: [(LiveDelivery, [DeliveryLifecycle.Effect], [Target])] = []
+            for r in records {
+                guard var d = live[r.deliveryId] else { continue }
+                let change = DeliveryLifecycle.outcome(r.outcome, lease: r.lease, current: d.current)
+                var outcome = ""
+                var receipt: String?
+                var lastError = r.error
+                switch r.outcome {
+                case .delivered(let reference): outcome = "delivered"; receipt = reference; lastError = nil
+                case .retry: outcome = "retry"
+                case .failed(let reason): outcome = "failed"; lastError = reason
+                case .released: break
+                }
+                if !outcome.isEmpty {
+                    seq[d.id, default: 0] += 1
+                    attempts.append(AttemptRow(id: d.id, seq: seq[d.id]!, started_at: r.startedAt.timeIntervalSince1970,
+                                               duration_ms: r.duration.seconds * 1000, outcome: outcome, status: r.status,
+                                               reason: r.reason, error: r.error, late: change.isLate))
+                }
+                guard let state = change.state else { continue }
+                let previous = states[d.id]
+                states[d.id] = StateRow(
+                    id: d.id, state: state.rawValue,
+                    keep_due: (state == .queued || state == .retrying) && change.dueAt == nil,
+                    due_at: change.dueAt?.timeIntervalSince1970, counts: (previous?.counts ?? 0) + (change.countsAttempt ? 1 : 0),
+                    answered: !outcome.isEmpty || previous?.answered == true, delivered: state == .delivered,
+                    receipt: receipt, last_status: outcome.isEmpty ? previous?.last_status : r.status,
+                    last_error: outcome.isEmpty ? previous?.last_error : lastError)
+                d.current.state = state
+                d.current.lease = nil
+                live[d.id] = d
+                for effect in change.effects where effect == .updatesDue { due.insert(TargetRow(d)) }
+                let rest = change.effects.filter { $0 != .updatesDue }
+                if !rest.isEmpty { effects.append((d, rest, r.fallback)) }
+            }
+            let stateJSON = try Self.json(Array(states.values))
+            let attemptJSON = try Self.json(attempts)
+            let dueJSON = try Self.json(Array(due))
+            _ = try await connection.query("""
+                WITH u AS (
                     UPDATE deliveries AS d SET
-                        state = CASE r.outcome WHEN 'delivered' THEN 'delivered' WHEN 'retry' THEN 'retrying'
-                                    WHEN 'failed' THEN 'failed'
-                                    ELSE CASE WHEN d.budget_attempts = 0 THEN 'queued' ELSE 'retrying' END END,
-                        attempts = d.attempts + CASE WHEN r.outcome = 'released' THEN 0 ELSE 1 END,
-                        budget_attempts = d.budget_attempts + CASE WHEN r.outcome = 'released' THEN 0 ELSE 1 END,
-                        receipt = CASE WHEN r.outcome = 'delivered' THEN r.ref ELSE d.receipt END,
-                        delivered_at = CASE WHEN r.outcome = 'delivered' THEN \(t) ELSE d.delivered_at END,
-                        last_status = CASE WHEN r.outcome = 'released' THEN d.last_status ELSE r.status END,
-                        last_error = CASE WHEN r.outcome = 'released' THEN d.last_error ELSE r.last_error END,
-                        due_at = CASE r.outcome WHEN 'retry' THEN r.retry_at WHEN 'released' THEN d.due_at ELSE NULL END,
-                        lease_owner = NULL, lease_until = NULL, updated_at = \(t)
-                    FROM r, locked
-                    WHERE d.id = r.id AND d.id = locked.id AND d.state = 'in_flight'
-                    RETURNING d.id, d.attempts, d.replays, r.outcome, r.started_at, r.duration_ms, r.status, r.reason, r.error
+                        state = r.state,
+                        due_at = CASE WHEN r.keep_due THEN d.due_at ELSE r.due_at END,
+                        attempts = d.attempts + r.counts, budget_attempts = d.budget_attempts + r.counts,
+                        receipt = CASE WHEN r.delivered THEN r.receipt ELSE d.receipt END,
+                        delivered_at = CASE WHEN r.delivered THEN \(t) ELSE d.delivered_at END,
+                        last_status = CASE WHEN r.answered THEN r.last_status ELSE d.last_status END,
+                        last_error = CASE WHEN r.answered THEN r.last_error ELSE d.last_error END,
+                        lease_owner = NULL, lease_token = NULL, lease_until = NULL, updated_at = \(t)
+                    FROM jsonb_to_recordset(\(stateJSON)::jsonb)
+                        AS r(id text, state text, keep_due bool, due_at float8, counts int, answered bool, delivered bool,
+                             receipt text, last_status int, last_error text)
+                    WHERE d.id = r.id
+                    RETURNING 1
+                ), a AS (
+                    INSERT INTO attempts (delivery_id, number, replay, started_at, duration_ms, outcome, status, reason, error, late)
+                    SELECT x.id, COALESCE((SELECT MAX(number) FROM attempts AS h WHERE h.delivery_id = x.id), 0) + x.seq, d.replays,
+                           x.started_at, x.duration_ms, x.outcome, x.status, x.reason, x.error, x.late
+                    FROM jsonb_to_recordset(\(attemptJSON)::jsonb)
+                        AS x(id text, seq int, started_at float8, duration_ms float8, outcome text, status int, reason text,
+                             error text, late bool)
+                    JOIN deliveries AS d ON d.id = x.id
+                    RETURNING 1
+                ), due AS (
+                    UPDATE deliveries AS w SET due_at = \(t), updated_at = \(t)
+                    FROM jsonb_to_recordset(\(dueJSON)::jsonb) AS e(incident text, cycle int, channel text, recipient text)
+                    WHERE w.incident = e.incident AND w.cycle = e.cycle AND w.channel = e.channel
+                      AND w.recipient IS NOT DISTINCT FROM e.recipient
+                      AND w.kind = 'update' AND w.state = 'queued' AND w.due_at IS NULL
+                    RETURNING w.channel
                 )
-                INSERT INTO attempts (delivery_id, number, replay, started_at, duration_ms, outcome, status, reason, error)
-                SELECT id, attempts, replays, started_at, duration_ms, outcome, status, reason, error
-                FROM upd WHERE outcome <> 'released'
-                ON CONFLICT (delivery_id, number) DO UPDATE SET
-                    replay = EXCLUDED.replay, started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms,
-                    outcome = EXCLUDED.outcome, status = EXCLUDED.status, reason = EXCLUDED.reason, error = EXCLUDED.error
+                SELECT (SELECT count(*) FROM u)::int8, (SELECT count(*) FROM a)::int8,
+                       (SELECT count(*) FROM (SELECT pg_notify(\(workChannel), c) FROM (SELECT DISTINCT channel AS c FROM due) AS n) AS m)::int8
                 """, logger: logger).collect()
+            for (d, list, fallback) in effects {
+                try await Self.apply(list, of: d, fallback: fallback, now: now, connection, logger: logger)
+            }
         }
     }
 
-    /// In-flight deliveries whose lease expired (or all of `owner`'s) go back to waiting, and each
-    /// channel that got work back is signalled to every node.
+    /// The rarer effects of a transition on the rest of the delivery's target and cycle.
+    static func apply(_ effects: [DeliveryLifecycle.Effect], of d: LiveDelivery, fallback: [Target], now: Date,
+                      _ connection: PostgresConnection, logger: Logger) async throws {
+        let t = now.timeIntervalSince1970
+        let (incident, cycle, channel, recipient) = (d.incident, d.cycle, d.target.channel, d.target.recipient)
+        for effect in effects {
+            switch effect {
+            case .updatesDue:
+                _ = try await connection.query("""
+                    UPDATE deliveries SET due_at = \(t), updated_at = \(t)
+                    WHERE incident = \(incident) AND cycle = \(cycle) AND channel = \(channel)
+                      AND recipient IS NOT DISTINCT FROM \(recipient) AND kind = 'update' AND state = 'queued' AND due_at IS NULL
+                    """, logger: logger).collect()
+            case .supersedeUpdates:
+                _ = try await connection.query("""
+                    UPDATE deliveries SET state = 'superseded', due_at = NULL, updated_at = \(t)
+                    WHERE incident = \(incident) AND cycle = \(cycle) AND channel = \(channel)
+                      AND recipient IS NOT DISTINCT FROM \(recipient) AND kind = 'update' AND state IN ('queued', 'retrying')
+                    """, logger: logger).collect()
+            case .allClearBecomesSummary:
+                _ = try await connection.query("""
+                    UPDATE deliveries SET kind = 'summary', updated_at = \(t)
+                    WHERE incident = \(incident) AND cycle = \(cycle) AND channel = \(channel)
+                      AND recipient IS NOT DISTINCT FROM \(recipient) AND kind = 'all_clear' AND state IN ('queued', 'retrying')
+                    """, logger: logger).collect()
+            case .fallback:
+                guard !fallback.isEmpty else { continue }
+                let cycleRows = try await cycleDeliveries([(incident, cycle)], connection, lock: false, logger: logger)
+                let targets = LifecyclePlanner.fallbackTargets(fallback, cycle: cycleRows[incident] ?? [], cycleOpen: true)
+                guard !targets.isEmpty else { continue }
+                let rows = targets.enumerated().map {
+                    FallbackRow(ord: $0.offset, id: Identifier.make(prefix: "dlv", at: now), channel: $0.element.channel,
+                                recipient: $0.element.recipient)
+                }
+                _ = try await connection.query("""
+                    WITH ins AS (
+                        INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority,
+                                                budget_since, created_at, due_at, updated_at, fallback_of)
+                        SELECT r.id, \(d.eventId), \(incident), \(cycle), r.channel, r.recipient, 'notice', 'queued',
+                               \(DeliveryKind.notice.priority), \(t), \(t), \(t), \(t), \(d.id)
+                        FROM jsonb_to_recordset(\(try json(rows))::jsonb) AS r(ord int, id text, channel text, recipient text)
+                        ORDER BY r.ord
+                        RETURNING channel
+                    )
+                    SELECT pg_notify(\(workChannel), c) FROM (SELECT DISTINCT channel AS c FROM ins) AS n
+                    """, logger: logger).collect()
+            }
+        }
+    }
+
+    struct FallbackRow: Encodable {
+        var ord: Int
+        var id: String
+        var channel: String
+        var recipient: String?
+    }
+
+    /// In-flight deliveries whose lease expired (or all of `owner`'s) go back to waiting — or, a
+    /// notice or update whose cycle is over, are superseded — and each channel that got work back
+    /// is signalled to every node. Incidents are locked first, as every writer takes them.
     public func releaseLeases(expiredBefore: Date?, owner: String?) async throws -> [String] {
-        let t = Date().timeIntervalSince1970
+        let now = Date()
+        let t = now.timeIntervalSince1970
         let before = expiredBefore?.timeIntervalSince1970
         let logger = self.logger
-        let rows = try await run(timeout: Self.hotPathTimeout) { connection in
-            try await connection.query("""
+        let workChannel = Self.workChannel
+        return try await transaction(timeout: Self.hotPathTimeout) { connection in
+            let candidates = try await connection.query("""
+                SELECT id FROM deliveries
+                WHERE state = 'in_flight'
+                  AND (\(before)::float8 IS NULL OR lease_until < \(before)::float8)
+                  AND (\(owner)::text IS NULL OR lease_owner = \(owner)::text)
+                """, logger: logger).collect().map { try $0.decode(String.self) }
+            guard !candidates.isEmpty else { return [] }
+            try await Self.lockIncidents(ofDeliveries: candidates, connection, logger: logger)
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
+                WHERE d.id = ANY(\(candidates)::text[]) AND d.state = 'in_flight'
+                  AND (\(before)::float8 IS NULL OR d.lease_until < \(before)::float8)
+                  AND (\(owner)::text IS NULL OR d.lease_owner = \(owner)::text)
+                ORDER BY d.seq FOR UPDATE OF d
+                """, logger: logger).collect().compactMap(Self.liveDelivery)
+            var states: [StateRow] = []
+            var channels: [String] = []
+            var effects: [(LiveDelivery, [DeliveryLifecycle.Effect])] = []
+            for d in rows {
+                let change = DeliveryLifecycle.release(d.current)
+                guard let state = change.state else { continue }
+                states.append(StateRow(id: d.id, state: state.rawValue, keep_due: state != .superseded, due_at: nil, counts: 0,
+                                       answered: false, delivered: false, receipt: nil, last_status: nil, last_error: nil))
+                channels.append(d.target.channel)
+                if !change.effects.isEmpty { effects.append((d, change.effects)) }
+            }
+            guard !states.isEmpty else { return [] }
+            _ = try await connection.query("""
                 WITH u AS (
-                    UPDATE deliveries SET state = CASE WHEN budget_attempts = 0 THEN 'queued' ELSE 'retrying' END,
-                        lease_owner = NULL, lease_until = NULL, updated_at = \(t)
-                    WHERE state = 'in_flight'
-                      AND (\(before)::float8 IS NULL OR lease_until < \(before)::float8)
-                      AND (\(owner)::text IS NULL OR lease_owner = \(owner)::text)
-                    RETURNING channel, seq
-                ), c AS (
-                    SELECT channel, MIN(seq) AS first FROM u GROUP BY channel
+                    UPDATE deliveries AS d SET state = r.state, due_at = CASE WHEN r.keep_due THEN d.due_at ELSE NULL END,
+                        lease_owner = NULL, lease_token = NULL, lease_until = NULL, updated_at = \(t)
+                    FROM jsonb_to_recordset(\(try Self.json(states))::jsonb) AS r(id text, state text, keep_due bool)
+                    WHERE d.id = r.id
+                    RETURNING d.channel
                 )
-                SELECT channel, pg_notify(\(Self.workChannel), channel)::text FROM c ORDER BY first
+                SELECT pg_notify(\(workChannel), c) FROM (SELECT DISTINCT channel AS c FROM u) AS n
                 """, logger: logger).collect()
+            for (d, list) in effects {
+                try await Self.apply(list, of: d, fallback: [], now: now, connection, logger: logger)
+            }
+            return channels.uniqued()
         }
-        return try rows.map { try $0.decode((String, String?).self).0 }
     }
 }

@@ -10,10 +10,11 @@ import PostgresNIO
 /// 2. `incidents`: one upsert of every incident the batch touches (sorted by key: nodes lock in
 ///    the same order, so concurrent batches wait for each other instead of deadlocking), which
 ///    locks the rows and answers their current state.
-/// 3. Only when a resolve closes a cycle that is in the database: its notices, locked.
-/// 4. The incident lifecycle and the all-clear plan run in memory, event after event, exactly as
-///    `SQLiteStore` runs them row by row.
-/// 5. One statement writes it all (events, deliveries, superseded notices, incidents, idempotency
+/// 3. For the incidents that are open: their cycle's deliveries (every notice, and what is not
+///    final), locked.
+/// 4. `LifecyclePlanner` runs in memory, event after event, on that state and what this batch
+///    already planned — the same planner `SQLiteStore` calls row by row.
+/// 5. One statement writes it all (events, deliveries, superseded ones, incidents, idempotency
 ///    answers) and `pg_notify`s each channel that got work, delivered at commit.
 extension PostgresStore {
     public func enqueue(_ batch: [EnqueueRequest], now: Date) async throws -> [EnqueueResult] {
@@ -28,53 +29,32 @@ extension PostgresStore {
         }
     }
 
-    /// After a notice failed for good: a new notice of the same event through `channel`, one per
-    /// recipient, unless that fallback exists already.
-    public func enqueueFallback(of deliveryId: String, channel: String, recipients: [String], now: Date) async throws -> Int {
-        let t = now.timeIntervalSince1970
-        let targets: [FallbackRow] = (recipients.isEmpty ? [nil] : recipients.uniqued().map(Optional.some))
-            .enumerated().map { FallbackRow(ord: $0.offset, id: Identifier.make(prefix: "dlv", at: now), recipient: $0.element) }
-        let rows = try Self.json(targets)
-        let logger = self.logger
-        let workChannel = Self.workChannel
-        return try await transaction(timeout: Self.hotPathTimeout) { connection in
-            // Same lock order as enqueue: the incident first, then its deliveries.
-            let incident = try await connection.query("""
-                SELECT i.key FROM incidents AS i WHERE i.key = (SELECT incident FROM deliveries WHERE id = \(deliveryId))
-                FOR UPDATE
-                """, logger: logger).collect()
-            guard !incident.isEmpty else { return 0 }
-            let original = try await connection.query("""
-                SELECT id FROM deliveries WHERE id = \(deliveryId) AND state = 'failed' AND kind = 'notice' FOR UPDATE
-                """, logger: logger).collect()
-            guard !original.isEmpty else { return 0 }
-            let result = try await connection.query("""
-                WITH ins AS (
-                    INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority,
-                                            budget_since, created_at, due_at, updated_at, fallback_of)
-                    SELECT r.id, o.event_id, o.incident, o.cycle, \(channel), r.recipient, 'notice', 'queued', o.priority,
-                           \(t), \(t), \(t), \(t), o.id
-                    FROM deliveries AS o,
-                         jsonb_to_recordset(\(rows)::jsonb) AS r(ord int, id text, recipient text)
-                    WHERE o.id = \(deliveryId)
-                      AND NOT EXISTS (SELECT 1 FROM deliveries AS f WHERE f.fallback_of = o.id AND f.channel = \(channel)
-                                      AND f.recipient IS NOT DISTINCT FROM r.recipient)
-                    ORDER BY r.ord
-                    RETURNING 1
-                )
-                SELECT (SELECT count(*) FROM ins)::int8,
-                       (SELECT count(*) FROM (SELECT pg_notify(\(workChannel), \(channel)) FROM (SELECT 1 FROM ins LIMIT 1) AS one) AS n)::int8
-                """, logger: logger).collect()
-            guard let row = result.first else { return 0 }
-            let (inserted, _) = try row.decode((Int, Int).self)
-            return inserted
+    /// The deliveries of these incident cycles the planner decides from (every notice, and what is
+    /// not final), in creation order; locked with `lock`.
+    static func cycleDeliveries(_ cycles: [(String, Int)], _ connection: PostgresConnection, lock: Bool,
+                                logger: Logger) async throws -> [String: [CycleDelivery]] {
+        guard !cycles.isEmpty else { return [:] }
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+            SELECT id, incident, channel, recipient, kind, state, fallback_of FROM deliveries
+            WHERE (incident, cycle) IN (SELECT * FROM unnest($1::text[], $2::int8[]))
+              AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight'))
+            ORDER BY created_at, seq
+            \(lock ? "FOR UPDATE" : "")
+            """, binds: {
+                var b = PostgresBindings()
+                b.append(cycles.map(\.0))
+                b.append(cycles.map(\.1))
+                return b
+            }()), logger: logger).collect()
+        var out: [String: [CycleDelivery]] = [:]
+        for row in rows {
+            let (id, incident, channel, recipient, kind, state, fallbackOf) =
+                try row.decode((String, String, String, String?, String, String, String?).self)
+            guard let kind = DeliveryKind(rawValue: kind), let state = DeliveryState(rawValue: state) else { continue }
+            out[incident, default: []].append(CycleDelivery(id: id, target: Target(channel: channel, recipient: recipient), kind: kind,
+                                                            state: state, fallbackOf: fallbackOf))
         }
-    }
-
-    struct FallbackRow: Encodable {
-        var ord: Int
-        var id: String
-        var recipient: String?
+        return out
     }
 
     /// JSON text for `jsonb_to_recordset`: many rows in one bind, NULLs included.
@@ -114,7 +94,8 @@ struct EnqueueRun {
         case conflict
     }
 
-    struct IncidentState: Encodable {
+    /// An incident as the `incidents` upsert and update read it.
+    struct IncidentRow: Encodable {
         var key: String
         var status: String
         var cycle: Int
@@ -123,30 +104,37 @@ struct EnqueueRun {
         var opened_at: Double
         var resolved_at: Double?
         var updated_at: Double
+        var components: String
+        var labels: String
+        var link: String?
+        var acknowledged_at: Double?
+        var acknowledged_by: String?
+        var triggers: Int
+        var last_seen_at: Double?
+
+        init(_ i: Incident) {
+            key = i.key
+            status = i.status.rawValue
+            cycle = i.cycle
+            title = i.title
+            severity = i.severity.rawValue
+            opened_at = i.openedAt.timeIntervalSince1970
+            resolved_at = i.resolvedAt?.timeIntervalSince1970
+            updated_at = i.updatedAt.timeIntervalSince1970
+            components = StoredJSON.list(i.components)
+            labels = StoredJSON.map(i.labels)
+            link = i.link
+            acknowledged_at = i.acknowledgedAt?.timeIntervalSince1970
+            acknowledged_by = i.acknowledgedBy
+            triggers = i.triggers
+            last_seen_at = i.lastSeenAt?.timeIntervalSince1970
+        }
     }
 
-    struct Target: Hashable {
-        var channel: String
-        var recipient: String?
-    }
-
-    struct NoticeKey: Hashable {
-        var incident: String
-        var cycle: Int
-    }
-
-    /// A notice of an incident cycle, from the database or created earlier in this batch.
-    struct Notice {
-        var id: String
-        var target: Target
-        var state: String
-        var fallbackOf: String?
-        var createdAt: Double
-        /// Database rows sort by seq (SQLite's rowid); this batch's rows after them, in order.
-        var order: (Int, Int64)
-        /// Index into `deliveries` for a row of this batch.
-        var pending: Int?
-    }
+    static let incidentRecordset = """
+        AS r(key text, status text, cycle int, title text, severity text, opened_at float8, resolved_at float8, updated_at float8,
+             components text, labels text, link text, acknowledged_at float8, acknowledged_by text, triggers int, last_seen_at float8)
+        """
 
     struct EventRow: Encodable {
         var id: String
@@ -178,12 +166,14 @@ struct EnqueueRun {
         var response: String?
     }
 
-    enum Transition {
-        case opened, continued, resolvedNow, alreadyResolved, createdResolved
-    }
-
-    var incidents: [String: IncidentState] = [:]
-    var notices: [NoticeKey: [Notice]] = [:]
+    /// Incidents as they stand after the events planned so far (nil: not in the database yet).
+    var incidents: [String: Incident] = [:]
+    /// Keys this batch planned, to be written.
+    var touched: [String] = []
+    /// Per incident, its current cycle's deliveries: from the database, then as this batch plans.
+    var cycles: [String: [CycleDelivery]] = [:]
+    /// For a delivery this batch creates, its index in `deliveries`.
+    var pending: [String: Int] = [:]
     var events: [EventRow] = []
     var deliveries: [DeliveryRow] = []
     var superseded: [String] = []
@@ -242,7 +232,7 @@ struct EnqueueRun {
         if !live.isEmpty {
             try await lockIncidents(live, connection: connection, logger: logger)
             for i in live {
-                accepted[i] = try apply(i)
+                accepted[i] = apply(i)
             }
             try await write(live: live, accepted: accepted, firstWithKey: firstWithKey, connection: connection, logger: logger)
         }
@@ -263,164 +253,80 @@ struct EnqueueRun {
         }
     }
 
-    /// 2 and 3: lock the incidents (creating the new ones), then the notices a resolve may plan from.
+    /// 2 and 3: lock the incidents (creating placeholders for the new ones), then the open cycles' deliveries.
     private mutating func lockIncidents(_ live: [Int], connection: PostgresConnection, logger: Logger) async throws {
-        var firstEvents: [String: IncidentState] = [:]
-        var resolving: Set<String> = []
+        var placeholders: [String: IncidentRow] = [:]
         for i in live {
             let event = batch[i].event
-            if event.status == .resolved { resolving.insert(event.incident) }
-            if firstEvents[event.incident] == nil {
-                let resolved = event.status == .resolved
-                let occurred = event.occurredAt.timeIntervalSince1970
-                firstEvents[event.incident] = IncidentState(
-                    key: event.incident, status: resolved ? "resolved" : "open", cycle: 1, title: event.title,
-                    severity: event.severity.rawValue, opened_at: occurred, resolved_at: resolved ? occurred : nil, updated_at: t)
+            if placeholders[event.incident] == nil {
+                placeholders[event.incident] = IncidentRow(Incident(
+                    key: event.incident, status: .resolved, cycle: 0, title: event.title, severity: event.severity,
+                    openedAt: event.occurredAt, resolvedAt: nil, updatedAt: now))
             }
         }
         let rows = try await connection.query("""
             INSERT INTO incidents AS i (key, status, cycle, title, severity, opened_at, resolved_at, updated_at)
             SELECT r.key, r.status, r.cycle, r.title, r.severity, r.opened_at, r.resolved_at, r.updated_at
-            FROM jsonb_to_recordset(\(try PostgresStore.json(Array(firstEvents.values)))::jsonb)
-                AS r(key text, status text, cycle int, title text, severity text, opened_at float8, resolved_at float8, updated_at float8)
+            FROM jsonb_to_recordset(\(try PostgresStore.json(Array(placeholders.values)))::jsonb)
+                \(unescaped: Self.incidentRecordset)
             ORDER BY r.key
             ON CONFLICT (key) DO UPDATE SET key = i.key
-            RETURNING i.key, i.status, i.cycle, i.title, i.severity, i.opened_at, i.resolved_at, i.updated_at, (i.xmax = 0) AS inserted
+            RETURNING \(unescaped: PostgresStore.incidentColumns("i")), (i.xmax = 0) AS inserted
             """, logger: logger).collect()
         var openCycles: [(String, Int)] = []
         for row in rows {
-            let (key, status, cycle, title, severity, opened, resolved, updated, inserted) =
-                try row.decode((String, String, Int, String, String, Double, Double?, Double, Bool).self)
-            // A row this batch created stands for "no incident yet": the first event creates it below.
-            guard !inserted else { continue }
-            incidents[key] = IncidentState(key: key, status: status, cycle: cycle, title: title, severity: severity,
-                                           opened_at: opened, resolved_at: resolved, updated_at: updated)
-            if status == "open", resolving.contains(key) { openCycles.append((key, cycle)) }
+            let r = row.makeRandomAccess()
+            // A row this batch created stands for "no incident yet": the planner creates it.
+            guard try !r["inserted"].decode(Bool.self) else { continue }
+            let incident = try PostgresStore.incident(from: r)
+            incidents[incident.key] = incident
+            if incident.status == .open { openCycles.append((incident.key, incident.cycle)) }
         }
-        guard !openCycles.isEmpty else { return }
-        let noticeRows = try await connection.query("""
-            SELECT id, incident, cycle, channel, recipient, state, fallback_of, created_at, seq FROM deliveries
-            WHERE kind = 'notice' AND (incident, cycle) IN (SELECT * FROM unnest(\(openCycles.map(\.0))::text[], \(openCycles.map(\.1))::int8[]))
-            ORDER BY id
-            FOR UPDATE
-            """, logger: logger).collect()
-        for row in noticeRows {
-            let (id, incident, cycle, channel, recipient, state, fallbackOf, createdAt, seq) =
-                try row.decode((String, String, Int, String, String?, String, String?, Double, Int64).self)
-            notices[NoticeKey(incident: incident, cycle: cycle), default: []].append(Notice(
-                id: id, target: Target(channel: channel, recipient: recipient), state: state, fallbackOf: fallbackOf,
-                createdAt: createdAt, order: (0, seq), pending: nil))
-        }
+        cycles = try await PostgresStore.cycleDeliveries(openCycles.sorted { $0.0 < $1.0 }, connection, lock: true, logger: logger)
     }
 
-    /// 4: one event through the incident lifecycle and its fan-out, as `SQLiteStore.insert`.
-    private mutating func apply(_ i: Int) throws -> EnqueueResult.Accepted {
+    /// 4: one event through the lifecycle planner, as `SQLiteStore.insert` runs it.
+    private mutating func apply(_ i: Int) -> EnqueueResult.Accepted {
         let request = batch[i]
-        let event = request.event
-        let (cycle, transition) = upsertIncident(for: event)
-        events.append(EventRow(id: event.id, incident: event.incident, cycle: cycle, status: event.status.rawValue,
-                               body: bodies[i], received_at: event.receivedAt.timeIntervalSince1970))
-        let routed = request.channels.flatMap { channel in
-            (request.recipients[channel].map { $0.map(Optional.some) } ?? [nil]).map { Target(channel: channel, recipient: $0) }
+        let key = request.event.incident
+        let current = incidents[key]
+        let plan = LifecyclePlanner.plan(incident: current, cycle: current?.status == .open ? cycles[key] ?? [] : [],
+                                         event: request.event, routing: request.routing, now: now)
+        if current == nil || plan.cycle != current?.cycle { cycles[key] = [] }
+        if plan.incident != current {
+            incidents[key] = plan.incident
+            if !touched.contains(key) { touched.append(key) }
         }
-        var created: [(Target, DeliveryKind)] = []
-        switch transition {
-        case .alreadyResolved:
-            break
-        case .resolvedNow:
-            created = allClearPlan(incident: event.incident, cycle: cycle, routed: routed)
-        case .opened, .continued, .createdResolved:
-            let kind = DeliveryKind(for: event.status)
-            created = routed.map { ($0, kind) }
+        let event = plan.event
+        events.append(EventRow(id: event.id, incident: key, cycle: plan.cycle, status: event.status.rawValue,
+                               body: event == request.event ? bodies[i] : String(decoding: event.storedJSON(), as: UTF8.self),
+                               received_at: event.receivedAt.timeIntervalSince1970))
+        let supersede = Set(plan.supersede)
+        if !supersede.isEmpty {
+            for j in cycles[key, default: []].indices where supersede.contains(cycles[key]![j].id) {
+                cycles[key]![j].state = .superseded
+            }
+            for id in plan.supersede {
+                if let row = pending[id] {
+                    deliveries[row].state = DeliveryState.superseded.rawValue
+                    deliveries[row].due_at = nil
+                } else {
+                    superseded.append(id)
+                }
+            }
         }
-        for (target, kind) in created {
+        for planned in plan.create {
             let id = Identifier.make(prefix: "dlv", at: now)
-            deliveries.append(DeliveryRow(ord: deliveries.count, id: id, event_id: event.id, incident: event.incident, cycle: cycle,
-                                          channel: target.channel, recipient: target.recipient, kind: kind.rawValue,
-                                          state: DeliveryState.queued.rawValue, priority: kind.priority, due_at: t))
-            if kind == .notice {
-                notices[NoticeKey(incident: event.incident, cycle: cycle), default: []].append(Notice(
-                    id: id, target: target, state: DeliveryState.queued.rawValue, fallbackOf: nil, createdAt: t,
-                    order: (1, Int64(deliveries.count - 1)), pending: deliveries.count - 1))
-            }
+            pending[id] = deliveries.count
+            deliveries.append(DeliveryRow(ord: deliveries.count, id: id, event_id: event.id, incident: key, cycle: plan.cycle,
+                                          channel: planned.target.channel, recipient: planned.target.recipient,
+                                          kind: planned.kind.rawValue, state: DeliveryState.queued.rawValue,
+                                          priority: planned.kind.priority, due_at: planned.waitsForNotice ? nil : t))
+            cycles[key, default: []].append(CycleDelivery(id: id, target: planned.target, kind: planned.kind, state: .queued))
         }
-        return .init(eventId: event.id, incident: event.incident, deliveries: created.count,
-                     channels: created.map(\.0.channel).uniqued())
-    }
-
-    /// The receipt-driven all-clear plan of `SQLiteStore.allClearPlan`, over the notices locked in
-    /// the database and those created earlier in this batch.
-    private mutating func allClearPlan(incident: String, cycle: Int, routed: [Target]) -> [(Target, DeliveryKind)] {
-        let key = NoticeKey(incident: incident, cycle: cycle)
-        var rows = (notices[key] ?? []).enumerated().sorted { a, b in
-            // ORDER BY created_at, rowid (stable for equal keys).
-            if a.element.createdAt != b.element.createdAt { return a.element.createdAt < b.element.createdAt }
-            if a.element.order != b.element.order { return a.element.order < b.element.order }
-            return a.offset < b.offset
-        }.map(\.element)
-        let replaced = Set(rows.compactMap(\.fallbackOf))
-        var handedOver: Set<Target> = []
-        var order: [Target] = []
-        var told: Set<Target> = []
-        for row in rows {
-            if replaced.contains(row.id) { handedOver.insert(row.target) }
-            if !order.contains(row.target) { order.append(row.target) }
-            if row.state == DeliveryState.delivered.rawValue || row.state == DeliveryState.inFlight.rawValue { told.insert(row.target) }
-        }
-        for j in rows.indices where rows[j].state == DeliveryState.queued.rawValue || rows[j].state == DeliveryState.retrying.rawValue {
-            rows[j].state = DeliveryState.superseded.rawValue
-            if let pending = rows[j].pending {
-                deliveries[pending].state = DeliveryState.superseded.rawValue
-                deliveries[pending].due_at = nil
-            } else {
-                superseded.append(rows[j].id)
-            }
-        }
-        notices[key] = rows
-        var plan = order.filter { told.contains($0) || !handedOver.contains($0) }
-            .map { ($0, told.contains($0) ? DeliveryKind.allClear : .summary) }
-        for target in routed where !order.contains(target) {
-            plan.append((target, .allClear))
-        }
-        return plan
-    }
-
-    /// The incident lifecycle of `SQLiteStore.upsertIncident`, on the locked row in memory.
-    private mutating func upsertIncident(for event: Event) -> (Int, Transition) {
-        let occurred = event.occurredAt.timeIntervalSince1970
-        guard var row = incidents[event.incident] else {
-            let resolved = event.status == .resolved
-            incidents[event.incident] = IncidentState(
-                key: event.incident, status: resolved ? "resolved" : "open", cycle: 1, title: event.title,
-                severity: event.severity.rawValue, opened_at: occurred, resolved_at: resolved ? occurred : nil, updated_at: t)
-            return (1, resolved ? .createdResolved : .opened)
-        }
-        let result: (Int, Transition)
-        switch (row.status, event.status) {
-        case ("resolved", .triggered), ("resolved", .updated):
-            row.status = "open"
-            row.cycle += 1
-            row.title = event.title
-            row.severity = event.severity.rawValue
-            row.opened_at = occurred
-            row.resolved_at = nil
-            row.updated_at = t
-            result = (row.cycle, .opened)
-        case ("resolved", .resolved):
-            return (row.cycle, .alreadyResolved)
-        case (_, .resolved):
-            row.status = "resolved"
-            row.resolved_at = occurred
-            row.updated_at = t
-            result = (row.cycle, .resolvedNow)
-        default:
-            row.title = event.title
-            row.severity = event.severity.rawValue
-            row.updated_at = t
-            result = (row.cycle, .continued)
-        }
-        incidents[event.incident] = row
-        return result
+        return .init(eventId: event.id, incident: key, deliveries: plan.create.count,
+                     channels: plan.create.filter { !$0.waitsForNotice }.map(\.target.channel).uniqued(),
+                     transition: plan.transition.rawValue)
     }
 
     /// 5: everything in one statement; `pg_notify` is delivered when the transaction commits.
@@ -456,10 +362,11 @@ struct EnqueueRun {
                 RETURNING 1
             ), inc AS (
                 UPDATE incidents AS i SET status = r.status, cycle = r.cycle, title = r.title, severity = r.severity,
-                    opened_at = r.opened_at, resolved_at = r.resolved_at, updated_at = r.updated_at
-                FROM jsonb_to_recordset(\(try PostgresStore.json(Array(incidents.values)))::jsonb)
-                    AS r(key text, status text, cycle int, title text, severity text, opened_at float8, resolved_at float8,
-                         updated_at float8)
+                    opened_at = r.opened_at, resolved_at = r.resolved_at, updated_at = r.updated_at, components = r.components,
+                    labels = r.labels, link = r.link, acknowledged_at = r.acknowledged_at, acknowledged_by = r.acknowledged_by,
+                    triggers = r.triggers, last_seen_at = r.last_seen_at
+                FROM jsonb_to_recordset(\(try PostgresStore.json(touched.compactMap { incidents[$0].map(IncidentRow.init) }))::jsonb)
+                    \(unescaped: Self.incidentRecordset)
                 WHERE i.key = r.key
                 RETURNING 1
             ), idem AS (

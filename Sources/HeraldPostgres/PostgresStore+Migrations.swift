@@ -6,7 +6,7 @@ import PostgresNIO
 /// under an advisory lock, so nodes starting together with `--migrate` migrate once.
 extension PostgresStore {
     /// The schema version this herald reads and writes.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
 
     /// Statements per version, in order. Never edit a released one: add a version.
     static let migrations: [Int: [String]] = [
@@ -114,6 +114,18 @@ extension PostgresStore {
                 last_granted INTEGER NOT NULL DEFAULT 0
             )
             """,
+        ],
+        // The lifecycle planner's incident state, and lease-fenced outcomes.
+        2: [
+            "ALTER TABLE incidents ADD COLUMN components TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE incidents ADD COLUMN labels TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE incidents ADD COLUMN link TEXT",
+            "ALTER TABLE incidents ADD COLUMN acknowledged_at DOUBLE PRECISION",
+            "ALTER TABLE incidents ADD COLUMN acknowledged_by TEXT",
+            "ALTER TABLE incidents ADD COLUMN triggers INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE incidents ADD COLUMN last_seen_at DOUBLE PRECISION",
+            "ALTER TABLE deliveries ADD COLUMN lease_token TEXT",
+            "ALTER TABLE attempts ADD COLUMN late BOOLEAN NOT NULL DEFAULT false",
         ],
     ]
 

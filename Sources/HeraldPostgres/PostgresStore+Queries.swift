@@ -34,14 +34,62 @@ extension PostgresStore {
         Date(timeIntervalSince1970: value)
     }
 
-    static let incidentColumns = "key, status, cycle, title, severity, opened_at, resolved_at, updated_at"
+    static let incidentColumnNames = [
+        "key", "status", "cycle", "title", "severity", "opened_at", "resolved_at", "updated_at", "components", "labels", "link",
+        "acknowledged_at", "acknowledged_by", "triggers", "last_seen_at",
+    ]
+
+    /// The incident's columns, each optionally qualified by `alias` and renamed with `prefix`.
+    static func incidentColumns(_ alias: String? = nil, as prefix: String = "") -> String {
+        incidentColumnNames.map { (alias.map { "\($0)." } ?? "") + $0 + (prefix.isEmpty ? "" : " AS \(prefix)\($0)") }
+            .joined(separator: ", ")
+    }
+
+    static var incidentColumnList: String { incidentColumns() }
+
+    /// An incident from `incidentColumns(_:as: prefix)`.
+    static func incident(from r: PostgresRandomAccessRow, prefix: String = "") throws -> Incident {
+        func c(_ name: String) -> PostgresCell { r[prefix + name] }
+        return Incident(
+            key: try c("key").decode(String.self),
+            status: Incident.Status(rawValue: try c("status").decode(String.self)) ?? .open,
+            cycle: try c("cycle").decode(Int.self), title: try c("title").decode(String.self),
+            severity: Severity(rawValue: try c("severity").decode(String.self)) ?? .major,
+            openedAt: date(try c("opened_at").decode(Double.self)), resolvedAt: try c("resolved_at").decode(Double?.self).map(date),
+            updatedAt: date(try c("updated_at").decode(Double.self)),
+            components: StoredJSON.readList(try c("components").decode(String.self)),
+            labels: StoredJSON.readMap(try c("labels").decode(String.self)), link: try c("link").decode(String?.self),
+            acknowledgedAt: try c("acknowledged_at").decode(Double?.self).map(date),
+            acknowledgedBy: try c("acknowledged_by").decode(String?.self), triggers: try c("triggers").decode(Int.self),
+            lastSeenAt: try c("last_seen_at").decode(Double?.self).map(date))
+    }
 
     static func incident(from row: PostgresRow) throws -> Incident {
-        let (key, status, cycle, title, severity, opened, resolved, updated) =
-            try row.decode((String, String, Int, String, String, Double, Double?, Double).self)
-        return Incident(key: key, status: Incident.Status(rawValue: status) ?? .open, cycle: cycle, title: title,
-                        severity: Severity(rawValue: severity) ?? .major, openedAt: date(opened),
-                        resolvedAt: resolved.map(date), updatedAt: date(updated))
+        try incident(from: row.makeRandomAccess())
+    }
+
+    /// What `liveDelivery(_:)` reads, from `deliveries AS d LEFT JOIN incidents AS i`.
+    static let liveColumns = """
+        d.id, d.state, d.kind, d.lease_token, d.budget_attempts, d.incident, d.cycle, d.channel, d.recipient, d.event_id,
+        COALESCE(i.status = 'resolved' OR i.cycle > d.cycle, false)
+        """
+
+    static func liveDelivery(_ row: PostgresRow) throws -> LiveDelivery? {
+        let (id, state, kind, lease, attempts, incident, cycle, channel, recipient, eventId, closed) =
+            try row.decode((String, String, String, String?, Int, String, Int, String, String?, String, Bool).self)
+        guard let state = DeliveryState(rawValue: state), let kind = DeliveryKind(rawValue: kind) else { return nil }
+        return LiveDelivery(id: id, current: .init(state: state, kind: kind, lease: lease, cycleClosed: closed, attempts: attempts),
+                            incident: incident, cycle: cycle, target: Target(channel: channel, recipient: recipient), eventId: eventId)
+    }
+
+    /// Locks the incidents of these deliveries, in key order — the order every writer that
+    /// decides by an incident's state takes them (enqueue first of all), so a resolve and an
+    /// outcome, release or replay of one of its deliveries never cross.
+    static func lockIncidents(ofDeliveries ids: [String], _ connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query("""
+            SELECT key FROM incidents WHERE key IN (SELECT incident FROM deliveries WHERE id = ANY(\(ids)::text[]))
+            ORDER BY key FOR UPDATE
+            """, logger: logger).collect()
     }
 
     /// Several reads that must agree with each other: one snapshot.
@@ -92,55 +140,72 @@ extension PostgresStore {
                 SELECT \(unescaped: Self.deliveryColumns()) FROM deliveries WHERE id = \(id)
                 """, logger: logger).collect().first else { return nil }
             let attempts = try await connection.query("""
-                SELECT delivery_id, number, replay, started_at, duration_ms, outcome, status, reason, error
+                SELECT delivery_id, number, replay, started_at, duration_ms, outcome, status, reason, error, late
                 FROM attempts WHERE delivery_id = \(id) ORDER BY number
                 """, logger: logger).collect().map { r in
-                let (deliveryId, number, replay, started, duration, outcome, status, reason, error) =
-                    try r.decode((String, Int, Int, Double, Double, String, Int?, String?, String?).self)
+                let (deliveryId, number, replay, started, duration, outcome, status, reason, error, late) =
+                    try r.decode((String, Int, Int, Double, Double, String, Int?, String?, String?, Bool).self)
                 return Attempt(deliveryId: deliveryId, number: number, replay: replay, startedAt: Self.date(started),
                                durationMs: duration, outcome: Attempt.Outcome(rawValue: outcome) ?? .failed, status: status,
-                               reason: reason, error: error)
+                               reason: reason, error: error, late: late)
             }
             return DeliveryDetail(delivery: try Self.delivery(from: row.makeRandomAccess()), attempts: attempts)
         }
     }
 
+    /// Failed deliveries the lifecycle allows (a notice or update of a cycle that is over is
+    /// skipped), with their incidents locked first, as every writer takes them.
     public func replay(ids: [String]?, filter: DeliveryFilter, dryRun: Bool, now: Date) async throws -> ReplayResult {
         var filter = filter
         filter.state = .failed
         let t = now.timeIntervalSince1970
         let logger = self.logger
-        var binds = Self.filterBindings(filter, ids: ids)
-        let query: PostgresQuery
+        let binds = Self.filterBindings(filter, ids: ids)
+        let select = PostgresQuery(unsafeSQL: """
+            SELECT \(Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
+            WHERE \(Self.filterClause) ORDER BY d.seq
+            """, binds: binds)
+        @Sendable func result(_ rows: [LiveDelivery]) -> ReplayResult {
+            let replay = rows.filter { DeliveryLifecycle.replayable($0.current) }
+            return ReplayResult(count: replay.count, ids: replay.map(\.id), channels: replay.map(\.target.channel).uniqued(),
+                                skipped: rows.filter { !DeliveryLifecycle.replayable($0.current) }.map(\.id))
+        }
         if dryRun {
-            query = PostgresQuery(unsafeSQL: "SELECT id, channel FROM deliveries WHERE \(Self.filterClause) ORDER BY seq", binds: binds)
-        } else {
-            binds.append(t)
-            binds.append(Self.workChannel)
-            query = PostgresQuery(unsafeSQL: """
-                WITH u AS (
-                    UPDATE deliveries SET state = 'queued', due_at = $6, budget_attempts = 0, budget_since = $6,
-                        replays = replays + 1, updated_at = $6
-                    WHERE \(Self.filterClause)
-                    RETURNING id, channel, seq
-                ), n AS (
-                    SELECT pg_notify($7, channel) FROM (SELECT DISTINCT channel FROM u) AS c
-                )
-                SELECT id, channel FROM u, (SELECT count(*) FROM n) AS notified ORDER BY seq
-                """, binds: binds)
+            let rows = try await run { connection in try await connection.query(select, logger: logger).collect() }
+            return result(try rows.compactMap(Self.liveDelivery))
         }
-        let rows = try await run { connection in
-            try await connection.query(query, logger: logger).collect()
+        let workChannel = Self.workChannel
+        return try await transaction { connection in
+            let candidates = try await connection.query(PostgresQuery(unsafeSQL: "SELECT id FROM deliveries WHERE \(Self.filterClause)",
+                                                                      binds: binds), logger: logger).collect()
+                .map { try $0.decode(String.self) }
+            guard !candidates.isEmpty else { return ReplayResult(count: 0, ids: [], channels: []) }
+            try await Self.lockIncidents(ofDeliveries: candidates, connection, logger: logger)
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
+                WHERE d.id = ANY(\(candidates)::text[]) AND d.state = 'failed' ORDER BY d.seq FOR UPDATE OF d
+                """, logger: logger).collect().compactMap(Self.liveDelivery)
+            let answer = result(rows)
+            if !answer.ids.isEmpty {
+                _ = try await connection.query("""
+                    WITH u AS (
+                        UPDATE deliveries SET state = 'queued', due_at = \(t), budget_attempts = 0, budget_since = \(t),
+                            replays = replays + 1, updated_at = \(t)
+                        WHERE id = ANY(\(answer.ids)::text[]) AND state = 'failed'
+                        RETURNING channel
+                    )
+                    SELECT pg_notify(\(workChannel), c) FROM (SELECT DISTINCT channel AS c FROM u) AS n
+                    """, logger: logger).collect()
+            }
+            return answer
         }
-        let pairs = try rows.map { try $0.decode((String, String).self) }
-        return ReplayResult(count: pairs.count, ids: pairs.map(\.0), channels: pairs.map(\.1).uniqued())
     }
 
     public func incidents(limit: Int) async throws -> [Incident] {
         let logger = self.logger
         let rows = try await run { connection in
             try await connection.query("""
-                SELECT \(unescaped: Self.incidentColumns) FROM incidents ORDER BY updated_at DESC LIMIT \(max(1, limit))
+                SELECT \(unescaped: Self.incidentColumnList) FROM incidents ORDER BY updated_at DESC LIMIT \(max(1, limit))
                 """, logger: logger).collect()
         }
         return try rows.map(Self.incident(from:))
@@ -151,7 +216,7 @@ extension PostgresStore {
         let logger = self.logger
         return try await snapshot { connection in
             guard let row = try await connection.query("""
-                SELECT \(unescaped: Self.incidentColumns) FROM incidents WHERE key = \(key)
+                SELECT \(unescaped: Self.incidentColumnList) FROM incidents WHERE key = \(key)
                 """, logger: logger).collect().first else { return nil }
             let incident = try Self.incident(from: row)
             let events = try await connection.query("""

@@ -319,6 +319,11 @@ public final class PostgresStore: Store {
         if let psql = error as? PSQLError, let state = psql.serverInfo?[.sqlState], state == "40P01" || state == "40001" {
             return RetryableConflict(sqlState: state, message: Self.describe(psql, settings: settings))
         }
+        // Class 22 (data exception: a character the encoding cannot hold, a value out of range) and
+        // 23 (integrity constraint): the data's fault.
+        if let psql = error as? PSQLError, let state = psql.serverInfo?[.sqlState], state.hasPrefix("22") || state.hasPrefix("23") {
+            return StoreError.rejected(Self.describe(psql, settings: settings))
+        }
         return StoreError.underlying(Self.describe(error, settings: settings))
     }
 

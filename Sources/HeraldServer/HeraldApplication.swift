@@ -3,6 +3,7 @@ import HeraldChannels
 import HeraldCore
 import HeraldDispatcher
 import HeraldPostgres
+import HeraldSQLite
 import HeraldStore
 import HeraldTransport
 import Hummingbird
@@ -20,7 +21,11 @@ public final class HeraldApplication: Sendable {
     public let transport: CurlTransport
     public let channels: [String: any HeraldChannels.Channel]
     public let dispatcher: Dispatcher
-    let ingest: GroupCommitter<EnqueueRequest, EnqueueResult>
+    /// Commits groups of events (one request's, or one monitoring call's alerts) together with
+    /// whatever other groups arrived meanwhile; a group is never split across transactions.
+    let ingest: GroupCommitter<[EnqueueRequest], [EnqueueResult]>
+    /// The routes and the recipients of each channel, as the lifecycle planner routes events.
+    let routing: Routing
     let auth: Authenticator
     let redactor: Redactor
     let logger: Logger
@@ -69,8 +74,14 @@ public final class HeraldApplication: Sendable {
         }
         dispatcher = Dispatcher(store: store, channels: channels, configs: config.channels, renderer: renderer,
                                 redactor: redactor, options: options, logger: logger)
-        ingest = GroupCommitter(maxBatch: 500) { batch in
-            try await store.enqueue(batch, now: Date())
+        routing = Routing(routes: config.routes, recipients: channels.compactMapValues { $0.recipients.isEmpty ? nil : $0.recipients })
+        ingest = GroupCommitter(maxBatch: 500, isolating: { ($0 as? StoreError)?.isRejected == true }) { groups in
+            let results = try await store.enqueue(groups.flatMap { $0 }, now: Date())
+            var rest = results[...]
+            return groups.map { group in
+                defer { rest = rest.dropFirst(group.count) }
+                return Array(rest.prefix(group.count))
+            }
         }
         auth = Authenticator(tokens: config.server.tokens)
     }

@@ -34,6 +34,10 @@ extension HeraldApplication {
                 throw APIError(.conflict, "delivery \(id) is \(detail.delivery.state.rawValue); only failed deliveries can be replayed")
             }
             let result = try await self.store.replay(ids: [id], filter: DeliveryFilter(), dryRun: false, now: Date())
+            if result.skipped.contains(id) {
+                throw APIError(.conflict, "delivery \(id) is a \(detail.delivery.kind.rawValue) of an incident cycle that is over; "
+                               + "its recipient gets the summary instead, so it is not sent again")
+            }
             self.dispatcher.wake(channels: result.channels)
             return JSONBody.response(.accepted, ReplayBody(result, dryRun: false))
         }
@@ -165,9 +169,12 @@ struct ReplayBody: Encodable {
     var replayed: Int
     var dry_run: Bool
     var ids: [String]
+    /// Failed notices and updates of cycles that are over, left alone (their recipients got the summary).
+    var skipped: Int
     init(_ r: ReplayResult, dryRun: Bool) {
         replayed = r.count
         dry_run = dryRun
         ids = Array(r.ids.prefix(1000))
+        skipped = r.skipped.count
     }
 }

@@ -26,7 +26,7 @@ extension HeraldApplication {
     }
 
     func acceptAlerts(_ request: Request, source: String) async throws -> Response {
-        _ = try auth.require(.ingest, request)
+        let principal = try auth.require(.ingest, request)
         let body = try await readJSONBody(request)
         let now = Date()
         // `?key_labels=alertname,instance` keys incidents on those labels instead of the fingerprint.
@@ -37,16 +37,15 @@ extension HeraldApplication {
         do {
             events = try MonitoringPayloads.alertmanager(json: body, source: source, keyLabels: keyLabels,
                                                          idFor: { Identifier.make(prefix: "evt", at: now) }, receivedAt: now)
+                .map { var e = $0; e.actor = principal.name; return e }
         } catch let error as InputError {
             throw APIError.badRequest(error.message, field: error.field)
         }
-        // Every alert is committed before the answer; Alertmanager retries the whole group on
-        // any failure, and a repeat of an already-resolved alert creates nothing.
-        var deliveries = 0
-        for event in events {
-            deliveries += try await commit(event).deliveries
-        }
-        return JSONBody.response(.accepted, AlertsAccepted(events: events.count, deliveries: deliveries,
+        // All alerts of the call commit in one transaction before the answer: Alertmanager retries
+        // the whole group on any failure, and then finds none of it half-stored. A repeat of a
+        // firing alert pages nobody; of an already-resolved one, creates nothing.
+        let accepted = try await commit(events)
+        return JSONBody.response(.accepted, AlertsAccepted(events: events.count, deliveries: accepted.reduce(0) { $0 + $1.deliveries },
                                                            incidents: events.map(\.incident).uniqued()))
     }
 
@@ -61,11 +60,13 @@ extension HeraldApplication {
             return JSONBody.response(.badRequest, PagerDutyError(status: "invalid event", message: "Event object is invalid",
                                                                  errors: [error.description]))
         }
-        guard auth.principal(forToken: parsed.routingKey)?.scopes.contains(.ingest) == true else {
+        guard let principal = auth.principal(forToken: parsed.routingKey), principal.scopes.contains(.ingest) else {
             return JSONBody.response(.unauthorized, PagerDutyError(status: "invalid event", message: "Invalid routing key",
                                                                    errors: ["routing_key: not an ingest token"]))
         }
-        _ = try await commit(parsed.event)
+        var event = parsed.event
+        event.actor = principal.name
+        _ = try await commit([event])
         return JSONBody.response(.accepted, ["status": "success", "message": "Event processed", "dedup_key": parsed.dedupKey])
     }
 

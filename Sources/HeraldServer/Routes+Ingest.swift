@@ -11,13 +11,16 @@ extension HeraldApplication {
             let principal = try self.auth.require(.ingest, request)
             let body = try await self.readJSONBody(request)
             let receivedAt = Date()
-            let event: Event
+            var event: Event
             do {
                 event = try EventInput.parse(json: body, id: Identifier.make(prefix: "evt", at: receivedAt), receivedAt: receivedAt)
             } catch let error as InputError {
                 Counter(label: "herald_events_rejected_total", dimensions: [("reason", "invalid")]).increment()
                 throw APIError.badRequest(error.message, field: error.field)
             }
+            // `herald send` names itself; everything else posting here is an API client.
+            event.source = request.headers[.userAgent]?.hasPrefix("herald/cli") == true ? "cli" : "api"
+            if event.actor == nil { event.actor = principal.name }
             let idempotency = try Self.idempotency(request, scope: principal.name, body: body)
             return try await self.accept(event, idempotency: idempotency)
         }
@@ -26,45 +29,55 @@ extension HeraldApplication {
     /// Commits the event and its fan-out (one group commit shared with concurrent senders), wakes
     /// the dispatcher, and only then answers 202.
     func accept(_ event: Event, idempotency: EnqueueRequest.Idempotency?) async throws -> Response {
-        JSONBody.response(.accepted, AcceptedBody(try await commit(event, idempotency: idempotency)))
+        JSONBody.response(.accepted, AcceptedBody(try await commit([event], idempotency: idempotency)[0]))
     }
 
-    /// Commits one event and its fan-out; answers what was committed (or the first answer for a
-    /// repeated idempotency key). Throws 409 for a reused key and 503 when the store fails.
-    func commit(_ event: Event, idempotency: EnqueueRequest.Idempotency? = nil) async throws -> EnqueueResult.Accepted {
-        let channels = config.routes.channels(for: event)
-        var recipients: [String: [String]] = [:]
-        for name in channels {
-            if let list = self.channels[name]?.recipients, !list.isEmpty { recipients[name] = list }
+    /// Commits events in one transaction, each through the lifecycle planner, and wakes the lanes
+    /// that got work; answers what was committed (or the first answer for a repeated idempotency
+    /// key). Throws 409 for a reused key, 400 for data the store refused, 503 when the store fails.
+    func commit(_ events: [Event], idempotency: EnqueueRequest.Idempotency? = nil) async throws -> [EnqueueResult.Accepted] {
+        let requests = events.enumerated().map { i, event in
+            EnqueueRequest(event: event, routing: routing, idempotency: i == 0 ? idempotency : nil)
         }
-        let result: EnqueueResult
+        let results: [EnqueueResult]
         do {
-            result = try await ingest.submit(EnqueueRequest(event: event, channels: channels, recipients: recipients,
-                                                            idempotency: idempotency))
+            results = try await ingest.submit(requests)
+        } catch let error as StoreError where error.isRejected {
+            logger.warning("store refused an event", metadata: ["error": "\(redactor.redact("\(error)"))"])
+            Counter(label: "herald_events_rejected_total", dimensions: [("reason", "store")]).increment()
+            throw APIError.badRequest("the store refused this event: \(redactor.redact(error.description))", field: nil)
         } catch {
             logger.error("cannot commit event", metadata: ["error": "\(redactor.redact("\(error)"))"])
             throw APIError(.serviceUnavailable, "store unavailable; retry later", headers: [.retryAfter: "5"])
         }
-        switch result {
-        case .accepted(let accepted):
-            dispatcher.wake(channels: accepted.channels)
-            Counter(label: "herald_events_received_total", dimensions: [("status", event.status.rawValue)]).increment()
-            return accepted
-        case .repeated(let first):
-            return first
-        case .conflict:
-            throw APIError(.conflict, "Idempotency-Key was already used with a different body", field: "Idempotency-Key")
+        var accepted: [EnqueueResult.Accepted] = []
+        for (event, result) in zip(events, results) {
+            switch result {
+            case .accepted(let a):
+                dispatcher.wake(channels: a.channels)
+                Counter(label: "herald_events_received_total", dimensions: [("status", event.status.rawValue)]).increment()
+                accepted.append(a)
+            case .repeated(let first):
+                accepted.append(first)
+            case .conflict:
+                throw APIError(.conflict, "Idempotency-Key was already used with a different body", field: "Idempotency-Key")
+            }
         }
+        return accepted
     }
 
     struct AcceptedBody: Encodable {
         var event_id: String
         var incident: String
         var deliveries: Int
+        /// What the event did: `opened`, `repeated`, `updated`, `acknowledged`, `resolved`,
+        /// `already_resolved`, `recorded`.
+        var effect: String?
         init(_ a: EnqueueResult.Accepted) {
             event_id = a.eventId
             incident = a.incident
             deliveries = a.deliveries
+            effect = a.transition
         }
     }
 

@@ -115,12 +115,13 @@ struct StatusPage {
     func updateHTML(_ p: StatusPost) -> String {
         let what: String
         switch (p.kind, p.status) {
-        case (.notice, .triggered): what = "Investigating"
-        case (.notice, _): what = "Update"
+        case (.notice, _): what = "Investigating"
+        case (.update, .acknowledged): what = "Identified"
+        case (.update, _): what = "Update"
         default: what = "Resolved"
         }
         var s = "<li><strong>\(what)</strong> · \(Self.time(p.postedAt))"
-        if p.kind != .notice, let resolved = p.resolvedAt {
+        if p.kind.isResolution, let resolved = p.resolvedAt {
             s += "<p>Service is restored. Down from \(Self.time(p.openedAt)) to \(Self.time(resolved)) (\(Self.escape(MessageRenderer.humanDuration(resolved.timeIntervalSince(p.openedAt))))).</p>"
         }
         if let m = p.message { s += "<p>\(Self.escape(m))</p>" }
@@ -186,10 +187,10 @@ struct StatusPage {
 
             """
         for p in posts.sorted(by: { $0.postedAt > $1.postedAt }).prefix(100) {
-            let prefix = p.kind == .notice ? (p.status == .triggered ? "Investigating" : "Update") : "Resolved"
+            let prefix = p.kind == .notice ? "Investigating" : p.kind == .update ? "Update" : "Resolved"
             var text = "\(prefix): \(p.title)."
             if !p.components.isEmpty { text += " Affected: \(p.components.joined(separator: ", "))." }
-            if p.kind != .notice, let r = p.resolvedAt {
+            if p.kind.isResolution, let r = p.resolvedAt {
                 text += " Down from \(MessageRenderer.humanTime(p.openedAt)) to \(MessageRenderer.humanTime(r)); service is restored."
             }
             if let m = p.message { text += " \(m)" }

@@ -4,6 +4,10 @@ import Synchronization
 /// Gathers concurrent submissions and commits them together: whatever arrived while the previous
 /// commit was running goes into the next one. Idle, a submission commits alone at once; under load,
 /// hundreds share one transaction (and one fsync). Each caller resumes only after its batch committed.
+/// When a shared commit fails with an error `isolating` blames on the data (the store refused a
+/// value), each submission is committed again on its own, so the one that cannot be stored fails
+/// alone, never the others that happened to share its batch. Other errors (the store is down) fail
+/// the batch at once.
 public final class GroupCommitter<Item: Sendable, Output: Sendable>: Sendable {
     public typealias Commit = @Sendable ([Item]) async throws -> [Output]
 
@@ -20,10 +24,13 @@ public final class GroupCommitter<Item: Sendable, Output: Sendable>: Sendable {
     private let state = Mutex(State())
     private let maxBatch: Int
     private let commit: Commit
+    private let isolating: @Sendable (any Error) -> Bool
 
-    public init(maxBatch: Int = 1000, commit: @escaping Commit) {
+    public init(maxBatch: Int = 1000, isolating: @escaping @Sendable (any Error) -> Bool = { _ in false },
+                commit: @escaping Commit) {
         self.maxBatch = maxBatch
         self.commit = commit
+        self.isolating = isolating
     }
 
     public func submit(_ item: Item) async throws -> Output {
@@ -57,6 +64,16 @@ public final class GroupCommitter<Item: Sendable, Output: Sendable>: Sendable {
                 let outputs = try await commit(batch.map(\.item))
                 precondition(outputs.count == batch.count, "commit must answer once per item")
                 for (p, output) in zip(batch, outputs) { p.continuation.resume(returning: output) }
+            } catch where batch.count > 1 && isolating(error) {
+                for p in batch {
+                    do {
+                        let output = try await commit([p.item])
+                        precondition(output.count == 1, "commit must answer once per item")
+                        p.continuation.resume(returning: output[0])
+                    } catch {
+                        p.continuation.resume(throwing: error)
+                    }
+                }
             } catch {
                 for p in batch { p.continuation.resume(throwing: error) }
             }

@@ -1,14 +1,11 @@
 import Foundation
 import HeraldCore
 
-/// One validated event with its fan-out, ready to be committed.
+/// One validated event and the routing in force, ready to be committed. The store routes the
+/// event inside its transaction, through `LifecyclePlanner`, once it is merged into the incident.
 public struct EnqueueRequest: Sendable {
     public var event: Event
-    /// The channels its routes selected, in order.
-    public var channels: [String]
-    /// For channels that deliver to several recipients (email addresses), one delivery each, so
-    /// receipts and the all-clear are per recipient. A channel absent here gets one delivery.
-    public var recipients: [String: [String]]
+    public var routing: Routing
     /// `Idempotency-Key`, scoped to the sender (token name); nil when the sender gave none.
     public var idempotency: Idempotency?
 
@@ -24,11 +21,16 @@ public struct EnqueueRequest: Sendable {
         }
     }
 
-    public init(event: Event, channels: [String], recipients: [String: [String]] = [:], idempotency: Idempotency? = nil) {
+    public init(event: Event, routing: Routing, idempotency: Idempotency? = nil) {
         self.event = event
-        self.channels = channels
-        self.recipients = recipients
+        self.routing = routing
         self.idempotency = idempotency
+    }
+
+    /// Every event of this request goes to exactly these channels (one delivery per recipient for
+    /// the channels in `recipients`).
+    public init(event: Event, channels: [String], recipients: [String: [String]] = [:], idempotency: Idempotency? = nil) {
+        self.init(event: event, routing: Routing(channels: channels, recipients: recipients), idempotency: idempotency)
     }
 }
 
@@ -47,11 +49,15 @@ public enum EnqueueResult: Sendable, Equatable {
         public var deliveries: Int
         /// Channels that got new work (for waking the dispatcher). Empty for a repeat.
         public var channels: [String]
-        public init(eventId: String, incident: String, deliveries: Int, channels: [String]) {
+        /// What the event did to its incident (`opened`, `repeated`, `resolved`, …); nil in answers
+        /// stored before it was recorded.
+        public var transition: String?
+        public init(eventId: String, incident: String, deliveries: Int, channels: [String], transition: String? = nil) {
             self.eventId = eventId
             self.incident = incident
             self.deliveries = deliveries
             self.channels = channels
+            self.transition = transition
         }
     }
 }
@@ -61,54 +67,75 @@ public struct ClaimedDelivery: Sendable {
     public var delivery: Delivery
     public var event: Event
     public var incident: Incident
+    /// The claim holding it: only an outcome recorded under this lease changes the delivery.
+    public var lease: String
     /// Attempts in the current replay generation, and when that generation began.
     public var budgetAttempts: Int
     public var budgetSince: Date
-    /// The provider reference of the earlier delivered notice of the same incident cycle on the
-    /// same channel, if any: follow-ups thread onto it.
+    /// The provider reference of the delivered notice of the same incident cycle to the same
+    /// target, if any: follow-ups thread onto it.
     public var thread: String?
-    /// The id of that earlier notice delivery.
+    /// The id of that delivered notice.
     public var threadDeliveryId: String?
+    /// For a follow-up: its target's notice in this cycle (delivered or not) and that notice's
+    /// event, so the follow-up can carry the notice's subject.
+    public var notice: NoticeRef?
+    /// For a follow-up: the provider references of the notice and the follow-ups delivered to this
+    /// target before it, oldest first (an email's `References`).
+    public var references: [String]
 
-    public init(delivery: Delivery, event: Event, incident: Incident, budgetAttempts: Int, budgetSince: Date, thread: String?,
-                threadDeliveryId: String? = nil) {
+    public struct NoticeRef: Sendable {
+        public var deliveryId: String
+        public var event: Event
+        public init(deliveryId: String, event: Event) {
+            self.deliveryId = deliveryId
+            self.event = event
+        }
+    }
+
+    public init(delivery: Delivery, event: Event, incident: Incident, lease: String, budgetAttempts: Int, budgetSince: Date,
+                thread: String?, threadDeliveryId: String? = nil, notice: NoticeRef? = nil, references: [String] = []) {
         self.delivery = delivery
         self.event = event
         self.incident = incident
+        self.lease = lease
         self.budgetAttempts = budgetAttempts
         self.budgetSince = budgetSince
         self.thread = thread
         self.threadDeliveryId = threadDeliveryId
+        self.notice = notice
+        self.references = references
     }
 }
 
 /// The result of one attempt, to be recorded with the delivery's new state.
 public struct AttemptRecord: Sendable {
+    public typealias Outcome = DeliveryOutcome
+
     public var deliveryId: String
+    /// The claim the attempt ran under (`ClaimedDelivery.lease`).
+    public var lease: String
     public var startedAt: Date
     public var duration: Duration
     public var outcome: Outcome
     public var status: Int?
     public var reason: String?
     public var error: String?
+    /// Where a notice that fails for good goes instead (its channel's `fallback`), committed in the
+    /// same transaction as the failure.
+    public var fallback: [Target]
 
-    public enum Outcome: Sendable, Equatable {
-        case delivered(reference: String?)
-        case retry(at: Date)
-        case failed(reason: String)
-        /// The claim ended without an outcome (shutdown): back to waiting, not counted.
-        case released
-    }
-
-    public init(deliveryId: String, startedAt: Date, duration: Duration, outcome: Outcome,
-                status: Int? = nil, reason: String? = nil, error: String? = nil) {
+    public init(deliveryId: String, lease: String, startedAt: Date, duration: Duration, outcome: Outcome,
+                status: Int? = nil, reason: String? = nil, error: String? = nil, fallback: [Target] = []) {
         self.deliveryId = deliveryId
+        self.lease = lease
         self.startedAt = startedAt
         self.duration = duration
         self.outcome = outcome
         self.status = status
         self.reason = reason
         self.error = error
+        self.fallback = fallback
     }
 }
 
@@ -154,10 +181,14 @@ public struct ReplayResult: Sendable, Equatable {
     public var count: Int
     public var ids: [String]
     public var channels: [String]
-    public init(count: Int, ids: [String], channels: [String]) {
+    /// Failed notices and updates left alone because their incident cycle is over: their target
+    /// got the summary instead.
+    public var skipped: [String]
+    public init(count: Int, ids: [String], channels: [String], skipped: [String] = []) {
         self.count = count
         self.ids = ids
         self.channels = channels
+        self.skipped = skipped
     }
 }
 
@@ -169,6 +200,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case notFound
         case notMigrated(String)
         case schemaTooNew(Int, Int)
+        case rejected(String)
         case underlying(String)
     }
     private let code: Code
@@ -180,11 +212,15 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public static func notMigrated(_ why: String = "") -> StoreError { StoreError(code: .notMigrated(why)) }
     public static func schemaTooNew(found: Int, supported: Int) -> StoreError { StoreError(code: .schemaTooNew(found, supported)) }
     public static func underlying(_ why: String) -> StoreError { StoreError(code: .underlying(why)) }
+    /// The database refused a value (a constraint, a character it cannot store): the data's fault,
+    /// not the store's; other work committed with it would succeed alone.
+    public static func rejected(_ why: String) -> StoreError { StoreError(code: .rejected(why)) }
 
     public var isNotFound: Bool { if case .notFound = code { return true } else { return false } }
     public var isNotMigrated: Bool { if case .notMigrated = code { return true } else { return false } }
     public var isSchemaTooNew: Bool { if case .schemaTooNew = code { return true } else { return false } }
     public var isCannotOpen: Bool { if case .cannotOpen = code { return true } else { return false } }
+    public var isRejected: Bool { if case .rejected = code { return true } else { return false } }
 
     public var description: String {
         switch code {
@@ -196,6 +232,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
                 + (why.isEmpty ? "" : " (\(why))")
         case .schemaTooNew(let found, let supported):
             return "store schema version \(found) is newer than this herald supports (\(supported)); upgrade herald"
+        case .rejected(let why): return "store refused the data: \(why)"
         case .underlying(let why): return "store error: \(why)"
         }
     }
@@ -204,29 +241,35 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 /// Durable state: events, incidents, deliveries, attempts, receipts. The SQLite store is the
 /// embedded default; every implementation passes the same conformance suite.
 public protocol Store: Sendable {
-    /// Commits every request in one transaction: event, incident, one delivery per channel,
-    /// idempotency record. Results are in request order.
+    /// Commits every request in one transaction: for each, in order, the event as the lifecycle
+    /// planner stored it, the incident, the deliveries it planned, the idempotency record.
+    /// Results are in request order.
     func enqueue(_ batch: [EnqueueRequest], now: Date) async throws -> [EnqueueResult]
 
     /// Takes up to `limit` due deliveries of one channel (all-clears first, then oldest due),
-    /// marking them in flight under a lease held by `owner` until `leaseUntil`.
+    /// marking them in flight under a fresh lease of `owner`'s that runs until `leaseUntil`. A
+    /// follow-up is not claimed while anything earlier to its target is in flight.
     func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date) async throws -> [ClaimedDelivery]
 
     /// When the next waiting delivery of this channel is due (nil when none waits).
     func nextDue(channel: String) async throws -> Date?
 
-    /// Records attempt outcomes and the new delivery states, in one transaction.
+    /// Records attempt outcomes and the new delivery states (as `DeliveryLifecycle` decides them,
+    /// fenced by the lease), with their effects (a fallback notice, due updates, the summary that
+    /// replaces an all-clear), in one transaction.
     func record(_ records: [AttemptRecord], now: Date) async throws
 
     /// Returns in-flight deliveries whose lease expired (or, with `owner`, all of that owner's)
-    /// to waiting. Answers the channels that got work back.
+    /// to waiting — or, for a notice or update whose cycle is over, supersedes it (its target gets
+    /// the summary). Answers the channels that got work back.
     func releaseLeases(expiredBefore: Date?, owner: String?) async throws -> [String]
 
     func deliveries(_ filter: DeliveryFilter) async throws -> [Delivery]
     func delivery(id: String) async throws -> DeliveryDetail?
 
     /// Re-queues failed deliveries matching the filter (or the given ids), due now, with a fresh
-    /// retry budget; old attempts are kept. With `dryRun`, changes nothing and says what would be.
+    /// retry budget; old attempts are kept. A failed notice or update of a cycle that is over is
+    /// skipped (its target got the summary). With `dryRun`, changes nothing and says what would be.
     func replay(ids: [String]?, filter: DeliveryFilter, dryRun: Bool, now: Date) async throws -> ReplayResult
 
     func incidents(limit: Int) async throws -> [Incident]
@@ -234,10 +277,6 @@ public protocol Store: Sendable {
 
     /// Deliveries per state, for metrics and readiness.
     func countsByState() async throws -> [DeliveryState: Int]
-
-    /// After a notice failed for good: a new notice of the same event through `channel` (one per
-    /// recipient), due now, marked as the fallback of the failed one. Answers how many.
-    func enqueueFallback(of deliveryId: String, channel: String, recipients: [String], now: Date) async throws -> Int
 
     /// Stores a public status post (idempotent by its id).
     func publishStatus(_ post: StatusPost) async throws
@@ -248,7 +287,7 @@ public protocol Store: Sendable {
     /// Several nodes share this store (defaults to false; see the extension below).
     var isShared: Bool { get }
 
-    /// Channels that got new due work from any node (default: never yields).
+    /// Channels that got new due work from any node (default: a finished stream).
     func workSignals() -> AsyncStream<String>
 
     /// A rate limiter shared by all nodes (default: nil, use the local limiter).
@@ -265,9 +304,9 @@ extension Store {
     public var isShared: Bool { false }
 
     /// Channels that got new due work from any node sharing the store. A store that is not shared
-    /// never yields; the stream finishes when its consumer is cancelled.
+    /// has nothing to say: its stream is finished from the start.
     public func workSignals() -> AsyncStream<String> {
-        AsyncStream { _ in }
+        AsyncStream { $0.finish() }
     }
 
     /// A token bucket shared by every node, per channel: refills at `rate` per second up to

@@ -93,7 +93,13 @@ struct Incidents: AsyncParsableCommand {
             guard let i = answer as? [String: Any] else { return }
             print("\(i["key"] ?? "") \(i["status"] ?? "") cycle \(i["cycle"] ?? 1): \(i["title"] ?? "")")
             print("opened \(i["opened_at"] ?? "")\((i["resolved_at"] as? String).map { ", resolved \($0)" } ?? "")")
-            var table = [["CHANNEL", "RECIPIENT", "NOTICE", "ALL-CLEAR", "DELAY", "WHY NOT"]]
+            if let at = i["acknowledged_at"] as? String {
+                print("acknowledged \(at)\((i["acknowledged_by"] as? String).map { " by \($0)" } ?? "")")
+            }
+            if let n = i["triggers"] as? Int, n > 1 {
+                print("triggered \(n) times (repeats page nobody)\((i["last_seen_at"] as? String).map { ", last \($0)" } ?? "")")
+            }
+            var table = [["CHANNEL", "RECIPIENT", "NOTICE", "UPDATES", "ALL-CLEAR", "DELAY", "WHY NOT"]]
             func leg(_ l: [String: Any]?) -> String {
                 guard let l else { return "-" }
                 if let at = l["delivered_at"] as? String { return "\(l["kind"] as? String == "summary" ? "summary " : "")\(at)" }
@@ -103,7 +109,7 @@ struct Incidents: AsyncParsableCommand {
                 let notice = r["notice"] as? [String: Any]
                 let clear = r["all_clear"] as? [String: Any]
                 let why = (clear?["error"] as? String) ?? (notice?["error"] as? String) ?? ""
-                table.append(["\(r["channel"] ?? "")", (r["recipient"] as? String) ?? "-", leg(notice), leg(clear),
+                table.append(["\(r["channel"] ?? "")", (r["recipient"] as? String) ?? "-", leg(notice), "\(r["updates"] ?? 0)", leg(clear),
                               (r["all_clear_delay_ms"] as? Double).map { "\(Int($0)) ms" } ?? "-", String(why.prefix(60))])
             }
             printTable(table)

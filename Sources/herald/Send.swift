@@ -6,13 +6,17 @@ struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send an incident event to a running Herald (for monitoring hooks and scripts).",
         discussion: """
-            Status accepts the aliases monitoring tools use: PROBLEM/firing/trigger → triggered,
-            RECOVERY/OK/resolve → resolved. A retry after a lost answer is safe: each invocation
+            Status accepts the words monitoring tools pass: PROBLEM/firing/trigger → triggered;
+            RECOVERY/OK/resolve → resolved; ACKNOWLEDGEMENT → acknowledged; FLAPPINGSTART,
+            FLAPPINGSTOP, FLAPPINGDISABLED, DOWNTIMESTART, DOWNTIMEEND, DOWNTIMECANCELLED and CUSTOM →
+            updated (threaded to those already told; nobody new is paged). A repeated PROBLEM of an
+            open incident pages nobody again. A retry after a lost answer is safe: each invocation
             sends one Idempotency-Key.
 
             Nagios/Icinga notification command:
               herald send --incident "$HOSTNAME$/$SERVICEDESC$" --status "$NOTIFICATIONTYPE$" \\
-                --title "$SERVICEDESC$ on $HOSTNAME$ is $SERVICESTATE$" --message "$SERVICEOUTPUT$"
+                --title "$SERVICEDESC$ on $HOSTNAME$ is $SERVICESTATE$" --message "$SERVICEOUTPUT$" \\
+                --actor "$NOTIFICATIONAUTHOR$"
             """)
 
     @OptionGroup var client: ClientOptions
@@ -20,7 +24,7 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Incident key (the dedup key: the same key for every event of one incident).")
     var incident: String
 
-    @Option(help: "triggered, updated or resolved (aliases accepted).")
+    @Option(help: "triggered, updated, acknowledged or resolved (monitoring tools' words accepted, see above).")
     var status: String
 
     @Option(help: "One-line title.")
@@ -41,6 +45,9 @@ struct Send: AsyncParsableCommand {
     @Option(help: "A link to more information.")
     var link: String?
 
+    @Option(help: "Who is acting (an acknowledgement's author); empty or absent: the token's name.")
+    var actor: String?
+
     @Option(help: "Idempotency key (default: a fresh one per invocation).")
     var idempotencyKey: String?
 
@@ -49,7 +56,7 @@ struct Send: AsyncParsableCommand {
 
     func validate() throws {
         guard EventStatus(alias: status) != nil else {
-            throw ValidationError("--status: unknown status \"\(status)\" (expected triggered, updated or resolved)")
+            throw ValidationError("--status: unknown status \"\(status)\" (expected \(EventStatus.expected))")
         }
         if let severity, Severity(alias: severity) == nil {
             throw ValidationError("--severity: unknown severity \"\(severity)\" (expected critical, major, minor or info)")
@@ -69,6 +76,7 @@ struct Send: AsyncParsableCommand {
         if let message, !message.isEmpty { body["message"] = message }
         if !components.isEmpty { body["components"] = components }
         if let link { body["link"] = link }
+        if let actor, !actor.isEmpty { body["actor"] = actor }
         if !labels.isEmpty {
             var map: [String: String] = [:]
             for label in labels {

@@ -32,6 +32,8 @@ struct ServerClient {
         var request = HTTPRequest(method: method, url: options.baseURL + path, timeout: .seconds(30), connectTimeout: .seconds(5))
         request.headers = headers.map { (name: $0.0, value: $0.1) }
         request.headers.append((name: "Accept", value: "application/json"))
+        // The server records events from `herald send` with the source `cli`.
+        request.headers.append((name: "User-Agent", value: "herald/cli"))
         if let token = options.bearer { request.headers.append((name: "Authorization", value: "Bearer \(token)")) }
         if let body {
             request.body = Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]))

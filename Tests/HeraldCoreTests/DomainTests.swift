@@ -84,6 +84,10 @@ import Testing
     @Test(arguments: [
         ("triggered", EventStatus.triggered), ("trigger", .triggered), ("PROBLEM", .triggered), ("firing", .triggered),
         ("updated", .updated), ("resolve", .resolved), ("ok", .resolved), ("RECOVERY", .resolved), ("resolved", .resolved),
+        // Every Nagios/Icinga $NOTIFICATIONTYPE$ has a meaning; none is a usage error.
+        ("ACKNOWLEDGEMENT", .acknowledged), ("acknowledge", .acknowledged), ("FLAPPINGSTART", .updated), ("FLAPPINGSTOP", .updated),
+        ("FLAPPINGDISABLED", .updated), ("DOWNTIMESTART", .updated), ("DOWNTIMEEND", .updated), ("DOWNTIMECANCELLED", .updated),
+        ("CUSTOM", .updated),
     ])
     func statusAliases(text: String, expected: EventStatus) throws {
         #expect(try parse(#"{"incident":"a","status":"\#(text)","title":"t"}"#).status == expected)
@@ -93,7 +97,7 @@ import Testing
         (#"{"status":"triggered","title":"t"}"#, "incident", "is required"),
         (#"{"incident":"a","title":"t"}"#, "status", "is required"),
         (#"{"incident":"a","status":"triggered"}"#, "title", "is required"),
-        (#"{"incident":"a","status":"exploded","title":"t"}"#, "status", "unknown status \"exploded\" (expected triggered, updated or resolved)"),
+        (#"{"incident":"a","status":"exploded","title":"t"}"#, "status", "unknown status \"exploded\" (expected triggered, updated, acknowledged or resolved)"),
         (#"{"incident":7,"status":"triggered","title":"t"}"#, "incident", "must be a string"),
         (#"{"incident":"a","status":"triggered","title":"t","severity":"apocalyptic"}"#, "severity", "unknown severity \"apocalyptic\" (expected critical, major, minor or info)"),
         (#"{"incident":"a","status":"triggered","title":"t","components":"web"}"#, "components", "must be an array of strings"),
@@ -101,11 +105,29 @@ import Testing
         (#"{"incident":"a","status":"triggered","title":"t","labels":{"k":1}}"#, "labels.k", "must be a string"),
         (#"{"incident":"a","status":"triggered","title":"t","link":"javascript:alert(1)"}"#, "link", "must be an http or https URL"),
         (#"{"incident":"a","status":"triggered","title":"t","occurred_at":"yesterday"}"#, "occurred_at", "must be an RFC 3339 timestamp like 2026-11-25T10:02:00Z"),
-        (#"{"incident":"a","status":"triggered","title":"t","sevirity":"major"}"#, "sevirity", "unknown field (expected one of: components, incident, labels, link, message, occurred_at, severity, status, title)"),
+        (#"{"incident":"a","status":"triggered","title":"t","sevirity":"major"}"#, "sevirity", "unknown field (expected one of: actor, components, incident, labels, link, message, occurred_at, severity, status, title)"),
         (#"{"incident":"  ","status":"triggered","title":"t"}"#, "incident", "must not be empty"),
+        // Control characters: NUL would fail a PostgreSQL commit (and every other event in it).
+        (#"{"incident":"a\u0000b","status":"triggered","title":"t"}"#, "incident", "must not contain control characters (found U+0000)"),
+        (#"{"incident":"a","status":"triggered","title":"t\u0000"}"#, "title", "must not contain control characters other than tab and newline (found U+0000)"),
+        (#"{"incident":"a","status":"triggered","title":"t","message":"a\rb"}"#, "message", "must not contain control characters other than tab and newline (found U+000D)"),
+        (#"{"incident":"a","status":"triggered","title":"t","components":["w\u001beb"]}"#, "components[0]", "must not contain control characters (found U+001B)"),
+        (#"{"incident":"a","status":"triggered","title":"t","labels":{"k":"v\u0085"}}"#, "labels.k", "must not contain control characters other than tab and newline (found U+0085)"),
     ])
     func badFieldsAreNamed(json: String, field: String, message: String) {
         #expect(throws: InputError(field: field, message)) { try parse(json) }
+    }
+
+    @Test func tabsNewlinesAndCRLFAreText() throws {
+        let e = try parse(#"{"incident":"a","status":"triggered","title":"t","message":"one\r\ntwo\tthree\nfour"}"#)
+        #expect(e.message == "one\ntwo\tthree\nfour")
+    }
+
+    @Test func fieldsLeftOutAreMarkedSoTheIncidentKeepsItsValues() throws {
+        let bare = try parse(#"{"incident":"a","status":"resolved","title":"t"}"#)
+        #expect(bare.omitted == [.severity, .components, .labels, .link])
+        let full = try parse(#"{"incident":"a","status":"resolved","title":"t","severity":"minor","components":[],"labels":{},"link":"https://x.example/"}"#)
+        #expect(full.omitted.isEmpty && full.severity == .minor)
     }
 
     @Test func notJSONOrNotAnObject() {

@@ -2,6 +2,7 @@ import Foundation
 import HeraldChannels
 import HeraldCore
 import HeraldDispatcher
+import HeraldSQLite
 import HeraldStore
 import HeraldTransport
 import Logging

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import HeraldCore
 @testable import HeraldStore
+@testable import HeraldSQLite
 @testable import HeraldPostgres
 
 /// The behaviour every `Store` must have, run against each store: `SQLiteStore` always,
@@ -45,21 +46,17 @@ import Testing
         #expect(throws: StoreError.self) { try SQLiteStore(path: "/nonexistent-dir/x/herald.sqlite") }
     }
 
-    /// The embedded store shares nothing: no work signals (the stream waits, and ends when its
-    /// consumer is cancelled), no shared rate limiter, every in-flight lease is its own.
+    /// The embedded store shares nothing: its work-signal stream is over at once (nothing is ever
+    /// signalled), no shared rate limiter, every in-flight lease is its own.
     @Test func sqliteSharesNothing() async throws {
         let (store, _) = try Self.sqlite()
         #expect(!store.isShared)
         #expect(try await store.takeRateTokens(channel: "a", want: 1, rate: 1, burst: 1, now: Date()) == nil)
-        let signals = store.workSignals()
-        let consumer = Task { () -> Int in
-            var n = 0
-            for await _ in signals { n += 1 }
-            return n
-        }
-        try await Task.sleep(for: .milliseconds(50))
-        consumer.cancel()
-        #expect(await consumer.value == 0)
+        _ = try await store.enqueue([EnqueueRequest(event: Conformance(store: store).event("x", .triggered, at: Date()),
+                                                    channels: ["a"])], now: Date())
+        var n = 0
+        for await _ in store.workSignals() { n += 1 }
+        #expect(n == 0)
         await store.close()
     }
 
@@ -100,6 +97,16 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case fallbackTakesTheAllClearAlong
     case statusPostsAreIdempotentAndNewestFirst
     case filtersAndCounts
+    case aRepeatedTriggerPagesNobodyAndEscalatesOnlyToNewTargets
+    case updatesGoOnlyToThoseToldThreadedAfterTheirNotice
+    case anAcknowledgementIsRecordedAndNeverRewritesTheIncident
+    case eventsAboutIncidentsNotOpenSendNothing
+    case aNoticeThatFailsAfterTheResolveBecomesTheSummary
+    case aNoticeReleasedAfterTheResolveBecomesTheSummary
+    case aLateAnswerFromAnExpiredLeaseChangesNothing
+    case replayAfterTheResolveSkipsNoticesAndUpdates
+    case noFallbackAfterTheResolveAndNoneToATargetAlreadyPaged
+    case fieldsAnEventLeavesOutKeepTheIncidentsValues
 
     var testDescription: String { rawValue }
 
@@ -119,6 +126,16 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .fallbackTakesTheAllClearAlong: try await c.fallbackTakesTheAllClearAlong()
         case .statusPostsAreIdempotentAndNewestFirst: try await c.statusPostsAreIdempotentAndNewestFirst()
         case .filtersAndCounts: try await c.filtersAndCounts()
+        case .aRepeatedTriggerPagesNobodyAndEscalatesOnlyToNewTargets: try await c.aRepeatedTriggerPagesNobodyAndEscalatesOnlyToNewTargets()
+        case .updatesGoOnlyToThoseToldThreadedAfterTheirNotice: try await c.updatesGoOnlyToThoseToldThreadedAfterTheirNotice()
+        case .anAcknowledgementIsRecordedAndNeverRewritesTheIncident: try await c.anAcknowledgementIsRecordedAndNeverRewritesTheIncident()
+        case .eventsAboutIncidentsNotOpenSendNothing: try await c.eventsAboutIncidentsNotOpenSendNothing()
+        case .aNoticeThatFailsAfterTheResolveBecomesTheSummary: try await c.aNoticeThatFailsAfterTheResolveBecomesTheSummary()
+        case .aNoticeReleasedAfterTheResolveBecomesTheSummary: try await c.aNoticeReleasedAfterTheResolveBecomesTheSummary()
+        case .aLateAnswerFromAnExpiredLeaseChangesNothing: try await c.aLateAnswerFromAnExpiredLeaseChangesNothing()
+        case .replayAfterTheResolveSkipsNoticesAndUpdates: try await c.replayAfterTheResolveSkipsNoticesAndUpdates()
+        case .noFallbackAfterTheResolveAndNoneToATargetAlreadyPaged: try await c.noFallbackAfterTheResolveAndNoneToATargetAlreadyPaged()
+        case .fieldsAnEventLeavesOutKeepTheIncidentsValues: try await c.fieldsAnEventLeavesOutKeepTheIncidentsValues()
         }
     }
 }
@@ -129,20 +146,38 @@ struct Conformance {
 
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
-    func event(_ incident: String, _ status: EventStatus, at: Date, title: String = "DNS down") -> Event {
-        Event(id: Identifier.make(prefix: "evt", at: at), incident: incident, status: status, severity: .critical,
-              title: title, occurredAt: at, receivedAt: at)
+    func event(_ incident: String, _ status: EventStatus, at: Date, title: String = "DNS down", severity: Severity = .critical,
+               omitted: Set<Event.Field> = []) -> Event {
+        Event(id: Identifier.make(prefix: "evt", at: at), incident: incident, status: status, severity: severity,
+              title: title, occurredAt: at, receivedAt: at, omitted: omitted)
+    }
+
+    func claim(_ channel: String, limit: Int = 10, at: Date? = nil, owner: String = "n", lease: TimeInterval = 60) async throws -> [ClaimedDelivery] {
+        let now = at ?? t0
+        return try await store.claim(channel: channel, limit: limit, now: now, owner: owner, leaseUntil: now.addingTimeInterval(lease))
+    }
+
+    func answer(_ c: ClaimedDelivery, _ outcome: AttemptRecord.Outcome, status: Int? = nil, at: Date? = nil,
+                fallback: [Target] = []) async throws {
+        try await store.record([AttemptRecord(deliveryId: c.delivery.id, lease: c.lease, startedAt: at ?? t0, duration: .zero,
+                                              outcome: outcome, status: status, fallback: fallback)], now: at ?? t0)
+    }
+
+    /// `kind:state` of every delivery of the incident's current cycle on a channel.
+    func states(_ incident: String, _ channel: String) async throws -> [String] {
+        let detail = try await store.incident(key: incident)
+        return (detail?.deliveries ?? []).filter { $0.channel == channel }.map { "\($0.kind.rawValue):\($0.state.rawValue)" }.sorted()
     }
 
     func enqueueCommitsEventIncidentAndOneDeliveryPerChannel() async throws {
         let e = event("dns", .triggered, at: t0)
         let results = try await store.enqueue([EnqueueRequest(event: e, channels: ["a", "b", "c"])], now: t0)
-        #expect(results == [.accepted(.init(eventId: e.id, incident: "dns", deliveries: 3, channels: ["a", "b", "c"]))])
+        #expect(results == [.accepted(.init(eventId: e.id, incident: "dns", deliveries: 3, channels: ["a", "b", "c"], transition: "opened"))])
         let all = try await store.deliveries(DeliveryFilter(incident: "dns"))
         #expect(Set(all.map(\.channel)) == ["a", "b", "c"])
         #expect(all.allSatisfy { $0.state == .queued && $0.kind == .notice && $0.eventId == e.id && $0.attempts == 0 })
         let incident = try #require(try await store.incident(key: "dns"))
-        #expect(incident.incident.status == .open)
+        #expect(incident.incident.status == .open && incident.incident.triggers == 1)
         #expect(incident.events.map(\.id) == [e.id])
         #expect(try await store.countsByState()[.queued] == 3)
     }
@@ -151,64 +186,61 @@ struct Conformance {
         let trigger = event("dns", .triggered, at: t0)
         let r = try await store.enqueue([EnqueueRequest(event: trigger, channels: ["mail", "hook"],
                                                         recipients: ["mail": ["a@example.com", "b@example.com"]])], now: t0)
-        #expect(r == [.accepted(.init(eventId: trigger.id, incident: "dns", deliveries: 3, channels: ["mail", "hook"]))])
-        let mail = try await store.claim(channel: "mail", limit: 10, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        #expect(r == [.accepted(.init(eventId: trigger.id, incident: "dns", deliveries: 3, channels: ["mail", "hook"], transition: "opened"))])
+        let mail = try await claim("mail")
         #expect(Set(mail.compactMap(\.delivery.recipient)) == ["a@example.com", "b@example.com"])
-        try await store.record(mail.map {
-            AttemptRecord(deliveryId: $0.delivery.id, startedAt: t0, duration: .zero,
-                          outcome: .delivered(reference: "<\($0.delivery.recipient!)@herald>"), status: 250)
-        }, now: t0)
+        for m in mail { try await answer(m, .delivered(reference: "<\(m.delivery.recipient!)@herald>"), status: 250) }
         _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: t0), channels: ["mail"],
                                                     recipients: ["mail": ["a@example.com", "b@example.com"]])], now: t0)
-        let clears = try await store.claim(channel: "mail", limit: 10, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        let clears = try await claim("mail")
         #expect(clears.count == 2)
         for c in clears {
             #expect(c.delivery.kind == .allClear)
             #expect(c.thread == "<\(c.delivery.recipient!)@herald>")
+            #expect(c.references == ["<\(c.delivery.recipient!)@herald>"])
+            #expect(c.notice?.event.id == trigger.id)
         }
     }
 
     /// The all-clear goes to exactly who was told, threaded; waiting notices are superseded and
-    /// their recipients, like those whose notice failed, get one summary; a repeat does nothing.
+    /// their recipients, like those whose notice failed, get one summary; a channel the cycle never
+    /// routed gets nothing, whatever the resolve's own routing says; a repeat does nothing.
     func allClearFollowsTheReceipts() async throws {
         let trigger = event("dns", .triggered, at: t0)
         _ = try await store.enqueue([EnqueueRequest(event: trigger, channels: ["told", "waiting", "broken"])], now: t0)
-        let told = try await store.claim(channel: "told", limit: 1, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
-        try await store.record([AttemptRecord(deliveryId: told[0].delivery.id, startedAt: t0, duration: .zero,
-                                              outcome: .delivered(reference: "msg-told"), status: 200)], now: t0)
-        let broken = try await store.claim(channel: "broken", limit: 1, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
-        try await store.record([AttemptRecord(deliveryId: broken[0].delivery.id, startedAt: t0, duration: .zero,
-                                              outcome: .failed(reason: "clientError 404"), status: 404)], now: t0)
-        // The resolve names a route that now also includes "status" (always notified) and no longer "broken".
+        let told = try await claim("told", limit: 1)
+        try await answer(told[0], .delivered(reference: "msg-told"), status: 200)
+        let broken = try await claim("broken", limit: 1)
+        try await answer(broken[0], .failed(reason: "clientError 404"), status: 404)
+        // The resolve's routing now also names "status" (never routed in this cycle) and no longer "broken".
         let resolve = event("dns", .resolved, at: t0.addingTimeInterval(2340))
         let r = try await store.enqueue([EnqueueRequest(event: resolve, channels: ["told", "waiting", "status"])], now: t0)
-        #expect(r == [.accepted(.init(eventId: resolve.id, incident: "dns", deliveries: 4, channels: ["told", "waiting", "broken", "status"]))])
+        #expect(r == [.accepted(.init(eventId: resolve.id, incident: "dns", deliveries: 3, channels: ["told", "waiting", "broken"],
+                                      transition: "resolved"))])
         let kinds = Dictionary(uniqueKeysWithValues: try await store.deliveries(DeliveryFilter(incident: "dns"))
             .filter { $0.eventId == resolve.id }.map { ($0.channel, $0.kind) })
-        #expect(kinds == ["told": .allClear, "waiting": .summary, "broken": .summary, "status": .allClear])
-        let waitingNotice = try await store.deliveries(DeliveryFilter(channel: "waiting")).first { $0.kind == .notice }
-        #expect(waitingNotice?.state == .superseded)
-        let clear = try await store.claim(channel: "told", limit: 5, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        #expect(kinds == ["told": .allClear, "waiting": .summary, "broken": .summary])
+        #expect(try await states("dns", "waiting") == ["notice:superseded", "summary:queued"])
+        let clear = try await claim("told", limit: 5)
         #expect(clear.map(\.delivery.kind) == [.allClear])
         #expect(clear.first?.thread == "msg-told")
         #expect(clear.first?.threadDeliveryId == told[0].delivery.id)
         // Nothing of the superseded notice is ever claimed.
-        let waiting = try await store.claim(channel: "waiting", limit: 5, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
-        #expect(waiting.map(\.delivery.kind) == [.summary])
+        #expect(try await claim("waiting", limit: 5).map(\.delivery.kind) == [.summary])
+        #expect(try await claim("status").isEmpty)
         // A repeated resolve of the same cycle creates nothing.
         let again = event("dns", .resolved, at: t0.addingTimeInterval(2400))
         let r2 = try await store.enqueue([EnqueueRequest(event: again, channels: ["told", "waiting", "status"])], now: t0)
-        #expect(r2 == [.accepted(.init(eventId: again.id, incident: "dns", deliveries: 0, channels: []))])
+        #expect(r2 == [.accepted(.init(eventId: again.id, incident: "dns", deliveries: 0, channels: [], transition: "already_resolved"))])
     }
 
     func anAllClearWaitsWhileItsNoticeIsInFlight() async throws {
         _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["ch"])], now: t0)
-        let notice = try await store.claim(channel: "ch", limit: 1, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        let notice = try await claim("ch", limit: 1)
         _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: t0), channels: ["ch"])], now: t0)
-        #expect(try await store.claim(channel: "ch", limit: 5, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60)).isEmpty)
-        try await store.record([AttemptRecord(deliveryId: notice[0].delivery.id, startedAt: t0, duration: .zero,
-                                              outcome: .delivered(reference: "m1"), status: 200)], now: t0)
-        let clear = try await store.claim(channel: "ch", limit: 5, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        #expect(try await claim("ch").isEmpty)
+        try await answer(notice[0], .delivered(reference: "m1"), status: 200)
+        let clear = try await claim("ch")
         #expect(clear.map(\.delivery.kind) == [.allClear])
         #expect(clear.first?.thread == "m1")
     }
@@ -221,10 +253,10 @@ struct Conformance {
             EnqueueRequest(event: first, channels: ["a"], idempotency: idem),
             EnqueueRequest(event: second, channels: ["a"], idempotency: idem),
             EnqueueRequest(event: second, channels: ["a"], idempotency: .init(scope: "monitoring", key: "k1", bodyHash: "h2")),
-            EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["a"], idempotency: .init(scope: "other", key: "k1", bodyHash: "h2")),
+            EnqueueRequest(event: event("other", .triggered, at: t0), channels: ["a"], idempotency: .init(scope: "other", key: "k1", bodyHash: "h2")),
         ], now: t0)
-        #expect(r[0] == .accepted(.init(eventId: first.id, incident: "dns", deliveries: 1, channels: ["a"])))
-        #expect(r[1] == .repeated(.init(eventId: first.id, incident: "dns", deliveries: 1, channels: [])))
+        #expect(r[0] == .accepted(.init(eventId: first.id, incident: "dns", deliveries: 1, channels: ["a"], transition: "opened")))
+        #expect(r[1] == .repeated(.init(eventId: first.id, incident: "dns", deliveries: 1, channels: [], transition: "opened")))
         #expect(r[2] == .conflict)
         if case .accepted = r[3] {} else { Issue.record("another scope's key is independent") }
         #expect(try await store.deliveries(DeliveryFilter()).count == 2)
@@ -238,64 +270,67 @@ struct Conformance {
         _ = try await store.enqueue([EnqueueRequest(event: event("n0", .resolved, at: t0), channels: ["ch"])], now: t0.addingTimeInterval(10))
         _ = try await store.enqueue([EnqueueRequest(event: event("other", .triggered, at: t0), channels: ["elsewhere"])], now: t0)
         let now = t0.addingTimeInterval(20)
-        let claimed = try await store.claim(channel: "ch", limit: 3, now: now, owner: "n1", leaseUntil: now.addingTimeInterval(60))
+        let claimed = try await claim("ch", limit: 3, at: now, owner: "n1")
         // n0's notice was still queued when it resolved: superseded, and a summary goes first.
         #expect(claimed.map(\.delivery.incident) == ["n0", "n1", "n2"])
         #expect(claimed.map(\.delivery.kind) == [.summary, .notice, .notice])
         #expect(claimed.allSatisfy { $0.delivery.state == .inFlight })
-        // Claimed rows are not claimed twice.
-        let rest = try await store.claim(channel: "ch", limit: 10, now: now, owner: "n1", leaseUntil: now.addingTimeInterval(60))
+        #expect(Set(claimed.map(\.lease)).count == 1 && !claimed[0].lease.isEmpty)
+        // Claimed rows are not claimed twice; each claim holds a lease of its own.
+        let rest = try await claim("ch", at: now, owner: "n1")
         #expect(rest.map(\.delivery.incident) == ["n3", "n4"])
-        #expect(try await store.claim(channel: "ch", limit: 10, now: now, owner: "n1", leaseUntil: now).isEmpty)
+        #expect(rest[0].lease != claimed[0].lease)
+        #expect(try await claim("ch", at: now, owner: "n1").isEmpty)
         #expect(try await store.nextDue(channel: "ch") == nil)
         // Nothing due in the future is claimed early.
-        #expect(try await store.claim(channel: "elsewhere", limit: 10, now: t0.addingTimeInterval(-1), owner: "n1", leaseUntil: now).isEmpty)
+        #expect(try await claim("elsewhere", at: t0.addingTimeInterval(-1), owner: "n1").isEmpty)
     }
 
     func recordKeepsEveryAttemptAndTheReceipt() async throws {
         _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["ch"])], now: t0)
-        var c = try await store.claim(channel: "ch", limit: 1, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        var c = try await claim("ch", limit: 1)
         let id = try #require(c.first?.delivery.id)
         let retryAt = t0.addingTimeInterval(30)
-        try await store.record([AttemptRecord(deliveryId: id, startedAt: t0, duration: .milliseconds(12), outcome: .retry(at: retryAt),
-                                              status: 503, reason: "serverError", error: "serverError 503: HTTP 503")], now: t0)
+        try await store.record([AttemptRecord(deliveryId: id, lease: c[0].lease, startedAt: t0, duration: .milliseconds(12),
+                                              outcome: .retry(at: retryAt), status: 503, reason: "serverError",
+                                              error: "serverError 503: HTTP 503")], now: t0)
         #expect(try await store.nextDue(channel: "ch") == retryAt)
-        #expect(try await store.claim(channel: "ch", limit: 1, now: t0.addingTimeInterval(10), owner: "n", leaseUntil: retryAt).isEmpty)
-        c = try await store.claim(channel: "ch", limit: 1, now: retryAt, owner: "n", leaseUntil: retryAt.addingTimeInterval(60))
+        #expect(try await claim("ch", limit: 1, at: t0.addingTimeInterval(10)).isEmpty)
+        c = try await claim("ch", limit: 1, at: retryAt)
         #expect(c.first?.budgetAttempts == 1)
-        try await store.record([AttemptRecord(deliveryId: id, startedAt: retryAt, duration: .milliseconds(8),
-                                              outcome: .delivered(reference: "msg-42"), status: 200)], now: retryAt)
+        try await answer(c[0], .delivered(reference: "msg-42"), status: 200, at: retryAt)
         let detail = try #require(try await store.delivery(id: id))
         #expect(detail.delivery.state == .delivered)
         #expect(detail.delivery.receipt == "msg-42")
         #expect(detail.delivery.attempts == 2)
         #expect(detail.attempts.map(\.outcome) == [.retry, .delivered])
         #expect(detail.attempts.map(\.status) == [503, 200])
+        #expect(detail.attempts.map(\.late) == [false, false])
         #expect(detail.attempts[0].error == "serverError 503: HTTP 503")
-        // A late duplicate answer changes nothing.
-        try await store.record([AttemptRecord(deliveryId: id, startedAt: retryAt, duration: .zero, outcome: .failed(reason: "late"))], now: retryAt)
-        #expect(try await store.delivery(id: id)?.delivery.state == .delivered)
-        #expect(try await store.delivery(id: id)?.attempts.count == 2)
+        // A second answer under the same lease (the outcome is already recorded) changes nothing
+        // and is kept as late.
+        try await answer(c[0], .failed(reason: "late"), at: retryAt)
+        let after = try #require(try await store.delivery(id: id))
+        #expect(after.delivery.state == .delivered && after.delivery.receipt == "msg-42" && after.delivery.attempts == 2)
+        #expect(after.attempts.map(\.late) == [false, false, true])
     }
 
     func replayRequeuesFailedWithFreshBudgetAndKeepsHistory() async throws {
         _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["a", "b"])], now: t0)
         for ch in ["a", "b"] {
-            let c = try await store.claim(channel: ch, limit: 1, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
-            try await store.record([AttemptRecord(deliveryId: c[0].delivery.id, startedAt: t0, duration: .zero,
-                                                  outcome: .failed(reason: "clientError 404: HTTP 404"), status: 404)], now: t0)
+            let c = try await claim(ch, limit: 1)
+            try await answer(c[0], .failed(reason: "clientError 404: HTTP 404"), status: 404)
         }
         let dry = try await store.replay(ids: nil, filter: DeliveryFilter(channel: "a"), dryRun: true, now: t0)
         #expect(dry.count == 1)
         #expect(try await store.countsByState()[.failed] == 2)
         let later = t0.addingTimeInterval(100)
         let done = try await store.replay(ids: nil, filter: DeliveryFilter(channel: "a"), dryRun: false, now: later)
-        #expect(done.count == 1 && done.channels == ["a"])
-        let c = try await store.claim(channel: "a", limit: 1, now: later, owner: "n", leaseUntil: later.addingTimeInterval(60))
+        #expect(done.count == 1 && done.channels == ["a"] && done.skipped.isEmpty)
+        let c = try await claim("a", limit: 1, at: later)
         #expect(c.first?.budgetAttempts == 0)
         #expect(c.first?.budgetSince == later)
-        try await store.record([AttemptRecord(deliveryId: c[0].delivery.id, startedAt: later, duration: .zero,
-                                              outcome: .delivered(reference: nil), status: 200)], now: later)
+        try await answer(c[0], .delivered(reference: nil), status: 200, at: later)
         let detail = try #require(try await store.delivery(id: c[0].delivery.id))
         #expect(detail.attempts.map(\.replay) == [0, 1])
         #expect(detail.delivery.replays == 1)
@@ -305,11 +340,10 @@ struct Conformance {
 
     func leasesOfADeadClaimerComeBack() async throws {
         _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["ch"])], now: t0)
-        _ = try await store.claim(channel: "ch", limit: 1, now: t0, owner: "dead", leaseUntil: t0.addingTimeInterval(60))
+        _ = try await claim("ch", limit: 1, owner: "dead")
         #expect(try await store.releaseLeases(expiredBefore: t0.addingTimeInterval(30), owner: nil).isEmpty)
         #expect(try await store.releaseLeases(expiredBefore: t0.addingTimeInterval(61), owner: nil) == ["ch"])
-        #expect(try await store.claim(channel: "ch", limit: 1, now: t0.addingTimeInterval(61), owner: "alive",
-                                      leaseUntil: t0.addingTimeInterval(120)).count == 1)
+        #expect(try await claim("ch", limit: 1, at: t0.addingTimeInterval(61), owner: "alive").count == 1)
     }
 
     func incidentCyclesAndRepeatedResolves() async throws {
@@ -320,8 +354,9 @@ struct Conformance {
         #expect(i.status == .resolved && i.cycle == 1 && i.resolvedAt == t0.addingTimeInterval(60))
         _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0.addingTimeInterval(600)), channels: [])], now: t0)
         i = try #require(try await store.incident(key: "dns")).incident
-        #expect(i.status == .open && i.cycle == 2 && i.resolvedAt == nil && i.openedAt == t0.addingTimeInterval(600))
+        #expect(i.status == .open && i.cycle == 2 && i.resolvedAt == nil && i.openedAt == t0.addingTimeInterval(600) && i.triggers == 1)
     }
+
     /// A trigger and its resolve committed together: the notice never went out, so it is
     /// superseded and the recipient gets a summary; a later trigger opens a new cycle.
     func triggerAndResolveInOneBatch() async throws {
@@ -329,49 +364,45 @@ struct Conformance {
         let resolve = event("dns", .resolved, at: t0.addingTimeInterval(5))
         let r = try await store.enqueue([EnqueueRequest(event: trigger, channels: ["a"]),
                                          EnqueueRequest(event: resolve, channels: ["a"])], now: t0)
-        #expect(r == [.accepted(.init(eventId: trigger.id, incident: "dns", deliveries: 1, channels: ["a"])),
-                      .accepted(.init(eventId: resolve.id, incident: "dns", deliveries: 1, channels: ["a"]))])
+        #expect(r == [.accepted(.init(eventId: trigger.id, incident: "dns", deliveries: 1, channels: ["a"], transition: "opened")),
+                      .accepted(.init(eventId: resolve.id, incident: "dns", deliveries: 1, channels: ["a"], transition: "resolved"))])
         let all = try await store.deliveries(DeliveryFilter(incident: "dns"))
         #expect(Set(all.map { "\($0.kind.rawValue):\($0.state.rawValue)" }) == ["notice:superseded", "summary:queued"])
-        let claimed = try await store.claim(channel: "a", limit: 5, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        let claimed = try await claim("a", limit: 5)
         #expect(claimed.map(\.delivery.kind) == [.summary])
         #expect(claimed.first?.incident.status == .resolved)
+        #expect(claimed.first?.thread == nil, "a summary has no delivered notice to thread onto")
+        #expect(claimed.first?.notice?.event.id == trigger.id, "but it knows the notice it stands in for")
         let again = event("dns", .triggered, at: t0.addingTimeInterval(60))
         let r2 = try await store.enqueue([EnqueueRequest(event: again, channels: ["a"])], now: t0.addingTimeInterval(60))
-        #expect(r2 == [.accepted(.init(eventId: again.id, incident: "dns", deliveries: 1, channels: ["a"]))])
+        #expect(r2 == [.accepted(.init(eventId: again.id, incident: "dns", deliveries: 1, channels: ["a"], transition: "opened"))])
         let detail = try #require(try await store.incident(key: "dns"))
         #expect(detail.incident.cycle == 2 && detail.incident.status == .open)
         #expect(detail.events.map(\.id) == [again.id])
         #expect(detail.deliveries.map(\.kind) == [.notice])
     }
 
-    /// A failed notice handed over to a fallback channel: one fallback per target, and the
-    /// all-clear follows it there instead of going to the channel that failed.
+    /// A notice that failed for good is handed to the fallback in the same transaction: one notice
+    /// per fallback target, and the all-clear follows it there instead of going to the channel
+    /// that failed.
     func fallbackTakesTheAllClearAlong() async throws {
         _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["primary"])], now: t0)
-        let notice = try await store.claim(channel: "primary", limit: 1, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
-        #expect(try await store.enqueueFallback(of: notice[0].delivery.id, channel: "backup", recipients: [], now: t0) == 0,
-                "only a failed notice falls back")
-        try await store.record([AttemptRecord(deliveryId: notice[0].delivery.id, startedAt: t0, duration: .zero,
-                                              outcome: .failed(reason: "clientError 410"), status: 410)], now: t0)
-        #expect(try await store.enqueueFallback(of: notice[0].delivery.id, channel: "backup", recipients: [], now: t0) == 1)
-        #expect(try await store.enqueueFallback(of: notice[0].delivery.id, channel: "backup", recipients: [], now: t0) == 0)
-        #expect(try await store.enqueueFallback(of: notice[0].delivery.id, channel: "mail", recipients: ["a@x", "b@x"],
-                                                now: t0) == 2)
-        let backup = try await store.claim(channel: "backup", limit: 5, now: t0, owner: "n", leaseUntil: t0.addingTimeInterval(60))
+        let notice = try await claim("primary", limit: 1)
+        let backupAndMail = [Target(channel: "backup"), Target(channel: "mail", recipient: "a@x"), Target(channel: "mail", recipient: "b@x")]
+        try await answer(notice[0], .failed(reason: "clientError 410"), status: 410, fallback: backupAndMail)
+        #expect(try await store.delivery(id: notice[0].delivery.id)?.delivery.state == .failed)
+        let backup = try await claim("backup")
         #expect(backup.map(\.delivery.kind) == [.notice])
-        try await store.record([AttemptRecord(deliveryId: backup[0].delivery.id, startedAt: t0, duration: .zero,
-                                              outcome: .delivered(reference: "bk-1"), status: 200)], now: t0)
+        #expect(try await store.deliveries(DeliveryFilter(channel: "mail")).count == 2)
+        try await answer(backup[0], .delivered(reference: "bk-1"), status: 200)
         let resolve = event("dns", .resolved, at: t0.addingTimeInterval(60))
         let r = try await store.enqueue([EnqueueRequest(event: resolve, channels: ["primary"])], now: t0.addingTimeInterval(60))
         // mail's two fallbacks never went out: superseded, and each recipient gets a summary.
-        #expect(r == [.accepted(.init(eventId: resolve.id, incident: "dns", deliveries: 3, channels: ["backup", "mail"]))])
-        let clear = try await store.claim(channel: "backup", limit: 5, now: t0.addingTimeInterval(60), owner: "n",
-                                          leaseUntil: t0.addingTimeInterval(120))
+        #expect(r == [.accepted(.init(eventId: resolve.id, incident: "dns", deliveries: 3, channels: ["backup", "mail"], transition: "resolved"))])
+        let clear = try await claim("backup", at: t0.addingTimeInterval(60))
         #expect(clear.map(\.delivery.kind) == [.allClear])
         #expect(clear.first?.thread == "bk-1")
-        #expect(try await store.claim(channel: "primary", limit: 5, now: t0.addingTimeInterval(60), owner: "n",
-                                      leaseUntil: t0.addingTimeInterval(120)).isEmpty)
+        #expect(try await claim("primary", at: t0.addingTimeInterval(60)).isEmpty)
         let mail = try await store.deliveries(DeliveryFilter(channel: "mail"))
         #expect(Set(mail.map { "\($0.kind.rawValue):\($0.state.rawValue):\($0.recipient ?? "-")" })
                 == ["notice:superseded:a@x", "notice:superseded:b@x", "summary:queued:a@x", "summary:queued:b@x"])
@@ -408,6 +439,231 @@ struct Conformance {
         #expect(try await store.nextDue(channel: "nope") == nil)
     }
 
+    /// Alertmanager re-sends every firing alert of a group: a repeat is recorded (counted, in the
+    /// history) and pages nobody; a repeat that raises the severity pages only the targets its
+    /// new routing adds.
+    func aRepeatedTriggerPagesNobodyAndEscalatesOnlyToNewTargets() async throws {
+        let routing = Routing(routes: [
+            Route(channels: ["oncall"]),
+            Route(match: .init(severity: [.critical]), channels: ["pager", "mail"]),
+        ], recipients: ["mail": ["a@x", "b@x"]])
+        let first = event("db", .triggered, at: t0, severity: .major)
+        let r1 = try await store.enqueue([EnqueueRequest(event: first, routing: routing)], now: t0)
+        #expect(r1.first == .accepted(.init(eventId: first.id, incident: "db", deliveries: 1, channels: ["oncall"], transition: "opened")))
+        let oncall = try await claim("oncall")
+        try await answer(oncall[0], .delivered(reference: "o1"))
+        // The same again, twice: nothing new, the incident counts it.
+        for i in 1...2 {
+            let again = event("db", .triggered, at: t0.addingTimeInterval(Double(i)), severity: .major)
+            let r = try await store.enqueue([EnqueueRequest(event: again, routing: routing)], now: t0.addingTimeInterval(Double(i)))
+            #expect(r.first == .accepted(.init(eventId: again.id, incident: "db", deliveries: 0, channels: [], transition: "repeated")))
+        }
+        // Escalated: pager and each mail recipient get their notice; oncall (told) nothing.
+        let worse = event("db", .triggered, at: t0.addingTimeInterval(5), title: "DB down hard", severity: .critical)
+        let r = try await store.enqueue([EnqueueRequest(event: worse, routing: routing)], now: t0.addingTimeInterval(5))
+        #expect(r.first == .accepted(.init(eventId: worse.id, incident: "db", deliveries: 3, channels: ["pager", "mail"], transition: "repeated")))
+        // Repeated again at the new severity, and one in the same batch: still nobody.
+        let r3 = try await store.enqueue([EnqueueRequest(event: event("db", .triggered, at: t0.addingTimeInterval(6)), routing: routing),
+                                          EnqueueRequest(event: event("db", .triggered, at: t0.addingTimeInterval(7)), routing: routing)],
+                                         now: t0.addingTimeInterval(7))
+        #expect(r3.map { if case .accepted(let a) = $0 { return a.deliveries } else { return -1 } } == [0, 0])
+        let detail = try #require(try await store.incident(key: "db"))
+        #expect(detail.incident.triggers == 6)
+        #expect(detail.incident.severity == .critical && detail.incident.title == "DNS down")
+        #expect(detail.events.count == 6)
+        #expect(detail.deliveries.filter { $0.kind == .notice }.count == 4)
+        #expect(try await store.deliveries(DeliveryFilter(channel: "oncall")).count == 1)
+        // The resolve reaches all four, each once.
+        _ = try await store.enqueue([EnqueueRequest(event: event("db", .resolved, at: t0.addingTimeInterval(9)), routing: routing)],
+                                    now: t0.addingTimeInterval(9))
+        #expect(try await states("db", "oncall") == ["all_clear:queued", "notice:delivered"])
+        #expect(try await states("db", "pager") == ["notice:superseded", "summary:queued"])
+        #expect(try await states("db", "mail") == ["notice:superseded", "notice:superseded", "summary:queued", "summary:queued"])
+    }
+
+    /// An update goes only to targets already told, threaded; to a target whose notice is still
+    /// in flight it waits for the notice's receipt, and goes nowhere if the notice fails.
+    func updatesGoOnlyToThoseToldThreadedAfterTheirNotice() async throws {
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["told", "sending", "waiting", "failing"])], now: t0)
+        try await answer(try await claim("told")[0], .delivered(reference: "t1"))
+        let sending = try await claim("sending")
+        let failing = try await claim("failing")
+        let update = event("dns", .updated, at: t0.addingTimeInterval(60), title: "Fix deployed")
+        let r = try await store.enqueue([EnqueueRequest(event: update, channels: ["told", "sending", "waiting", "failing", "new"])],
+                                        now: t0.addingTimeInterval(60))
+        // "told" now; "sending" and "failing" once their notice arrives; never "waiting" or "new".
+        #expect(r.first == .accepted(.init(eventId: update.id, incident: "dns", deliveries: 3, channels: ["told"], transition: "updated")))
+        let u = try await claim("told", at: t0.addingTimeInterval(60))
+        #expect(u.map(\.delivery.kind) == [.update])
+        #expect(u.first?.thread == "t1" && u.first?.references == ["t1"])
+        try await answer(u[0], .delivered(reference: "t2"))
+        #expect(try await claim("sending", at: t0.addingTimeInterval(60)).isEmpty, "the update waits for its notice")
+        try await answer(sending[0], .delivered(reference: "s1"), at: t0.addingTimeInterval(61))
+        let su = try await claim("sending", at: t0.addingTimeInterval(61))
+        #expect(su.map(\.delivery.kind) == [.update] && su.first?.thread == "s1")
+        try await answer(failing[0], .failed(reason: "gone"), at: t0.addingTimeInterval(61))
+        #expect(try await states("dns", "failing") == ["notice:failed", "update:superseded"])
+        #expect(try await states("dns", "waiting") == ["notice:queued"])
+        #expect(try await store.deliveries(DeliveryFilter(channel: "new")).isEmpty)
+        // The all-clear's references carry the whole thread.
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: t0.addingTimeInterval(120)), channels: [])],
+                                    now: t0.addingTimeInterval(120))
+        let clear = try await claim("told", at: t0.addingTimeInterval(120))
+        #expect(clear.map(\.delivery.kind) == [.allClear] && clear.first?.references == ["t1", "t2"])
+        #expect(try await states("dns", "sending") == ["all_clear:queued", "notice:delivered", "update:in_flight"])
+        #expect(try await claim("sending", at: t0.addingTimeInterval(120)).isEmpty, "the all-clear waits for the update in flight")
+    }
+
+    func anAcknowledgementIsRecordedAndNeverRewritesTheIncident() async throws {
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0, title: "DNS down"), channels: ["a", "b"])], now: t0)
+        try await answer(try await claim("a")[0], .delivered(reference: "a1"))
+        var ack = event("dns", .acknowledged, at: t0.addingTimeInterval(30), title: "dns", severity: .major, omitted: [.severity])
+        ack.actor = "alice"
+        let r = try await store.enqueue([EnqueueRequest(event: ack, channels: ["a", "b"])], now: t0.addingTimeInterval(30))
+        #expect(r.first == .accepted(.init(eventId: ack.id, incident: "dns", deliveries: 1, channels: ["a"], transition: "acknowledged")))
+        let detail = try #require(try await store.incident(key: "dns"))
+        #expect(detail.incident.title == "DNS down" && detail.incident.severity == .critical)
+        #expect(detail.incident.acknowledgedAt == t0.addingTimeInterval(30) && detail.incident.acknowledgedBy == "alice")
+        #expect(detail.events.last?.status == .acknowledged && detail.events.last?.severity == .critical)
+        let u = try await claim("a", at: t0.addingTimeInterval(30))
+        #expect(u.map(\.delivery.kind) == [.update] && u.first?.event.status == .acknowledged)
+    }
+
+    /// An update, acknowledgement or resolve of an incident that is not open (never seen, or
+    /// resolved) is recorded and sends nothing; the next trigger opens a cycle and pages.
+    func eventsAboutIncidentsNotOpenSendNothing() async throws {
+        for status in [EventStatus.resolved, .updated, .acknowledged] {
+            let e = event("ghost-\(status.rawValue)", status, at: t0)
+            let r = try await store.enqueue([EnqueueRequest(event: e, channels: ["status", "hook"])], now: t0)
+            #expect(r.first == .accepted(.init(eventId: e.id, incident: e.incident, deliveries: 0, channels: [], transition: "recorded")))
+            let detail = try #require(try await store.incident(key: e.incident))
+            #expect(detail.incident.status == .resolved && detail.incident.cycle == 0)
+        }
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["a"])], now: t0)
+        try await answer(try await claim("a")[0], .delivered(reference: "a1"))
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: t0), channels: ["a"])], now: t0)
+        let late = event("dns", .updated, at: t0.addingTimeInterval(10))
+        let r = try await store.enqueue([EnqueueRequest(event: late, channels: ["a"])], now: t0.addingTimeInterval(10))
+        #expect(r.first == .accepted(.init(eventId: late.id, incident: "dns", deliveries: 0, channels: [], transition: "recorded")))
+        #expect(try await states("dns", "a") == ["all_clear:queued", "notice:delivered"])
+        let next = event("ghost-resolved", .triggered, at: t0.addingTimeInterval(20))
+        let r2 = try await store.enqueue([EnqueueRequest(event: next, channels: ["hook"])], now: t0.addingTimeInterval(20))
+        #expect(r2.first == .accepted(.init(eventId: next.id, incident: "ghost-resolved", deliveries: 1, channels: ["hook"], transition: "opened")))
+        #expect(try await store.incident(key: "ghost-resolved")?.incident.cycle == 1)
+    }
+
+    /// A notice in flight at the resolve that then fails — for now or for good — is never sent as a
+    /// notice again: its target gets the summary instead of the all-clear.
+    func aNoticeThatFailsAfterTheResolveBecomesTheSummary() async throws {
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["retry", "fail", "ok"])], now: t0)
+        let retry = try await claim("retry")
+        let fail = try await claim("fail")
+        let ok = try await claim("ok")
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: t0.addingTimeInterval(5)), channels: [])],
+                                    now: t0.addingTimeInterval(5))
+        for ch in ["retry", "fail", "ok"] { #expect(try await states("dns", ch) == ["all_clear:queued", "notice:in_flight"]) }
+        try await answer(retry[0], .retry(at: t0.addingTimeInterval(6)), status: 503, at: t0.addingTimeInterval(6))
+        try await answer(fail[0], .failed(reason: "gone"), status: 410, at: t0.addingTimeInterval(6), fallback: [Target(channel: "backup")])
+        try await answer(ok[0], .delivered(reference: "ok-1"), at: t0.addingTimeInterval(6))
+        #expect(try await states("dns", "retry") == ["notice:superseded", "summary:queued"])
+        #expect(try await states("dns", "fail") == ["notice:superseded", "summary:queued"])
+        #expect(try await states("dns", "ok") == ["all_clear:queued", "notice:delivered"])
+        #expect(try await store.deliveries(DeliveryFilter(channel: "backup")).isEmpty, "no fallback once the incident is resolved")
+        let later = t0.addingTimeInterval(100)
+        #expect(try await claim("retry", at: later).map(\.delivery.kind) == [.summary])
+        #expect(try await claim("fail", at: later).map(\.delivery.kind) == [.summary])
+        // The attempt is history all the same.
+        #expect(try await store.delivery(id: retry[0].delivery.id)?.attempts.map(\.outcome) == [.retry])
+    }
+
+    /// The same when the notice's claim ends without an answer: its lease expires, or its node
+    /// drains or restarts.
+    func aNoticeReleasedAfterTheResolveBecomesTheSummary() async throws {
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["expired", "drained", "open"])], now: t0)
+        _ = try await claim("expired", owner: "dead", lease: 10)
+        _ = try await claim("drained", owner: "me", lease: 600)
+        let open = try await claim("open", owner: "me", lease: 600)
+        try await answer(open[0], .retry(at: t0.addingTimeInterval(1)))
+        _ = try await claim("open", at: t0.addingTimeInterval(1), owner: "other", lease: 10)
+        // Before the resolve, a lease that ends puts the notice back to waiting.
+        #expect(try await store.releaseLeases(expiredBefore: t0.addingTimeInterval(20), owner: "other") == ["open"])
+        #expect(try await states("dns", "open") == ["notice:retrying"])
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: t0.addingTimeInterval(30)), channels: [])],
+                                    now: t0.addingTimeInterval(30))
+        #expect(try await store.releaseLeases(expiredBefore: t0.addingTimeInterval(31), owner: nil) == ["expired"])
+        #expect(try await store.releaseLeases(expiredBefore: nil, owner: "me") == ["drained"])
+        for ch in ["expired", "drained", "open"] {
+            #expect(try await states("dns", ch) == ["notice:superseded", "summary:queued"], "\(ch)")
+        }
+    }
+
+    /// Only the claim that holds a delivery changes it: an answer from a claim whose lease expired
+    /// and passed to another is kept in the history as late, and the new claimer's answer counts.
+    func aLateAnswerFromAnExpiredLeaseChangesNothing() async throws {
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["ch"])], now: t0)
+        let first = try await claim("ch", owner: "slow", lease: 10)
+        #expect(try await store.releaseLeases(expiredBefore: t0.addingTimeInterval(11), owner: nil) == ["ch"])
+        let second = try await claim("ch", at: t0.addingTimeInterval(11), owner: "fast")
+        #expect(second.map(\.delivery.id) == first.map(\.delivery.id) && second[0].lease != first[0].lease)
+        try await answer(first[0], .failed(reason: "clientError 400: stale"), status: 400, at: t0.addingTimeInterval(12))
+        #expect(try await store.delivery(id: first[0].delivery.id)?.delivery.state == .inFlight)
+        try await answer(second[0], .delivered(reference: "fresh"), status: 200, at: t0.addingTimeInterval(13))
+        let detail = try #require(try await store.delivery(id: first[0].delivery.id))
+        #expect(detail.delivery.state == .delivered && detail.delivery.receipt == "fresh" && detail.delivery.attempts == 1)
+        #expect(detail.attempts.map(\.outcome) == [.failed, .delivered])
+        #expect(detail.attempts.map(\.late) == [true, false])
+        #expect(detail.attempts.map(\.number) == [1, 2])
+        // The late answer of an old lease after the outcome changes nothing either.
+        try await answer(first[0], .delivered(reference: "stale"), at: t0.addingTimeInterval(14))
+        #expect(try await store.delivery(id: first[0].delivery.id)?.delivery.receipt == "fresh")
+    }
+
+    func replayAfterTheResolveSkipsNoticesAndUpdates() async throws {
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["a", "b"])], now: t0)
+        try await answer(try await claim("a")[0], .failed(reason: "gone"), status: 410)
+        try await answer(try await claim("b")[0], .delivered(reference: "b1"))
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: t0.addingTimeInterval(5)), channels: [])],
+                                    now: t0.addingTimeInterval(5))
+        let later = t0.addingTimeInterval(10)
+        try await answer(try await claim("b", at: later)[0], .failed(reason: "gone"), status: 410, at: later)
+        let dry = try await store.replay(ids: nil, filter: DeliveryFilter(), dryRun: true, now: later)
+        #expect(dry.count == 1 && dry.skipped.count == 1)
+        let done = try await store.replay(ids: nil, filter: DeliveryFilter(), dryRun: false, now: later)
+        #expect(done.channels == ["b"] && done.skipped.count == 1)
+        #expect(try await states("dns", "a") == ["notice:failed", "summary:queued"])
+        #expect(try await claim("b", at: later).map(\.delivery.kind) == [.allClear])
+    }
+
+    func noFallbackAfterTheResolveAndNoneToATargetAlreadyPaged() async throws {
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["primary", "backup"])], now: t0)
+        let notice = try await claim("primary")
+        try await answer(notice[0], .failed(reason: "gone"), status: 410, fallback: [Target(channel: "backup"), Target(channel: "sms")])
+        // backup had its own notice: only sms is added.
+        #expect(try await states("dns", "backup") == ["notice:queued"])
+        #expect(try await states("dns", "sms") == ["notice:queued"])
+        #expect(try await store.deliveries(DeliveryFilter(incident: "dns")).count == 3)
+    }
+
+    /// A resolve (or repeat) without severity does not make the incident `major`; the stored event
+    /// carries the incident's values and says which the sender left out.
+    func fieldsAnEventLeavesOutKeepTheIncidentsValues() async throws {
+        let routing = Routing(routes: [Route(match: .init(severity: [.critical]), channels: ["public"]), Route(channels: ["oncall"])])
+        let first = Event(id: Identifier.make(prefix: "evt", at: t0), incident: "dns", status: .triggered, severity: .minor,
+                          title: "DNS slow", components: ["dns"], link: "https://example.com/a", occurredAt: t0, receivedAt: t0)
+        _ = try await store.enqueue([EnqueueRequest(event: first, routing: routing)], now: t0)
+        let repeatWithout = event("dns", .triggered, at: t0.addingTimeInterval(1), title: "DNS slow", severity: .major,
+                                  omitted: [.severity, .components, .link])
+        let r = try await store.enqueue([EnqueueRequest(event: repeatWithout, routing: routing)], now: t0.addingTimeInterval(1))
+        #expect(r.first == .accepted(.init(eventId: repeatWithout.id, incident: "dns", deliveries: 0, channels: [], transition: "repeated")))
+        let resolve = event("dns", .resolved, at: t0.addingTimeInterval(2), title: "DNS ok", severity: .major, omitted: [.severity, .link])
+        _ = try await store.enqueue([EnqueueRequest(event: resolve, routing: routing)], now: t0.addingTimeInterval(2))
+        #expect(try await store.deliveries(DeliveryFilter(channel: "public")).isEmpty, "a minor incident is never announced publicly")
+        let detail = try #require(try await store.incident(key: "dns"))
+        #expect(detail.incident.severity == .minor && detail.incident.components == ["dns"])
+        let stored = try #require(detail.events.last)
+        #expect(stored.severity == .minor && stored.link == "https://example.com/a" && stored.components == ["dns"])
+        #expect(stored.omitted == [.severity, .link] && stored.title == "DNS ok")
+    }
 }
 
 actor BatchLog {

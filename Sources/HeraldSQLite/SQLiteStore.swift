@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HeraldCore
+import HeraldStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,7 +51,8 @@ public final class SQLiteStore: Store {
             try Self.migrator.migrate(pool)
             let superseded = try pool.read { try Self.migrator.hasBeenSuperseded($0) }
             if superseded {
-                throw StoreError.schemaTooNew(found: 2, supported: 1)
+                let found = try pool.read { try Self.migrator.appliedIdentifiers($0) }.count
+                throw StoreError.schemaTooNew(found: found, supported: Self.schemaVersion)
             }
         } catch let error as StoreError {
             if lockFD >= 0 { Glibc.close(lockFD) }
@@ -66,6 +68,9 @@ public final class SQLiteStore: Store {
     deinit {
         if lockFD >= 0 { Glibc.close(lockFD) }
     }
+
+    /// The number of migrations this herald knows.
+    static let schemaVersion = 2
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -149,6 +154,23 @@ public final class SQLiteStore: Store {
                 ) WITHOUT ROWID;
                 """)
         }
+        // The lifecycle planner's incident state, lease-fenced outcomes, and the indexes
+        // PostgreSQL has (fallbacks and time-ordered listings no longer scan the table).
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                ALTER TABLE incidents ADD COLUMN components TEXT NOT NULL DEFAULT '[]';
+                ALTER TABLE incidents ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+                ALTER TABLE incidents ADD COLUMN link TEXT;
+                ALTER TABLE incidents ADD COLUMN acknowledged_at REAL;
+                ALTER TABLE incidents ADD COLUMN acknowledged_by TEXT;
+                ALTER TABLE incidents ADD COLUMN triggers INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE incidents ADD COLUMN last_seen_at REAL;
+                ALTER TABLE deliveries ADD COLUMN lease_token TEXT;
+                ALTER TABLE attempts ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX deliveries_fallback ON deliveries(fallback_of) WHERE fallback_of IS NOT NULL;
+                CREATE INDEX deliveries_created ON deliveries(created_at, id);
+                """)
+        }
         return m
     }
 
@@ -156,7 +178,12 @@ public final class SQLiteStore: Store {
         do {
             return try await body()
         } catch let error as DatabaseError {
-            throw StoreError.underlying(error.message ?? "\(error.resultCode)")
+            switch error.resultCode {
+            case .SQLITE_CONSTRAINT, .SQLITE_TOOBIG, .SQLITE_MISMATCH, .SQLITE_RANGE:
+                throw StoreError.rejected(error.message ?? "\(error.resultCode)")
+            default:
+                throw StoreError.underlying(error.message ?? "\(error.resultCode)")
+            }
         }
     }
 }

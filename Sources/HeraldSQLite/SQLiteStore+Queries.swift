@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HeraldCore
+import HeraldStore
 
 extension SQLiteStore {
     /// Every query that reads a delivery selects these first, in this order: rows are read by
@@ -29,18 +30,26 @@ extension SQLiteStore {
         value.map(Date.init(timeIntervalSince1970:))
     }
 
+    /// Every query that reads an incident selects these, in this order.
+    static let incidentColumns = """
+        key, status, cycle, title, severity, opened_at, resolved_at, updated_at, components, labels, link,
+        acknowledged_at, acknowledged_by, triggers, last_seen_at
+        """
+
     static func fetchIncident(key: String, db: Database) throws -> Incident? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-            SELECT key, status, cycle, title, severity, opened_at, resolved_at, updated_at FROM incidents WHERE key = ?
+            SELECT \(incidentColumns) FROM incidents WHERE key = ?
             """), arguments: [key]) else { return nil }
         return incident(from: row)
     }
 
-    /// From `SELECT key, status, cycle, title, severity, opened_at, resolved_at, updated_at`, by position.
+    /// From `SELECT incidentColumns`, by position.
     static func incident(from row: Row) -> Incident {
         Incident(key: row[0], status: Incident.Status(rawValue: row[1]) ?? .open, cycle: row[2],
                  title: row[3], severity: Severity(rawValue: row[4]) ?? .major,
-                 openedAt: date(row[5])!, resolvedAt: date(row[6]), updatedAt: date(row[7])!)
+                 openedAt: date(row[5])!, resolvedAt: date(row[6]), updatedAt: date(row[7])!,
+                 components: StoredJSON.readList(row[8]), labels: StoredJSON.readMap(row[9]), link: row[10],
+                 acknowledgedAt: date(row[11]), acknowledgedBy: row[12], triggers: row[13], lastSeenAt: date(row[14]))
     }
 
     /// WHERE clause and arguments for a filter (ANDed conditions).
@@ -89,13 +98,13 @@ extension SQLiteStore {
                 guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.deliveryColumns) FROM deliveries WHERE id = ?",
                                                  arguments: [id]) else { return nil }
                 let attempts = try Row.fetchAll(db, sql: """
-                    SELECT delivery_id, number, replay, started_at, duration_ms, outcome, status, reason, error
+                    SELECT delivery_id, number, replay, started_at, duration_ms, outcome, status, reason, error, late
                     FROM attempts WHERE delivery_id = ? ORDER BY number
                     """, arguments: [id]).map { r in
-                    Attempt(deliveryId: r["delivery_id"], number: r["number"], replay: r["replay"],
-                            startedAt: Self.date(r["started_at"])!, durationMs: r["duration_ms"],
-                            outcome: Attempt.Outcome(rawValue: r["outcome"]) ?? .failed, status: r["status"],
-                            reason: r["reason"], error: r["error"])
+                    Attempt(deliveryId: r[0], number: r[1], replay: r[2],
+                            startedAt: Self.date(r[3])!, durationMs: r[4],
+                            outcome: Attempt.Outcome(rawValue: r[5]) ?? .failed, status: r[6],
+                            reason: r[7], error: r[8], late: r[9])
                 }
                 return DeliveryDetail(delivery: try Self.delivery(from: row), attempts: attempts)
             }
@@ -107,25 +116,31 @@ extension SQLiteStore {
         filter.state = .failed
         let (clause, arguments) = Self.whereClause(filter, ids: ids)
         let t = now.timeIntervalSince1970
+        @Sendable func plan(_ db: Database) throws -> (replay: [LiveDelivery], skip: [LiveDelivery]) {
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT \(Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
+                WHERE \(clause) ORDER BY d.created_at, d.id
+                """, arguments: arguments).compactMap(Self.liveRow)
+            let replay = rows.filter { DeliveryLifecycle.replayable($0.current) }
+            return (replay, rows.filter { !DeliveryLifecycle.replayable($0.current) })
+        }
+        @Sendable func result(_ p: (replay: [LiveDelivery], skip: [LiveDelivery])) -> ReplayResult {
+            ReplayResult(count: p.replay.count, ids: p.replay.map(\.id), channels: p.replay.map(\.target.channel).uniqued(),
+                         skipped: p.skip.map(\.id))
+        }
         return try await wrap {
             if dryRun {
-                return try await pool.read { db in
-                    let rows = try Row.fetchAll(db, sql: "SELECT id, channel FROM deliveries WHERE \(clause)", arguments: arguments)
-                    return ReplayResult(count: rows.count, ids: rows.map { $0["id"] },
-                                        channels: rows.map { $0["channel"] as String }.uniqued())
-                }
+                return try await pool.read { db in result(try plan(db)) }
             }
             return try await pool.write { db in
-                var args: StatementArguments = [t, t, t]
-                _ = args.append(contentsOf: arguments)
-                let rows = try Row.fetchAll(db, sql: """
+                let p = try plan(db)
+                let update = try db.cachedStatement(sql: """
                     UPDATE deliveries SET state = 'queued', due_at = ?, budget_attempts = 0, budget_since = ?,
                         replays = replays + 1, updated_at = ?
-                    WHERE \(clause)
-                    RETURNING id, channel
-                    """, arguments: args)
-                return ReplayResult(count: rows.count, ids: rows.map { $0["id"] },
-                                    channels: rows.map { $0["channel"] as String }.uniqued())
+                    WHERE id = ? AND state = 'failed'
+                    """)
+                for row in p.replay { try update.execute(arguments: [t, t, t, row.id]) }
+                return result(p)
             }
         }
     }
@@ -134,8 +149,7 @@ extension SQLiteStore {
         try await wrap {
             try await pool.read { db in
                 try Row.fetchAll(db, sql: """
-                    SELECT key, status, cycle, title, severity, opened_at, resolved_at, updated_at
-                    FROM incidents ORDER BY updated_at DESC LIMIT ?
+                    SELECT \(Self.incidentColumns) FROM incidents ORDER BY updated_at DESC LIMIT ?
                     """, arguments: [max(1, limit)]).map(Self.incident(from:))
             }
         }

@@ -1,0 +1,266 @@
+import Foundation
+import GRDB
+import HeraldCore
+import HeraldStore
+
+extension SQLiteStore {
+    public func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date) async throws -> [ClaimedDelivery] {
+        guard limit > 0 else { return [] }
+        let decoder = self.decoder
+        let lease = Identifier.make(prefix: "lease", at: now)
+        return try await wrap {
+            try await pool.writeWithoutTransaction { db in
+                // A claim need not reach the disk: one process owns the file, and whatever it had in
+                // flight is due again at the next start, so a claim lost to a power cut changes
+                // nothing. Its commit skips the fsync; the outcome's commit (synchronous=FULL)
+                // syncs the WAL up to and including it.
+                try db.execute(sql: "PRAGMA synchronous = OFF")
+                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+                var result: [ClaimedDelivery] = []
+                try db.inTransaction(.immediate) {
+                    result = try Self.claimRows(db: db, channel: channel, limit: limit, now: now, owner: owner, lease: lease,
+                                                leaseUntil: leaseUntil, decoder: decoder, eventCache: eventCache)
+                    return .commit
+                }
+                return result
+            }
+        }
+    }
+
+    private static func claimRows(db: Database, channel: String, limit: Int, now: Date, owner: String, lease: String,
+                                  leaseUntil: Date, decoder: JSONDecoder, eventCache: BoundedCache<String, Event>) throws -> [ClaimedDelivery] {
+        // The partial index deliveries_due serves the inner SELECT: all-clears first, then
+        // the oldest due, without scanning the backlog of other channels or states.
+        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+            UPDATE deliveries SET state = 'in_flight', lease_owner = ?, lease_token = ?, lease_until = ?, updated_at = ?
+            WHERE id IN (
+                SELECT id FROM deliveries AS d
+                WHERE channel = ? AND state IN ('queued', 'retrying') AND due_at <= ?
+                  -- Nothing overtakes at one target: a follow-up waits while anything earlier to
+                  -- its target (the notice, an update) is still being sent.
+                  AND (kind = 'notice' OR NOT EXISTS (
+                      SELECT 1 FROM deliveries AS n
+                      WHERE n.incident = d.incident AND n.cycle = d.cycle AND n.channel = d.channel
+                        AND n.recipient IS d.recipient AND n.state = 'in_flight'))
+                ORDER BY priority DESC, due_at
+                LIMIT ?)
+            RETURNING \(Self.deliveryColumns), cycle, budget_attempts, budget_since
+            """), arguments: [owner, lease, leaseUntil.timeIntervalSince1970, now.timeIntervalSince1970,
+                              channel, now.timeIntervalSince1970, limit])
+        guard !rows.isEmpty else { return [] }
+        var incidents: [String: Incident] = [:]
+        var claimed: [ClaimedDelivery] = []
+        claimed.reserveCapacity(rows.count)
+        let eventStatement = try db.cachedStatement(sql: "SELECT body FROM events WHERE id = ?")
+        func loadEvent(_ id: String) throws -> Event? {
+            try eventCache.value(for: id) {
+                try Data.fetchOne(eventStatement, arguments: [id]).map { try decoder.decode(Event.self, from: $0) }
+            }
+        }
+        // The target's notice in this cycle: the delivered one, else the latest.
+        let noticeStatement = try db.cachedStatement(sql: """
+            SELECT id, event_id, state, receipt FROM deliveries
+            WHERE incident = ? AND cycle = ? AND channel = ? AND recipient IS ? AND kind = 'notice'
+            ORDER BY state = 'delivered' DESC, delivered_at, created_at DESC LIMIT 1
+            """)
+        let referencesStatement = try db.cachedStatement(sql: """
+            SELECT receipt FROM deliveries
+            WHERE incident = ? AND cycle = ? AND channel = ? AND recipient IS ? AND kind IN ('notice', 'update')
+              AND state = 'delivered' AND receipt IS NOT NULL
+            ORDER BY delivered_at, rowid
+            """)
+        for row in rows {
+            let delivery = try Self.delivery(from: row)
+            guard let event = try loadEvent(delivery.eventId) else { continue }
+            let incident: Incident
+            if let cached = incidents[delivery.incident] {
+                incident = cached
+            } else if let found = try Self.fetchIncident(key: delivery.incident, db: db) {
+                incident = found
+                incidents[delivery.incident] = found
+            } else {
+                continue
+            }
+            let cycle: Int = row[Self.afterDeliveryColumns]
+            var item = ClaimedDelivery(
+                delivery: delivery, event: event, incident: incident, lease: lease,
+                budgetAttempts: row[Self.afterDeliveryColumns + 1],
+                budgetSince: Date(timeIntervalSince1970: row[Self.afterDeliveryColumns + 2]),
+                thread: nil)
+            if delivery.kind.isFollowUp {
+                let target: StatementArguments = [delivery.incident, cycle, channel, delivery.recipient]
+                if let notice = try Row.fetchOne(noticeStatement, arguments: target) {
+                    let noticeId: String = notice[0]
+                    if let noticeEvent = try loadEvent(notice[1]) {
+                        item.notice = .init(deliveryId: noticeId, event: noticeEvent)
+                    }
+                    if (notice[2] as String) == DeliveryState.delivered.rawValue {
+                        item.thread = notice[3]
+                        item.threadDeliveryId = noticeId
+                    }
+                }
+                item.references = try String.fetchAll(referencesStatement, arguments: target)
+            }
+            claimed.append(item)
+        }
+        // Oldest first within a priority, as the index ordered them (RETURNING does not keep order).
+        return claimed.sorted {
+            ($0.delivery.priority, -($0.delivery.dueAt?.timeIntervalSince1970 ?? 0))
+                > ($1.delivery.priority, -($1.delivery.dueAt?.timeIntervalSince1970 ?? 0))
+        }
+    }
+
+    public func nextDue(channel: String) async throws -> Date? {
+        try await wrap {
+            try await pool.read { db in
+                try Double.fetchOne(db.cachedStatement(sql: """
+                    SELECT MIN(due_at) FROM deliveries WHERE channel = ? AND state IN ('queued', 'retrying')
+                    """), arguments: [channel]).map(Date.init(timeIntervalSince1970:))
+            }
+        }
+    }
+
+    static let liveColumns = """
+        d.id, d.state, d.kind, d.lease_token, d.budget_attempts, d.incident, d.cycle, d.channel, d.recipient, d.event_id,
+        COALESCE(i.status = 'resolved' OR i.cycle > d.cycle, 0)
+        """
+
+    static func liveRow(_ row: Row) -> LiveDelivery? {
+        guard let state = DeliveryState(rawValue: row[1]), let kind = DeliveryKind(rawValue: row[2]) else { return nil }
+        return LiveDelivery(id: row[0], current: .init(state: state, kind: kind, lease: row[3], cycleClosed: row[10], attempts: row[4]),
+                       incident: row[5], cycle: row[6], target: Target(channel: row[7], recipient: row[8]), eventId: row[9])
+    }
+
+    public func record(_ records: [AttemptRecord], now: Date) async throws {
+        guard !records.isEmpty else { return }
+        try await wrap {
+            try await pool.write { db in
+                let t = now.timeIntervalSince1970
+                let read = try db.cachedStatement(sql: """
+                    SELECT \(Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
+                    WHERE d.id = ?
+                    """)
+                let attempt = try db.cachedStatement(sql: """
+                    INSERT INTO attempts (delivery_id, number, replay, started_at, duration_ms, outcome, status, reason, error, late)
+                    SELECT id, (SELECT COALESCE(MAX(number), 0) + 1 FROM attempts WHERE delivery_id = ?), replays, ?, ?, ?, ?, ?, ?, ?
+                    FROM deliveries WHERE id = ?
+                    """)
+                for r in records {
+                    guard let row = try Row.fetchOne(read, arguments: [r.deliveryId]).flatMap(Self.liveRow) else { continue }
+                    let change = DeliveryLifecycle.outcome(r.outcome, lease: r.lease, current: row.current)
+                    let outcome: String
+                    switch r.outcome {
+                    case .delivered: outcome = "delivered"
+                    case .retry: outcome = "retry"
+                    case .failed: outcome = "failed"
+                    case .released: outcome = ""
+                    }
+                    if !outcome.isEmpty {
+                        // Every answer is history, a late one too (it changed nothing).
+                        try attempt.execute(arguments: [r.deliveryId, r.startedAt.timeIntervalSince1970, r.duration.seconds * 1000,
+                                                        outcome, r.status, r.reason, r.error, change.isLate, r.deliveryId])
+                    }
+                    guard let state = change.state else { continue }
+                    var receipt: String?
+                    var lastError: String? = r.error
+                    if case .delivered(let reference) = r.outcome { receipt = reference; lastError = nil }
+                    if case .failed(let reason) = r.outcome { lastError = reason }
+                    let answered = outcome.isEmpty ? 0 : 1
+                    // Due: a retry's time; unchanged for a claim that ended without an answer; else none.
+                    let keepDue = (state == .queued || state == .retrying) && change.dueAt == nil
+                    try db.cachedStatement(sql: """
+                        UPDATE deliveries SET state = ?, due_at = CASE WHEN ? THEN due_at ELSE ? END,
+                            attempts = attempts + ?, budget_attempts = budget_attempts + ?,
+                            receipt = CASE WHEN ? = 'delivered' THEN ? ELSE receipt END,
+                            delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,
+                            last_status = CASE WHEN ? = 1 THEN ? ELSE last_status END,
+                            last_error = CASE WHEN ? = 1 THEN ? ELSE last_error END,
+                            lease_owner = NULL, lease_token = NULL, lease_until = NULL, updated_at = ?
+                        WHERE id = ?
+                        """).execute(arguments: [
+                            state.rawValue, keepDue, change.dueAt?.timeIntervalSince1970,
+                            change.countsAttempt ? 1 : 0, change.countsAttempt ? 1 : 0,
+                            state.rawValue, receipt, state.rawValue, t,
+                            answered, r.status, answered, lastError, t, r.deliveryId,
+                        ])
+                    try Self.apply(change.effects, of: row, fallback: r.fallback, now: now, db: db)
+                }
+            }
+        }
+    }
+
+    /// The effects of a transition on the rest of the delivery's target and cycle.
+    static func apply(_ effects: [DeliveryLifecycle.Effect], of row: LiveDelivery, fallback: [Target], now: Date, db: Database) throws {
+        let t = now.timeIntervalSince1970
+        let target: StatementArguments = [row.incident, row.cycle, row.target.channel, row.target.recipient]
+        for effect in effects {
+            switch effect {
+            case .updatesDue:
+                try db.cachedStatement(sql: """
+                    UPDATE deliveries SET due_at = ?, updated_at = ?
+                    WHERE incident = ? AND cycle = ? AND channel = ? AND recipient IS ?
+                      AND kind = 'update' AND state = 'queued' AND due_at IS NULL
+                    """).execute(arguments: [t, t] + target)
+            case .supersedeUpdates:
+                try db.cachedStatement(sql: """
+                    UPDATE deliveries SET state = 'superseded', due_at = NULL, updated_at = ?
+                    WHERE incident = ? AND cycle = ? AND channel = ? AND recipient IS ?
+                      AND kind = 'update' AND state IN ('queued', 'retrying')
+                    """).execute(arguments: [t] + target)
+            case .allClearBecomesSummary:
+                try db.cachedStatement(sql: """
+                    UPDATE deliveries SET kind = 'summary', updated_at = ?
+                    WHERE incident = ? AND cycle = ? AND channel = ? AND recipient IS ?
+                      AND kind = 'all_clear' AND state IN ('queued', 'retrying')
+                    """).execute(arguments: [t] + target)
+            case .fallback:
+                guard !fallback.isEmpty else { continue }
+                let cycle = try cycleDeliveries(incident: row.incident, cycle: row.cycle, db: db)
+                let insert = try db.cachedStatement(sql: """
+                    INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority,
+                                            budget_since, created_at, due_at, updated_at, fallback_of)
+                    VALUES (?, ?, ?, ?, ?, ?, 'notice', 'queued', ?, ?, ?, ?, ?, ?)
+                    """)
+                for to in LifecyclePlanner.fallbackTargets(fallback, cycle: cycle, cycleOpen: true) {
+                    try insert.execute(arguments: [Identifier.make(prefix: "dlv", at: now), row.eventId, row.incident, row.cycle,
+                                                   to.channel, to.recipient, DeliveryKind.notice.priority, t, t, t, t, row.id])
+                }
+            }
+        }
+    }
+
+    public func releaseLeases(expiredBefore: Date?, owner: String?) async throws -> [String] {
+        try await wrap {
+            try await pool.write { db in
+                let now = Date()
+                var conditions = ["d.state = 'in_flight'"]
+                var arguments = StatementArguments()
+                if let expiredBefore {
+                    conditions.append("d.lease_until < ?")
+                    _ = arguments.append(contentsOf: [expiredBefore.timeIntervalSince1970])
+                }
+                if let owner {
+                    conditions.append("d.lease_owner = ?")
+                    _ = arguments.append(contentsOf: [owner])
+                }
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT \(Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
+                    WHERE \(conditions.joined(separator: " AND ")) ORDER BY d.rowid
+                    """, arguments: arguments).compactMap(Self.liveRow)
+                var channels: [String] = []
+                for row in rows {
+                    let change = DeliveryLifecycle.release(row.current)
+                    guard let state = change.state else { continue }
+                    try db.cachedStatement(sql: """
+                        UPDATE deliveries SET state = ?, due_at = CASE WHEN ? = 'superseded' THEN NULL ELSE due_at END,
+                            lease_owner = NULL, lease_token = NULL, lease_until = NULL, updated_at = ?
+                        WHERE id = ?
+                        """).execute(arguments: [state.rawValue, state.rawValue, now.timeIntervalSince1970, row.id])
+                    try Self.apply(change.effects, of: row, fallback: [], now: now, db: db)
+                    channels.append(row.target.channel)
+                }
+                return channels.uniqued()
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import GRDB
+import HeraldCore
+import HeraldStore
+
+extension SQLiteStore {
+    public func enqueue(_ batch: [EnqueueRequest], now: Date) async throws -> [EnqueueResult] {
+        // Encode outside the write lock: the writer is the one serial resource. (An event the
+        // planner fills in is encoded again inside; most are stored as received.)
+        let bodies = batch.map { Data($0.event.storedJSON()) }
+        let encoder = self.encoder
+        let decoder = self.decoder
+        return try await wrap {
+            try await pool.write { db in
+                var results: [EnqueueResult] = []
+                results.reserveCapacity(batch.count)
+                for (request, body) in zip(batch, bodies) {
+                    if let idem = request.idempotency,
+                       let row = try Row.fetchOne(db.cachedStatement(
+                            sql: "SELECT body_hash, response FROM idempotency WHERE scope = ? AND key = ?"),
+                            arguments: [idem.scope, idem.key]) {
+                        let hash: String = row["body_hash"]
+                        if hash == idem.bodyHash {
+                            var first = try decoder.decode(EnqueueResult.Accepted.self, from: row["response"] as Data)
+                            first.channels = []
+                            results.append(.repeated(first))
+                        } else {
+                            results.append(.conflict)
+                        }
+                        continue
+                    }
+                    let accepted = try Self.insert(request, body: body, now: now, db: db)
+                    if let idem = request.idempotency {
+                        try db.cachedStatement(sql: """
+                            INSERT INTO idempotency (scope, key, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?)
+                            """).execute(arguments: [idem.scope, idem.key, idem.bodyHash, try encoder.encode(accepted), now.timeIntervalSince1970])
+                    }
+                    results.append(.accepted(accepted))
+                }
+                return results
+            }
+        }
+    }
+
+    /// One event through the lifecycle planner: read the incident and its open cycle, plan, store
+    /// what the plan says.
+    private static func insert(_ request: EnqueueRequest, body: Data, now: Date, db: Database) throws -> EnqueueResult.Accepted {
+        let current = try fetchIncident(key: request.event.incident, db: db)
+        var cycle: [CycleDelivery] = []
+        if let current, current.status == .open {
+            cycle = try cycleDeliveries(incident: current.key, cycle: current.cycle, db: db)
+        }
+        let plan = LifecyclePlanner.plan(incident: current, cycle: cycle, event: request.event, routing: request.routing, now: now)
+        if plan.incident != current {
+            try writeIncident(plan.incident, isNew: plan.isNewIncident, db: db)
+        }
+        let event = plan.event
+        try db.cachedStatement(sql: """
+            INSERT INTO events (id, incident, cycle, status, body, received_at) VALUES (?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [event.id, event.incident, plan.cycle, event.status.rawValue,
+                                     event == request.event ? body : Data(event.storedJSON()),
+                                     event.receivedAt.timeIntervalSince1970])
+        let t = now.timeIntervalSince1970
+        if !plan.supersede.isEmpty {
+            let supersede = try db.cachedStatement(sql: """
+                UPDATE deliveries SET state = 'superseded', due_at = NULL, updated_at = ?
+                WHERE id = ? AND state IN ('queued', 'retrying')
+                """)
+            for id in plan.supersede { try supersede.execute(arguments: [t, id]) }
+        }
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority, budget_since,
+                                    created_at, due_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
+            """)
+        for planned in plan.create {
+            let id = Identifier.make(prefix: "dlv", at: now)
+            try insert.execute(arguments: [id, event.id, event.incident, plan.cycle, planned.target.channel, planned.target.recipient,
+                                           planned.kind.rawValue, planned.kind.priority, t, t,
+                                           planned.waitsForNotice ? nil : t, t])
+        }
+        return .init(eventId: event.id, incident: event.incident, deliveries: plan.create.count,
+                     channels: plan.create.filter { !$0.waitsForNotice }.map(\.target.channel).uniqued(),
+                     transition: plan.transition.rawValue)
+    }
+
+    /// The deliveries of an open cycle the planner decides from: every notice, and what is not final.
+    static func cycleDeliveries(incident: String, cycle: Int, db: Database) throws -> [CycleDelivery] {
+        try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT id, channel, recipient, kind, state, fallback_of FROM deliveries
+            WHERE incident = ? AND cycle = ? AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight'))
+            ORDER BY created_at, rowid
+            """), arguments: [incident, cycle]).compactMap { row in
+            guard let kind = DeliveryKind(rawValue: row[3]), let state = DeliveryState(rawValue: row[4]) else { return nil }
+            return CycleDelivery(id: row[0], target: Target(channel: row[1], recipient: row[2]), kind: kind, state: state,
+                                 fallbackOf: row[5])
+        }
+    }
+
+    static func writeIncident(_ i: Incident, isNew: Bool, db: Database) throws {
+        let arguments: StatementArguments = [
+            i.status.rawValue, i.cycle, i.title, i.severity.rawValue, i.openedAt.timeIntervalSince1970,
+            i.resolvedAt?.timeIntervalSince1970, i.updatedAt.timeIntervalSince1970, StoredJSON.list(i.components),
+            StoredJSON.map(i.labels), i.link, i.acknowledgedAt?.timeIntervalSince1970, i.acknowledgedBy, i.triggers,
+            i.lastSeenAt?.timeIntervalSince1970, i.key,
+        ]
+        if isNew {
+            try db.cachedStatement(sql: """
+                INSERT INTO incidents (status, cycle, title, severity, opened_at, resolved_at, updated_at, components, labels,
+                                       link, acknowledged_at, acknowledged_by, triggers, last_seen_at, key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: arguments)
+        } else {
+            try db.cachedStatement(sql: """
+                UPDATE incidents SET status = ?, cycle = ?, title = ?, severity = ?, opened_at = ?, resolved_at = ?,
+                    updated_at = ?, components = ?, labels = ?, link = ?, acknowledged_at = ?, acknowledged_by = ?,
+                    triggers = ?, last_seen_at = ?
+                WHERE key = ?
+                """).execute(arguments: arguments)
+        }
+    }
+}
