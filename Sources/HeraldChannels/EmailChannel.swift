@@ -5,8 +5,10 @@ import HeraldTransport
 /// `type: email` — one message per recipient over SMTP: a `multipart/alternative` with a plain
 /// text and an HTML part. Herald makes one delivery per address in `to` (see `recipients`), so
 /// each recipient has their own receipt, retries and all-clear. The receipt reference is the
-/// `Message-ID` (`<DELIVERY_ID@FROM_DOMAIN>`, the same on every retry); a follow-up names it in
-/// `In-Reply-To` and `References`, so mail clients show the all-clear in the notice's thread.
+/// `Message-ID` (`<DELIVERY_ID@FROM_DOMAIN>`, the same on every retry). A follow-up (update,
+/// all-clear, summary) is `Re: <the notice's subject>` with `In-Reply-To`, the whole `References`
+/// chain and Outlook's `Thread-Topic`/`Thread-Index`, so it lands in the notice's conversation in
+/// Gmail, Outlook and every client that threads by headers (see `EmailThreading`).
 ///
 /// Keys:
 /// - `url` — `smtp://host:port` (STARTTLS per `starttls`) or `smtps://host:port` (TLS from the
@@ -166,13 +168,12 @@ public struct EmailChannel: Channel {
         var headers: [(String, String)] = [
             ("From", Self.mailbox(name: fromName, address: fromAddress)),
             ("To", recipient),
-            ("Subject", Self.encodeHeaderText(Self.headerSafe(m.title), nameLength: "Subject".count)),
+            ("Subject", Self.encodeHeaderText(Self.headerSafe(EmailThreading.subject(m)), nameLength: "Subject".count)),
             ("Date", Self.rfc5322Date(date)),
             ("Message-ID", messageID),
         ]
-        if let thread = m.thread.map(Self.threadID), !thread.isEmpty {
-            headers.append(("In-Reply-To", thread))
-            headers.append(("References", thread))
+        for (name, value) in EmailThreading.headers(m, messageID: messageID, domain: domain) {
+            headers.append((name, name == "Thread-Topic" ? Self.encodeHeaderText(Self.headerSafe(value), nameLength: name.count) : value))
         }
         headers += [
             ("MIME-Version", "1.0"),

@@ -115,28 +115,57 @@ import Testing
         #expect(!html.contains("<script>"))
     }
 
-    @Test func followUpRepliesToTheNoticeAndARetryKeepsItsMessageID() async throws {
+    /// Gmail threads by subject, Outlook by Thread-Topic and Thread-Index, others by References:
+    /// the update and the all-clear land in the notice's conversation in all of them, whatever
+    /// their own titles say, and a retry keeps its Message-ID.
+    @Test func followUpsStayInTheNoticesConversationAndARetryKeepsItsMessageID() async throws {
         let to = Self.address()
         let email = try plainChannel(to: [to])
-        let notice = mailMessage(.notice, recipient: to, title: "DNS down")
+        let notice = mailMessage(.notice, recipient: to, title: "[CRITICAL] DNS down")
         let first = try await email.deliver(notice)
         let again = try await email.deliver(notice)  // the same delivery, retried
         #expect(again.reference == first.reference)
-        let reference = try #require(first.reference)
+        let noticeRef = try #require(first.reference)
 
-        let clear = mailMessage(.allClear, recipient: to, title: "[RESOLVED] DNS down", thread: reference)
-        let clearReceipt = try await email.deliver(clear)
-        #expect(clearReceipt.reference != reference)
+        let update = mailMessage(.update, recipient: to, title: "[UPDATED] Fix deployed, caches refreshing", thread: noticeRef,
+                                 notice: notice, references: [noticeRef])
+        let updateRef = try #require(try await email.deliver(update).reference)
+        let clear = mailMessage(.allClear, recipient: to, title: "[RESOLVED] DNS answers again", thread: noticeRef,
+                                notice: notice, references: [noticeRef, updateRef])
+        let clearRef = try #require(try await email.deliver(clear).reference)
+        #expect(Set([noticeRef, updateRef, clearRef]).count == 3)
 
         let got = try plain().received(for: to)
-        #expect(got.count == 3)
-        #expect(got.map { $0.header("Message-ID") } == [reference, reference, clearReceipt.reference])
-        let reply = try #require(got.last)
-        #expect(reply.header("In-Reply-To") == reference)
-        #expect(reply.header("References") == reference)
-        #expect(reply.header("Subject") == "[RESOLVED] DNS down")
-        #expect(reply.rawText.contains("\r\nIn-Reply-To: \(reference)\r\n"))
-        #expect(reply.rawText.contains("\r\nReferences: \(reference)\r\n"))
+        #expect(got.count == 4)
+        #expect(got.map { $0.header("Message-ID") } == [noticeRef, noticeRef, updateRef, clearRef])
+        #expect(got.map { $0.header("Subject") } == ["[CRITICAL] DNS down", "[CRITICAL] DNS down", "Re: [CRITICAL] DNS down",
+                                                     "Re: [CRITICAL] DNS down"])
+        #expect(got.map { $0.header("Thread-Topic") } == Array(repeating: "[CRITICAL] DNS down", count: 4))
+        func spaced(_ s: String?) -> String? { s?.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
+        #expect(got[0].header("In-Reply-To") == nil)
+        #expect(got[2].header("In-Reply-To") == noticeRef && spaced(got[2].header("References")) == noticeRef)
+        #expect(got[3].header("In-Reply-To") == updateRef && spaced(got[3].header("References")) == "\(noticeRef) \(updateRef)")
+        // Outlook's index: 22 bytes for the notice, 5 more per reply level, each extending its parent's.
+        let indexes = got.map { Data(base64Encoded: $0.header("Thread-Index") ?? "") ?? Data() }
+        #expect(indexes.map(\.count) == [22, 22, 27, 32])
+        #expect(indexes[0].first == 0x01 && indexes[2].prefix(22) == indexes[0] && indexes[3].prefix(27) == indexes[2])
+        // The body says its state in its first line.
+        #expect(got[2].parts.first { $0.type == "text/plain" }?.text.hasPrefix("Update: Fix deployed") == true)
+        #expect(got[3].parts.first { $0.type == "text/plain" }?.text.hasPrefix("Resolved: DNS answers again") == true)
+    }
+
+    /// A recipient the notice never reached gets the summary in the same conversation all the same.
+    @Test func aSummaryNamesTheNoticeItStandsInFor() async throws {
+        let to = Self.address()
+        let email = try plainChannel(to: [to])
+        let notice = mailMessage(.notice, recipient: to, title: "[MAJOR] API slow")
+        let summary = mailMessage(.summary, recipient: to, title: "[RESOLVED] API slow", notice: notice)
+        _ = try await email.deliver(summary)
+        let got = try #require(try plain().received(for: to).first)
+        let noticeID = "<\(notice.deliveryId)@status.example.com>"
+        #expect(got.header("Subject") == "Re: [MAJOR] API slow")
+        #expect(got.header("In-Reply-To") == noticeID && got.header("References") == noticeID)
+        #expect(Data(base64Encoded: got.header("Thread-Index") ?? "")?.count == 27)
     }
 
     /// Plain ASCII (sent as is, folded) and non-ASCII (sent as encoded words) titles both.
@@ -404,16 +433,20 @@ import Testing
     }
 }
 
-/// A message as the dispatcher hands it to the channel.
-func mailMessage(_ kind: DeliveryKind, recipient: String, title: String, thread: String? = nil) -> OutboundMessage {
+/// A message as the dispatcher hands it to the channel; a follow-up names its `notice`.
+func mailMessage(_ kind: DeliveryKind, recipient: String, title: String, thread: String? = nil, notice: OutboundMessage? = nil,
+                 references: [String] = []) -> OutboundMessage {
     let at = RFC3339.parse("2026-11-25T10:02:00Z")!
-    let event = Event(id: Identifier.make(prefix: "evt", at: at), incident: "dns", status: kind == .notice ? .triggered : .resolved,
+    let status: EventStatus = kind == .notice ? .triggered : kind == .update ? .updated : .resolved
+    let event = Event(id: Identifier.make(prefix: "evt", at: at), incident: "dns", status: status,
                       severity: .critical, title: title, message: "resolvers time out",
                       components: ["web"], link: "https://status.example.com/dns?a=1&b=2", occurredAt: at, receivedAt: at)
-    let incident = Incident(key: "dns", status: kind == .notice ? .open : .resolved, cycle: 1, title: event.title,
-                            severity: .critical, openedAt: at, resolvedAt: kind == .notice ? nil : at.addingTimeInterval(2340), updatedAt: at)
+    let incident = Incident(key: "dns", status: kind.isResolution ? .resolved : .open, cycle: 1, title: event.title,
+                            severity: .critical, openedAt: at, resolvedAt: kind.isResolution ? at.addingTimeInterval(2340) : nil, updatedAt: at)
+    let bare = title.split(separator: "]", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? title
+    let firstLine = kind == .update ? "Update: \(bare)" : kind.isResolution ? "Resolved: \(bare)" : "DNS <resolvers> & caches failing"
     let text = """
-        DNS <resolvers> & caches failing
+        \(firstLine)
         Since: 2026-11-25 10:02 UTC
 
         Resolvers time out for ünïcode.example
@@ -421,5 +454,6 @@ func mailMessage(_ kind: DeliveryKind, recipient: String, title: String, thread:
         More: https://status.example.com/dns?a=1&b=2.
         """
     return OutboundMessage(deliveryId: Identifier.make(prefix: "dlv"), kind: kind, recipient: recipient, event: event,
-                           incident: incident, title: title, text: text, thread: thread)
+                           incident: incident, title: title, text: text, thread: thread, noticeTitle: notice?.title,
+                           noticeDeliveryId: notice?.deliveryId, references: references)
 }
