@@ -114,6 +114,11 @@ let package = Package(
         .testTarget(name: "HeraldDispatcherTests", dependencies: ["HeraldDispatcher", "HeraldSQLite", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SimulationTests",
+            dependencies: ["HeraldCore", "HeraldStore", "HeraldSQLite", "HeraldPostgres", "HeraldChannels", "HeraldTransport"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TestSupport",
             dependencies: [

@@ -17,12 +17,7 @@ stay silent until the resolve). Both resolve. Asserted: one notice and one all-c
 all-clear's `thread` its notice's delivery id, nothing else for either incident, and Alertmanager
 counting no failed notification; Herald's `triggers` for A (how often Alertmanager sent it) printed.
 
-Part 2 — Retry-After values that do not fit in any duration: 503 `Retry-After: 1e30`, 503
-`Retry-After: inf`, 429 `Retry-After: 99999999999999999999`, each its own channel beside a healthy
-one, 20 events routed to all four (a herald of its own). Asserted: herald still running and
-/healthz 200 at the end, all 20 at the healthy sink, every hostile delivery attempted and retrying.
-
-Part 3 — PagerDuty's and Nagios's words. The official PagerDuty client (`pagerduty` from PyPI, in
+Part 2 — PagerDuty's and Nagios's words. The official PagerDuty client (`pagerduty` from PyPI, in
 Tests/requirements.txt) only speaks https, so it talks to Herald's /v2/enqueue through a loopback TLS
 front with a certificate made for this run (without the package, the same Events v2 JSON is posted
 directly and the figure says so): trigger, trigger again (a repeat: no second notice, `triggers` 2),
@@ -32,15 +27,20 @@ would call it: PROBLEM, PROBLEM, ACKNOWLEDGEMENT --actor, DOWNTIMESTART, FLAPPIN
 RECOVERY, each exiting 0 — one notice, four updates, one all-clear; and DOWNTIMEEND of an incident
 Herald never saw exits 0 and creates no delivery.
 
+Part 3 — Retry-After values that do not fit in any duration: 503 `Retry-After: 1e30`, 503
+`Retry-After: inf`, 429 `Retry-After: 99999999999999999999`, each its own channel beside a healthy
+one, 20 events routed to all four (a herald of its own). Asserted: herald still running and
+/healthz 200 at the end, all 20 at the healthy sink, every hostile delivery attempted and retrying.
+
 Every part runs even when an earlier one fails; the scenario fails if any part did.
 """
-import datetime, json, os, shutil, socket, ssl, subprocess, sys, threading, time, urllib.parse
+import datetime, json, os, shutil, socket, ssl, subprocess, sys, threading, time, traceback, urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h
 
 NAME = "lifecycle"
-GROUP_WAIT, GROUP_INTERVAL = "1s", "2s"
-REPEAT_INTERVAL = os.environ.get("LIFECYCLE_REPEAT", "2s")
+# Alertmanager takes any group_wait and any non-zero group_interval and repeat_interval.
+GROUP_WAIT, GROUP_INTERVAL, REPEAT_INTERVAL = "1s", "2s", "2s"
 RESENDS = 2                # re-sends of A wanted after the one that B's arrival causes
 HOSTILE_EVENTS = 20
 
@@ -98,8 +98,8 @@ def thread_problems(key, bodies):
     notices = [b for b in bodies if b["kind"] == "notice"]
     if len(notices) == 1:
         for b in bodies[1:]:
-            if b["thread"] != notices[0]["delivery_id"]:
-                out.append(f"{key}: {b['kind']} {b['delivery_id']} has thread {b['thread']!r}, "
+            if b.get("thread") != notices[0]["delivery_id"]:
+                out.append(f"{key}: {b['kind']} {b['delivery_id']} has thread {b.get('thread')!r}, "
                            f"its notice is {notices[0]['delivery_id']}")
     return out
 
@@ -192,7 +192,9 @@ def part_alertmanager(sc, herald, received, ing, adm, s):
             if b["incident"]["key"].startswith("alertmanager:") and b["event"]["labels"].get("instance") == instance:
                 return b["incident"]["key"]
         return None
-    firing_until = lambda: time.time() + 300
+
+    def firing_until():
+        return time.time() + 300
 
     am.post([alert("a", firing_until())])
     key_a = h.wait_until(lambda: key_of("a"), 20, 0.05, "A's notice from Alertmanager")
@@ -204,7 +206,11 @@ def part_alertmanager(sc, herald, received, ing, adm, s):
     def resent():
         am.post([alert("a", firing_until()), alert("b", firing_until())])
         return incident(adm, key_a)["triggers"] >= joined + RESENDS
-    h.wait_until(resent, 30, 0.5, f"Alertmanager to re-send A {RESENDS} more times (triggers of {key_a})")
+    try:
+        h.wait_until(resent, 30, 0.5, f"Alertmanager to re-send A {RESENDS} more times")
+    except h.ScenarioFailure as e:
+        raise h.ScenarioFailure(f"{e}: {key_a} has triggers {incident(adm, key_a)['triggers']} ({joined} when B joined), "
+                                f"Alertmanager sent {am.metric('alertmanager_notifications_total')} webhooks")
     h.check(received.kinds(key_a) == ["notice"] and received.kinds(key_b) == ["notice"],
             f"while firing: A got {received.kinds(key_a)}, B got {received.kinds(key_b)} (expected one notice each)")
 
@@ -224,13 +230,14 @@ def part_alertmanager(sc, herald, received, ing, adm, s):
             problems.append(f"{key}: incident status {inc['status']!r} after the resolve")
     if failed:
         problems.append(f"alertmanager counted {failed} failed webhook notifications to Herald: {am.log_tail(600)}")
-    sc.figure(f"alertmanager: A {key_a} sent {ia['triggers']} times firing (B joined at {joined}), "
+    sc.figure(f"alertmanager: A {key_a} sent firing {ia['triggers']} times ({ia['triggers'] - 1} re-sends, B joined in "
+              f"send #{joined}), "
               f"B {ib['triggers']} times; Alertmanager sent {sent} webhooks, {failed} failed; the sink got "
               f"A {[x['kind'] for x in a]}, B {[x['kind'] for x in b]} ({time.monotonic() - t0:.1f} s)")
     return problems
 
 
-# ---------------------------------------------------------------- part 3: PagerDuty and Nagios
+# ---------------------------------------------------------------- part 2: PagerDuty and Nagios
 
 class TLSFront:
     """A loopback TLS listener piping each connection to Herald's plain port, with a certificate
@@ -296,7 +303,7 @@ class PagerDuty:
             import pagerduty
         except ImportError:
             self.client, self.direct = None, herald.client()
-            self.how = "the `pagerduty` package is not installed here: Events v2 JSON posted directly"
+            self.how = "Events v2 JSON posted directly (no `pagerduty` package for this python)"
             return
         front = TLSFront(herald.port)
         self.client = pagerduty.EventsApiV2Client(routing_key, base_url=f"https://127.0.0.1:{front.port}",
@@ -402,7 +409,7 @@ def part_pagerduty_nagios(sc, herald, received, ing, adm, s):
     return problems
 
 
-# ---------------------------------------------------------------- part 2: Retry-After that fits no duration
+# ---------------------------------------------------------------- part 3: Retry-After that fits no duration
 
 def part_retry_after(sc, s):
     t0 = time.monotonic()
@@ -415,19 +422,35 @@ def part_retry_after(sc, s):
         chans[name] = hook(s, sink.port, name, retry="{initial: 100ms, max: 1s, max_attempts: 1000, max_age: 10m}")
     cfg = h.herald_config(chans, [(None, list(chans))], h.standard_tokens(s))
     herald = h.Herald(f"{NAME}-retryafter", cfg, log_level="debug").start()
-    ing = herald.client(token=s["ingest_token"])
-    adm = herald.client(token=s["admin_token"])
 
     def alive(what):
-        h.check(herald.proc.poll() is None,
-                f"herald died {what} (exit {herald.proc.returncode}): {herald.stderr_tail(600).strip()}")
+        if herald.proc.poll() is None:
+            return
+        log = herald.stderr_tail(1 << 20)
+        fatal = list(dict.fromkeys(line for line in log.splitlines() if "Fatal error" in line or "Signal " in line))
+        raise h.ScenarioFailure(f"herald died {what} (exit {herald.proc.returncode}): "
+                                + (" / ".join(fatal[:3]) if fatal else log[-600:].strip()))
+    try:
+        return hostile_traffic(sc, herald, sink, hostile, alive, t0)
+    except OSError as e:
+        # A dying herald stops answering seconds before it exits (Swift's backtracer runs first).
+        try:
+            herald.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+        alive(f"under the hostile answers (the API said {type(e).__name__}: {e})")
+        raise h.ScenarioFailure(f"herald stopped answering but is still running: {type(e).__name__}: {e}")
+    finally:
+        herald.kill9()
+
+
+def hostile_traffic(sc, herald, sink, hostile, alive, t0):
+    s = h.run_secrets()
+    ing = herald.client(token=s["ingest_token"])
+    adm = herald.client(token=s["admin_token"])
     for i in range(HOSTILE_EVENTS):
         alive(f"before event {i + 1} of {HOSTILE_EVENTS}")
-        try:
-            st, r = ing.json("POST", "/v1/events", h.event_body(i, incident=f"retry-after-{i}"))
-        except OSError as e:
-            alive(f"while event {i + 1} was posted ({e})")
-            raise
+        st, r = ing.json("POST", "/v1/events", h.event_body(i, incident=f"retry-after-{i}"))
         h.check(st == 202, f"event {i} answered {st}: {r}")
 
     def healthy_count():
@@ -463,7 +486,6 @@ def part_retry_after(sc, s):
               + ", ".join(f"{c} {states.get(c)} attempts {min(attempts.get(c, [0]))}-{max(attempts.get(c, [0]))} "
                           f"next due within {due.get(c, float('nan')):.1f} s" for c in hostile)
               + f" ({time.monotonic() - t0:.1f} s)")
-    herald.kill9()
     return problems
 
 
@@ -487,6 +509,9 @@ def main():
                 if "time budget" in str(e):
                     raise
                 problems = [str(e)]
+            except Exception as e:   # e.g. the PagerDuty client's own errors: the other parts still run
+                traceback.print_exc()
+                problems = [f"{type(e).__name__}: {e}"]
             if problems:
                 failures[part] = problems
                 print(f"{NAME}: {part}: {len(problems)} problems:\n  " + "\n  ".join(problems), flush=True)

@@ -52,6 +52,8 @@ public struct Delivery: Codable, Sendable, Equatable {
     public var id: String
     public var eventId: String
     public var incident: String
+    /// The incident cycle it belongs to.
+    public var cycle: Int
     public var channel: String
     /// The recipient within the channel (an email address), for channels that fan out per
     /// recipient; nil when the channel is one destination.
@@ -71,13 +73,14 @@ public struct Delivery: Codable, Sendable, Equatable {
     /// How many times an operator replayed it.
     public var replays: Int
 
-    public init(id: String, eventId: String, incident: String, channel: String, recipient: String? = nil, kind: DeliveryKind,
+    public init(id: String, eventId: String, incident: String, cycle: Int = 1, channel: String, recipient: String? = nil, kind: DeliveryKind,
                 state: DeliveryState, priority: Int, attempts: Int, createdAt: Date, dueAt: Date?,
                 updatedAt: Date, lastStatus: Int? = nil, lastError: String? = nil, receipt: String? = nil,
                 deliveredAt: Date? = nil, replays: Int = 0) {
         self.id = id
         self.eventId = eventId
         self.incident = incident
+        self.cycle = cycle
         self.channel = channel
         self.recipient = recipient
         self.kind = kind
@@ -95,7 +98,7 @@ public struct Delivery: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, incident, channel, recipient, kind, state, priority, attempts, receipt, replays
+        case id, incident, cycle, channel, recipient, kind, state, priority, attempts, receipt, replays
         case eventId = "event_id"
         case createdAt = "created_at"
         case dueAt = "due_at"

@@ -32,7 +32,7 @@ extension PostgresStore {
                     UPDATE deliveries AS d SET state = 'in_flight', lease_owner = \(owner), lease_token = \(lease),
                         lease_until = \(until), updated_at = \(t)
                     FROM picked WHERE d.id = picked.id
-                    RETURNING \(unescaped: Self.deliveryColumns("d")), d.cycle, d.seq, d.budget_attempts, d.budget_since
+                    RETURNING \(unescaped: Self.deliveryColumns("d")), d.seq, d.budget_attempts, d.budget_since
                 )
                 SELECT c.*, e.body AS event_body, \(unescaped: Self.incidentColumns("i", as: "i_")),
                        th.id AS thread_id, th.receipt AS thread_receipt, th.state AS thread_state, th.event_id AS thread_event_id,

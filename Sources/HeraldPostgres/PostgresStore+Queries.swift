@@ -6,7 +6,7 @@ import PostgresNIO
 extension PostgresStore {
     static let deliveryColumnNames = [
         "id", "event_id", "incident", "channel", "recipient", "kind", "state", "priority", "attempts", "created_at", "due_at",
-        "updated_at", "last_status", "last_error", "receipt", "delivered_at", "replays",
+        "updated_at", "last_status", "last_error", "receipt", "delivered_at", "replays", "cycle",
     ]
 
     /// The columns `delivery(from:)` reads, optionally qualified by a table alias.
@@ -22,6 +22,7 @@ extension PostgresStore {
         }
         return Delivery(
             id: id, eventId: try r["event_id"].decode(String.self), incident: try r["incident"].decode(String.self),
+            cycle: try r["cycle"].decode(Int.self),
             channel: try r["channel"].decode(String.self), recipient: try r["recipient"].decode(String?.self),
             kind: kind, state: state, priority: try r["priority"].decode(Int.self), attempts: try r["attempts"].decode(Int.self),
             createdAt: date(try r["created_at"].decode(Double.self)), dueAt: try r["due_at"].decode(Double?.self).map(date),

@@ -44,7 +44,7 @@ extension SQLiteStore {
                         AND n.recipient IS d.recipient AND n.state = 'in_flight'))
                 ORDER BY priority DESC, due_at
                 LIMIT ?)
-            RETURNING \(Self.deliveryColumns), cycle, budget_attempts, budget_since
+            RETURNING \(Self.deliveryColumns), budget_attempts, budget_since
             """), arguments: [owner, lease, leaseUntil.timeIntervalSince1970, now.timeIntervalSince1970,
                               channel, now.timeIntervalSince1970, limit])
         guard !rows.isEmpty else { return [] }
@@ -81,11 +81,11 @@ extension SQLiteStore {
             } else {
                 continue
             }
-            let cycle: Int = row[Self.afterDeliveryColumns]
+            let cycle = delivery.cycle
             var item = ClaimedDelivery(
                 delivery: delivery, event: event, incident: incident, lease: lease,
-                budgetAttempts: row[Self.afterDeliveryColumns + 1],
-                budgetSince: Date(timeIntervalSince1970: row[Self.afterDeliveryColumns + 2]),
+                budgetAttempts: row[Self.afterDeliveryColumns],
+                budgetSince: Date(timeIntervalSince1970: row[Self.afterDeliveryColumns + 1]),
                 thread: nil)
             if delivery.kind.isFollowUp {
                 let target: StatementArguments = [delivery.incident, cycle, channel, delivery.recipient]

@@ -9,21 +9,23 @@ extension SQLiteStore {
     /// claimed delivery).
     static let deliveryColumns = """
         id, event_id, incident, channel, recipient, kind, state, priority, attempts, created_at, due_at, updated_at,
-        last_status, last_error, receipt, delivered_at, replays
+        last_status, last_error, receipt, delivered_at, replays, cycle
         """
     /// The position of the first column after `deliveryColumns`.
-    static let afterDeliveryColumns = 17
+    static let afterDeliveryColumns = 18
 
     static func delivery(from row: Row) throws -> Delivery {
         guard let kind = DeliveryKind(rawValue: row[5]), let state = DeliveryState(rawValue: row[6]) else {
             throw StoreError.underlying("unreadable delivery row \(row[0] as String? ?? "?")")
         }
-        return Delivery(
+        var d = Delivery(
             id: row[0], eventId: row[1], incident: row[2], channel: row[3],
             recipient: row[4], kind: kind, state: state, priority: row[7], attempts: row[8],
             createdAt: date(row[9])!, dueAt: date(row[10]), updatedAt: date(row[11])!,
             lastStatus: row[12], lastError: row[13], receipt: row[14],
             deliveredAt: date(row[15]), replays: row[16])
+        d.cycle = row[17]
+        return d
     }
 
     static func date(_ value: Double?) -> Date? {
