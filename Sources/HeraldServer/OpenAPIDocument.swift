@@ -868,13 +868,13 @@ enum OpenAPIDocument {
           "status",
           "title"
         ],
-        "description": "Herald's own event. String values are trimmed; the lengths are counted after trimming, in characters. `null` for an optional field is the same as leaving it out.",
+        "description": "Herald's own event. String values are trimmed; the lengths are counted after trimming, in characters. `null` for an optional field is the same as leaving it out. A field left out (severity, components, labels, link) keeps the incident's value: a resolve without a severity does not make the incident `major`. Text may not contain control characters; the title, the message and label values may contain tabs and newlines (CR LF is read as a newline).",
         "properties": {
           "incident": {
             "type": "string",
             "minLength": 1,
             "maxLength": 256,
-            "pattern": "\\S",
+            "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
             "description": "The incident key: events with the same key are one incident."
           },
           "status": {
@@ -901,15 +901,24 @@ enum OpenAPIDocument {
               "recovered",
               "up",
               "closed",
-              "normal"
+              "normal",
+              "acknowledgement",
+              "acknowledgment",
+              "flappingstop",
+              "flappingdisabled",
+              "downtimestart",
+              "downtimeend",
+              "downtimecancelled",
+              "downtimecanceled",
+              "custom"
             ],
-            "description": "triggered, updated or resolved, or one of the usual aliases (matched case-insensitively)."
+            "description": "triggered, updated, acknowledged or resolved, or a word monitoring tools pass (matched case-insensitively): Nagios/Icinga's PROBLEM and RECOVERY, ACKNOWLEDGEMENT (acknowledged), and FLAPPING*, DOWNTIME* and CUSTOM (updated: threaded to those already told, nobody new is paged). A repeated trigger of an open incident pages nobody."
           },
           "title": {
             "type": "string",
             "minLength": 1,
             "maxLength": 1024,
-            "pattern": "\\S"
+            "pattern": "^(?:[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]|\\r\\n)*[^\\s\\u0000-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]|\\r\\n)*$"
           },
           "severity": {
             "type": [
@@ -949,7 +958,7 @@ enum OpenAPIDocument {
             ],
             "minLength": 1,
             "maxLength": 65536,
-            "pattern": "\\S"
+            "pattern": "^(?:[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]|\\r\\n)*[^\\s\\u0000-\\u001F\\u007F-\\u009F](?:[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]|\\r\\n)*$"
           },
           "components": {
             "type": [
@@ -959,7 +968,8 @@ enum OpenAPIDocument {
             "items": {
               "type": "string",
               "minLength": 1,
-              "maxLength": 256
+              "maxLength": 256,
+              "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
             },
             "description": "Duplicates are dropped."
           },
@@ -969,7 +979,11 @@ enum OpenAPIDocument {
               "null"
             ],
             "additionalProperties": {
-              "type": "string"
+              "type": "string",
+              "pattern": "^(?:[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]|\\r\\n)*$"
+            },
+            "propertyNames": {
+              "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
             }
           },
           "link": {
@@ -989,6 +1003,16 @@ enum OpenAPIDocument {
             "format": "date-time",
             "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-7]):[0-5][0-9]|[+-]18:00)$",
             "description": "RFC 3339; defaults to the time of receipt."
+          },
+          "actor": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "minLength": 1,
+            "maxLength": 256,
+            "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+            "description": "Who is acting (an acknowledgement's author). Default: the sending token's name."
           }
         }
       },
@@ -1010,6 +1034,19 @@ enum OpenAPIDocument {
           "deliveries": {
             "type": "integer",
             "minimum": 0
+          },
+          "effect": {
+            "type": "string",
+            "enum": [
+              "opened",
+              "repeated",
+              "updated",
+              "acknowledged",
+              "resolved",
+              "already_resolved",
+              "recorded"
+            ],
+            "description": "What the event did to its incident: `opened` a cycle (notices to every routed target); `repeated` (a trigger of an open incident: counted, notices only to targets its raised severity or new components newly route to); `updated` or `acknowledged` (updates to those already told); `resolved` (all-clears to those told, summaries to those routed but never reached); `already_resolved`; `recorded` (an update, acknowledgement or resolve of an incident that is not open: nothing sent)."
           }
         }
       },
@@ -1289,7 +1326,8 @@ enum OpenAPIDocument {
           "attempts",
           "created_at",
           "updated_at",
-          "replays"
+          "replays",
+          "cycle"
         ],
         "properties": {
           "id": {
@@ -1312,6 +1350,7 @@ enum OpenAPIDocument {
             "type": "string",
             "enum": [
               "notice",
+              "update",
               "all_clear",
               "summary"
             ]
@@ -1367,6 +1406,11 @@ enum OpenAPIDocument {
           "replays": {
             "type": "integer",
             "minimum": 0
+          },
+          "cycle": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "The incident cycle the delivery belongs to."
           }
         }
       },
@@ -1379,7 +1423,8 @@ enum OpenAPIDocument {
           "replay",
           "started_at",
           "duration_ms",
-          "outcome"
+          "outcome",
+          "late"
         ],
         "properties": {
           "delivery_id": {
@@ -1417,6 +1462,10 @@ enum OpenAPIDocument {
           },
           "error": {
             "type": "string"
+          },
+          "late": {
+            "type": "boolean",
+            "description": "The answer came after the claim's lease had passed to another claimer: kept as history, it changed nothing."
           }
         }
       },
@@ -1529,7 +1578,10 @@ enum OpenAPIDocument {
           "title",
           "severity",
           "opened_at",
-          "updated_at"
+          "updated_at",
+          "components",
+          "labels",
+          "triggers"
         ],
         "properties": {
           "key": {
@@ -1544,7 +1596,8 @@ enum OpenAPIDocument {
           },
           "cycle": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "description": "Increments each time a resolved incident is triggered again; 0 for an incident known only from events that opened nothing."
           },
           "title": {
             "type": "string"
@@ -1572,6 +1625,41 @@ enum OpenAPIDocument {
             "type": "string",
             "format": "date-time",
             "description": "RFC 3339 time, UTC with milliseconds (2026-11-25T10:02:00.123Z)."
+          },
+          "components": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "The components this cycle's events named."
+          },
+          "labels": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "string"
+            }
+          },
+          "link": {
+            "type": "string"
+          },
+          "acknowledged_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When the cycle was first acknowledged."
+          },
+          "acknowledged_by": {
+            "type": "string",
+            "description": "Who acknowledged it."
+          },
+          "triggers": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Triggered events in this cycle, the first and every repeat."
+          },
+          "last_seen_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When this cycle's last event arrived."
           }
         }
       },
@@ -1601,6 +1689,7 @@ enum OpenAPIDocument {
             "enum": [
               "triggered",
               "updated",
+              "acknowledged",
               "resolved"
             ]
           },
@@ -1643,6 +1732,36 @@ enum OpenAPIDocument {
             "type": "string",
             "format": "date-time",
             "description": "RFC 3339 time, UTC with milliseconds (2026-11-25T10:02:00.123Z)."
+          },
+          "source": {
+            "type": "string",
+            "enum": [
+              "api",
+              "cli",
+              "alertmanager",
+              "grafana",
+              "pagerduty",
+              "console"
+            ],
+            "description": "Where the event came from."
+          },
+          "actor": {
+            "type": "string",
+            "description": "Who sent it: the token's name, or the acknowledging operator."
+          },
+          "omitted": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "enum": [
+                "components",
+                "labels",
+                "link",
+                "severity",
+                "title"
+              ]
+            },
+            "description": "Fields the sender left out; their values here are the incident's."
           }
         }
       },
@@ -1691,9 +1810,10 @@ enum OpenAPIDocument {
         "type": "object",
         "additionalProperties": false,
         "required": [
-          "channel"
+          "channel",
+          "updates"
         ],
-        "description": "Per channel recipient of the incident: its notice, its all-clear (or summary), and how long the all-clear took from the resolve's arrival.",
+        "description": "Per channel recipient of the incident: its notice, how many updates it got, its all-clear (or summary), and how long the all-clear took from the resolve's arrival.",
         "properties": {
           "channel": {
             "type": "string"
@@ -1709,6 +1829,11 @@ enum OpenAPIDocument {
           },
           "all_clear_delay_ms": {
             "type": "number"
+          },
+          "updates": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Updates delivered to this recipient."
           }
         }
       },
@@ -1780,7 +1905,8 @@ enum OpenAPIDocument {
         "required": [
           "replayed",
           "dry_run",
-          "ids"
+          "ids",
+          "skipped"
         ],
         "properties": {
           "replayed": {
@@ -1797,6 +1923,11 @@ enum OpenAPIDocument {
               "type": "string"
             },
             "description": "The replayed deliveries' ids (at most 1000)."
+          },
+          "skipped": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Failed notices and updates of incident cycles that are over, left alone: their recipients got the summary instead."
           }
         }
       },
@@ -1829,6 +1960,7 @@ enum OpenAPIDocument {
             "type": "string",
             "enum": [
               "notice",
+              "update",
               "all_clear",
               "summary"
             ]
@@ -1838,6 +1970,7 @@ enum OpenAPIDocument {
             "enum": [
               "triggered",
               "updated",
+              "acknowledged",
               "resolved"
             ]
           },
@@ -1989,7 +2122,10 @@ enum OpenAPIDocument {
           "updated_at",
           "events",
           "deliveries",
-          "recipients"
+          "recipients",
+          "components",
+          "labels",
+          "triggers"
         ],
         "properties": {
           "key": {
@@ -2004,7 +2140,8 @@ enum OpenAPIDocument {
           },
           "cycle": {
             "type": "integer",
-            "minimum": 0
+            "minimum": 0,
+            "description": "Increments each time a resolved incident is triggered again; 0 for an incident known only from events that opened nothing."
           },
           "title": {
             "type": "string"
@@ -2050,6 +2187,41 @@ enum OpenAPIDocument {
             "items": {
               "$ref": "#/components/schemas/RecipientRow"
             }
+          },
+          "components": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "The components this cycle's events named."
+          },
+          "labels": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "string"
+            }
+          },
+          "link": {
+            "type": "string"
+          },
+          "acknowledged_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When the cycle was first acknowledged."
+          },
+          "acknowledged_by": {
+            "type": "string",
+            "description": "Who acknowledged it."
+          },
+          "triggers": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Triggered events in this cycle, the first and every repeat."
+          },
+          "last_seen_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When this cycle's last event arrived."
           }
         },
         "description": "The incident with its events, deliveries and a per-recipient report."
