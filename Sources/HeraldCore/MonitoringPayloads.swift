@@ -126,12 +126,11 @@ public enum MonitoringPayloads {
             omitted.insert(.severity)
         }
         var labels: [String: String] = [:]
-        for key in ["source", "group", "class"] { if let v = payload[key] as? String { labels[key] = v } }
-        for (k, v) in strings(payload["custom_details"]) { labels["detail_\(k)"] = v }
-        for (k, v) in labels.sorted(by: { $0.key < $1.key }) {
-            try checkText(k, field: "payload.custom_details", multiline: false)
-            labels[k] = try checkText(v, field: "payload.\(k)", multiline: true)
+        for key in ["source", "group", "class"] {
+            if let v = payload[key] as? String { labels[key] = try checkText(v, field: "payload.\(key)", multiline: true) }
         }
+        // Free-form details are machine-made: kept, with any control character replaced.
+        for (k, v) in strings(payload["custom_details"]) { labels["detail_\(TextRules.cleaned(k))"] = TextRules.cleaned(v) }
         let link = (root["links"] as? [[String: Any]])?.compactMap { $0["href"] as? String }.first(where: isHTTP)
             ?? (root["client_url"] as? String).flatMap { isHTTP($0) ? $0 : nil }
         if link == nil { omitted.insert(.link) }

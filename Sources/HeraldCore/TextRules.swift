@@ -23,4 +23,14 @@ public enum TextRules {
         }
         return (normalised, nil)
     }
+
+    /// `text` with every control character but tab and newline replaced by U+FFFD, for free-form
+    /// machine-made details that are kept rather than refused.
+    public static func cleaned(_ text: String) -> String {
+        let (checked, problem) = check(text, multiline: true)
+        guard problem != nil else { return checked }
+        return String(String.UnicodeScalarView(checked.unicodeScalars.map { s in
+            s.properties.generalCategory == .control && s != "\n" && s != "\t" ? "\u{FFFD}" : s
+        }))
+    }
 }

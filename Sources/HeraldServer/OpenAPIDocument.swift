@@ -1170,7 +1170,7 @@ enum OpenAPIDocument {
           "event_action"
         ],
         "additionalProperties": true,
-        "description": "A PagerDuty Events API v2 event. `routing_key` is a Herald ingest token. `dedup_key` is required to acknowledge or resolve; `payload.summary` and `payload.severity` are required to trigger.",
+        "description": "A PagerDuty Events API v2 event. `routing_key` is a Herald ingest token. `dedup_key` is required to acknowledge or resolve; `payload.summary` and `payload.severity` are required to trigger. Text may not contain control characters (the summary may contain tabs and newlines); `custom_details` values are kept with any control character replaced.",
         "properties": {
           "routing_key": {
             "type": "string",
@@ -1185,7 +1185,8 @@ enum OpenAPIDocument {
             ]
           },
           "dedup_key": {
-            "type": "string"
+            "type": "string",
+            "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
           },
           "client_url": {
             "type": "string"
@@ -1201,7 +1202,8 @@ enum OpenAPIDocument {
             "additionalProperties": true,
             "properties": {
               "summary": {
-                "type": "string"
+                "type": "string",
+                "pattern": "^(?:[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]|\\r\\n)*$"
               },
               "severity": {
                 "type": "string",
@@ -1213,16 +1215,20 @@ enum OpenAPIDocument {
                 ]
               },
               "source": {
-                "type": "string"
+                "type": "string",
+                "pattern": "^(?:[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]|\\r\\n)*$"
               },
               "component": {
-                "type": "string"
+                "type": "string",
+                "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
               },
               "group": {
-                "type": "string"
+                "type": "string",
+                "pattern": "^(?:[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]|\\r\\n)*$"
               },
               "class": {
-                "type": "string"
+                "type": "string",
+                "pattern": "^(?:[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]|\\r\\n)*$"
               },
               "timestamp": {
                 "type": "string"
@@ -1484,7 +1490,7 @@ enum OpenAPIDocument {
           "created_at",
           "updated_at",
           "replays",
-          "attempts"
+          "cycle"
         ],
         "properties": {
           "id": {
@@ -1507,6 +1513,7 @@ enum OpenAPIDocument {
             "type": "string",
             "enum": [
               "notice",
+              "update",
               "all_clear",
               "summary"
             ]
@@ -1565,6 +1572,11 @@ enum OpenAPIDocument {
           "replays": {
             "type": "integer",
             "minimum": 0
+          },
+          "cycle": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "The incident cycle the delivery belongs to."
           }
         }
       },
