@@ -33,6 +33,9 @@ public final class GroupCommitter<Item: Sendable, Output: Sendable>: Sendable {
         self.isolating = isolating
     }
 
+    /// Submissions waiting for the next commit (not the one running).
+    public var waiting: Int { state.withLock { $0.pending.count } }
+
     public func submit(_ item: Item) async throws -> Output {
         try await withCheckedThrowingContinuation { continuation in
             let startDrain = state.withLock { s -> Bool in

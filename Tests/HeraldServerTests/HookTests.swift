@@ -107,4 +107,53 @@ import TestSupport
         #expect(r.0 == 401)
         await s.stop()
     }
+
+    /// All alerts of one call commit together: one alert the API refuses (a NUL in its summary)
+    /// refuses the call and stores none of it, so Alertmanager's retry finds nothing half-stored.
+    /// A re-sent firing alert pages nobody again.
+    @Test func alertsOfOneCallCommitTogetherAndARepeatPagesNobody() async throws {
+        let sink = TestSink()
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let s = try await ServerTests().start(sinkURL: sink.url + "/am")
+        let firing = try Self.fixture("alertmanager-firing.json")
+        let poisoned = firing.replacingOccurrences(of: "SERVFAIL rate above 50% for 5 minutes.", with: #"SERVFAIL\u0000 rate"#)
+        #expect(poisoned != firing)
+        let refused = try await s.call("POST", "/v1/hooks/alertmanager", body: poisoned)
+        #expect(refused.0 == 400 && (refused.1["field"] as? String)?.hasPrefix("alerts[0].annotations") == true, "\(refused.1)")
+        #expect(try await s.app.store.incidents(limit: 10).isEmpty, "nothing of the refused call is stored")
+        let first = try await s.call("POST", "/v1/hooks/alertmanager", body: firing)
+        #expect(first.0 == 202 && (first.1["deliveries"] as? Int ?? 0) > 0)
+        let again = try await s.call("POST", "/v1/hooks/alertmanager", body: firing)
+        #expect(again.0 == 202 && again.1["deliveries"] as? Int == 0)
+        let detail = try #require(try await s.app.store.incident(key: "alertmanager:a1b2c3d4e5f60718"))
+        #expect(detail.incident.triggers == 2 && detail.events.count == 2)
+        #expect(detail.deliveries.filter { $0.kind == .notice }.count == 2, "one notice per routed channel, once")
+        await s.stop()
+    }
+
+    /// PagerDuty's acknowledge is an acknowledgement: recorded with who and when, sent to those told
+    /// as an update, never a new page or a new title (it carries no summary or severity).
+    @Test func aPagerDutyAcknowledgeIsAnUpdateThatRewritesNothing() async throws {
+        let sink = TestSink()
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let s = try await ServerTests().start(sinkURL: sink.url + "/pd")
+        let trigger = try Self.fixture("pagerduty-trigger.json").replacingOccurrences(of: "ROUTING_KEY", with: ServerTests.ingestToken)
+        #expect(try await s.call("POST", "/v2/enqueue", token: nil, body: trigger).0 == 202)
+        #expect(await sink.waitFor(count: 1))
+        let ack = try await s.call("POST", "/v2/enqueue", token: nil,
+                                   body: #"{"routing_key":"\#(ServerTests.ingestToken)","event_action":"acknowledge","dedup_key":"db-primary-disk"}"#)
+        #expect(ack.0 == 202)
+        #expect(await sink.waitFor(count: 2))
+        let update = try #require(sink.received[1].json)
+        #expect(update["kind"] as? String == "update")
+        #expect((update["event"] as? [String: Any])?["status"] as? String == "acknowledged")
+        #expect((update["event"] as? [String: Any])?["title"] as? String == "Disk 95% full on db-primary")
+        #expect(update["thread"] as? String == sink.received[0].json?["delivery_id"] as? String)
+        let incident = try #require(try await s.app.store.incident(key: "pd:db-primary-disk")).incident
+        #expect(incident.title == "Disk 95% full on db-primary" && incident.severity == .major && incident.status == .open)
+        #expect(incident.acknowledgedAt != nil && incident.acknowledgedBy != nil)
+        await s.stop()
+    }
 }

@@ -60,6 +60,55 @@ import Testing
         await store.close()
     }
 
+    /// One submission the store refuses fails alone; the others that shared its batch commit. A
+    /// store that is down fails the batch at once, without trying each submission on its own.
+    @Test func aRefusedSubmissionNeverFailsTheOthersInItsBatch() async throws {
+        let commits = BatchLog()
+        let gate = BatchGate()
+        let committer = GroupCommitter<Int, Int>(maxBatch: 100, isolating: { ($0 as? StoreError)?.isRejected == true }) { items in
+            await commits.add(items.count)
+            await gate.waitOnce()
+            if items.contains(13) { throw StoreError.rejected("13 is unlucky") }
+            if items.contains(-1) { throw StoreError.underlying("the store is down") }
+            return items
+        }
+        // The first submission holds the writer while the rest gather into one batch.
+        async let first = committer.submit(0)
+        await gate.waitUntilHeld()
+        let results = await withTaskGroup(of: (Int, Bool).self) { group in
+            for i in 1...20 { group.addTask { (i, (try? await committer.submit(i)) == i) } }
+            while committer.waiting < 20 { await Task.yield() }
+            await gate.release()
+            var out: [Int: Bool] = [:]
+            for await (i, ok) in group { out[i] = ok }
+            return out
+        }
+        #expect(try await first == 0)
+        #expect(results.filter { !$0.value }.map(\.key) == [13])
+        // Tried whole first (20), then each of the 20 alone.
+        #expect(await commits.sizes == [1, 20] + Array(repeating: 1, count: 20))
+        // The store down: the gathered batch fails once, as a whole.
+        let downCommits = BatchLog()
+        let downGate = BatchGate()
+        let down = GroupCommitter<Int, Int>(maxBatch: 100, isolating: { ($0 as? StoreError)?.isRejected == true }) { items in
+            await downCommits.add(items.count)
+            await downGate.waitOnce()
+            throw StoreError.underlying("the store is down")
+        }
+        async let held = try? down.submit(0)
+        await downGate.waitUntilHeld()
+        let failed = await withTaskGroup(of: Bool.self) { group in
+            for i in 1...10 { group.addTask { (try? await down.submit(i)) == nil } }
+            while down.waiting < 10 { await Task.yield() }
+            await downGate.release()
+            var n = 0
+            for await f in group where f { n += 1 }
+            return n
+        }
+        #expect(await held == nil && failed == 10)
+        #expect(await downCommits.sizes == [1, 10])
+    }
+
     @Test func groupCommitterBatchesConcurrentSubmissions() async throws {
         let batches = BatchLog()
         let committer = GroupCommitter<Int, Int>(maxBatch: 100) { items in
@@ -669,4 +718,30 @@ struct Conformance {
 actor BatchLog {
     var sizes: [Int] = []
     func add(_ n: Int) { sizes.append(n) }
+}
+
+/// Holds the first commit until every other submission has been made.
+actor BatchGate {
+    private var held = false
+    private var holder: CheckedContinuation<Void, Never>?
+    private var watchers: [CheckedContinuation<Void, Never>] = []
+
+    /// The first caller waits until `release()`; later callers pass.
+    func waitOnce() async {
+        guard !held else { return }
+        held = true
+        for w in watchers { w.resume() }
+        watchers = []
+        await withCheckedContinuation { holder = $0 }
+    }
+
+    func waitUntilHeld() async {
+        if held { return }
+        await withCheckedContinuation { watchers.append($0) }
+    }
+
+    func release() {
+        holder?.resume()
+        holder = nil
+    }
 }
