@@ -140,10 +140,12 @@ public struct BlueskyChannel: Channel {
         }
     }
 
+    /// `Retry-After`, else `RateLimit-Reset` (epoch seconds); a value that is no time counts as
+    /// absent, a huge one is clamped (see `Duration(untilEpochSeconds:now:)`).
     static func resetWait(_ response: HTTPResponse) -> Duration? {
         if let wait = HTTPClassifier.retryAfter(response) { return wait }
-        guard let reset = response.header("RateLimit-Reset").flatMap(Double.init) else { return nil }
-        return .milliseconds(Int64(max(0, reset - Date().timeIntervalSince1970) * 1000))
+        guard let reset = response.header("RateLimit-Reset").flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) else { return nil }
+        return Duration(untilEpochSeconds: reset, now: Date())
     }
 
     // MARK: Record

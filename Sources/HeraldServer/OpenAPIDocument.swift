@@ -1759,7 +1759,7 @@ enum OpenAPIDocument {
       },
       "Since": {
         "type": "string",
-        "description": "An RFC 3339 time, or a duration back from now like 2h, 90m, 1h30m; empty means no bound.",
+        "description": "An RFC 3339 time, or a duration back from now like 2h, 90m, 1h30m, at most 36500d (100 years; longer is a 400); empty means no bound.",
         "anyOf": [
           {
             "type": "string",

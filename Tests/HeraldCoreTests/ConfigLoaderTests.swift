@@ -161,7 +161,23 @@ private func tempFile(_ contents: String) throws -> String {
         ("bad duration", """
          retry:
            initial: soon
-         """, ["h.yaml:2:12: retry.initial: expected a duration like 250ms, 1s, 5m, 24h"]),
+         """, ["h.yaml:2:12: retry.initial: expected a duration like 250ms, 1s, 5m, 24h (at most 36500d)"]),
+        // A duration from outside is refused above 100 years, never overflowed (these trapped
+        // converting to whole milliseconds); a rate above a million a second is refused (1e300
+        // trapped counting tokens).
+        ("durations and rates beyond their caps", """
+         retry:
+           max: 99999999999999999999d
+           max_age: 36501d
+         channels:
+           hook:
+             type: webhook
+             timeout: 1e30s
+             rate_per_second: 1e300
+         """, ["h.yaml:2:8: retry.max: expected a duration like 250ms, 1s, 5m, 24h (at most 36500d)",
+               "h.yaml:3:12: retry.max_age: expected a duration like 250ms, 1s, 5m, 24h (at most 36500d)",
+               "h.yaml:7:14: channels.hook.timeout: expected a duration like 250ms, 1s, 5m, 24h (at most 36500d)",
+               "h.yaml:8:22: channels.hook.rate_per_second: must be greater than 0 and at most 1000000"]),
         ("bad YAML", """
          server:
            listen: [a
@@ -373,7 +389,7 @@ private func tempFile(_ contents: String) throws -> String {
         }
         #expect(line { _ = try s.int("count") } == "h.yaml:4:12: channels.c.count: expected an integer")
         #expect(line { _ = try s.bool("flag") } == "h.yaml:5:11: channels.c.flag: expected true or false")
-        #expect(line { _ = try s.duration("wait") } == "h.yaml:6:11: channels.c.wait: expected a duration like 250ms, 1s, 5m, 24h")
+        #expect(line { _ = try s.duration("wait") } == "h.yaml:6:11: channels.c.wait: expected a duration like 250ms, 1s, 5m, 24h (at most 36500d)")
         #expect(line { _ = try s.stringList("many") } == "h.yaml:7:11: channels.c.many: expected a list of strings")
         #expect(line { _ = try s.stringMap("headers") } == "h.yaml:8:14: channels.c.headers: expected a mapping of strings")
         #expect(line { _ = try s.string("name") } == "h.yaml:9:11: channels.c.name: expected a string")
