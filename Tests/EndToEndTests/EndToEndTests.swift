@@ -69,6 +69,75 @@ import TestSupport
         #expect(await herald.waitForExit() == 0)
     }
 
+    /// A provider that always answers 429 with a wait no clock can hold (`Retry-After: 1e30`,
+    /// `inf`, `99999999999999999999`) beside a healthy channel. Before, the first such answer
+    /// stopped Herald converting the wait to milliseconds, and the re-queued delivery stopped it
+    /// again after every restart. Now the wait is ignored or clamped (then to retry.max), so the
+    /// limited channel keeps retrying, Herald stays up and the healthy channel delivers every event.
+    @Test(arguments: ["1e30", "inf", "99999999999999999999"])
+    func aHostileRetryAfterNeitherStopsHeraldNorTheOtherChannels(_ wait: String) async throws {
+        let dir = try temporaryDirectory("herald-e2e")
+        let limited = TestSink { _, _ in .init(status: 429, headers: [("Retry-After", wait)], body: "slow down") }
+        let healthy = TestSink()
+        try await limited.start()
+        try await healthy.start()
+        defer { Task { await limited.stop(); await healthy.stop() } }
+        let config = dir.appendingPathComponent("herald.yaml").path
+        try """
+            server:
+              listen: 127.0.0.1:0
+              tokens:
+                - {name: monitoring, token: "\(Self.ingest)", scopes: [ingest]}
+            store: {path: "\(dir.path)/herald.sqlite"}
+            retry: {initial: 100ms, max: 300ms, max_attempts: 1000, max_age: 1h}
+            channels:
+              limited: {type: webhook, url: "\(limited.url)/limited"}
+              healthy: {type: webhook, url: "\(healthy.url)/healthy"}
+            routes:
+              - channels: [limited, healthy]
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let herald = try HeraldProcess(["serve", "--config", config])
+        let port = try #require(await herald.waitForPort(), "herald did not start: \(herald.stderr)")
+        let client = CurlTransport()
+        defer { client.shutdown() }
+        func post(_ incident: String) async throws -> Int {
+            try await client.send(HTTPRequest(
+                url: "http://127.0.0.1:\(port)/v1/events",
+                headers: [("Authorization", "Bearer \(Self.ingest)"), ("Content-Type", "application/json")],
+                body: Array(#"{"incident":"\#(incident)","status":"triggered","title":"Disk full on \#(incident)"}"#.utf8))).status
+        }
+        /// How many times the limited provider was asked for each delivery.
+        func attemptsPerDelivery() -> [String: Int] {
+            limited.received.reduce(into: [:]) { $0[$1.headers["webhook-id"] ?? "?", default: 0] += 1 }
+        }
+        // Patience, not a benchmark: a retry is due within retry.max (300 ms) of each 429; this only
+        // bounds a hang, and generously, so that a loaded machine cannot fail the test.
+        let patience = Duration.seconds(120)
+
+        for i in 0..<5 { #expect(try await post("first-\(i)") == 202) }
+        // Every delivery to the limited channel was answered 429 with the hostile wait and asked
+        // again: Herald read that answer and lived.
+        #expect(await eventually(timeout: patience) {
+            let attempts = attemptsPerDelivery()
+            return attempts.count == 5 && attempts.values.allSatisfy { $0 >= 2 }
+        }, "attempts per delivery: \(attemptsPerDelivery()); herald: \(herald.stderr.suffix(2000))")
+        #expect(herald.isRunning)
+        // Events after that still reach the healthy channel, and the limited one keeps retrying.
+        for i in 0..<5 { #expect(try await post("second-\(i)") == 202) }
+        #expect(await eventually(timeout: patience) {
+            let attempts = attemptsPerDelivery()
+            return attempts.count == 10 && attempts.values.allSatisfy { $0 >= 2 }
+        }, "attempts per delivery: \(attemptsPerDelivery())")
+        #expect(await healthy.waitFor(count: 10, timeout: patience))
+        let incidents = Set(healthy.received.compactMap { ($0.json?["incident"] as? [String: Any])?["key"] as? String })
+        #expect(incidents == Set((0..<5).flatMap { ["first-\($0)", "second-\($0)"] }), "\(incidents)")
+        #expect(herald.isRunning, "herald stopped: \(herald.stderr.suffix(2000))")
+        let health = try await client.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/healthz"))
+        #expect(health.status == 200)
+        herald.signal(SIGTERM)
+        #expect(await herald.waitForExit() == 0)
+    }
+
     @Test func failedDeliveryIsListedAndReplayedFromTheCLI() async throws {
         let dir = try temporaryDirectory("herald-e2e")
         let sink = TestSink { _, _ in .init(status: 422, body: "unknown team") }
@@ -113,6 +182,12 @@ import TestSupport
         // 2: usage.
         r = try await HeraldBinary.run(["send", "--incident", "a", "--status", "exploded", "--title", "t"])
         #expect(r.0 == 2)
+        // A --wait that is no number of seconds is a usage error (nan stopped the CLI when it
+        // printed the wait it had given up after).
+        for wait in ["nan", "inf", "-1", "1e30"] {
+            r = try await HeraldBinary.run(["deliveries", "--server", "http://127.0.0.1:\(closedPort())", "--wait=\(wait)"])
+            #expect(r.0 == 2 && r.2.contains("--wait must be a number of seconds from 0 to 86400"), "--wait \(wait): \(r)")
+        }
         let herald = try serve(config, dir: dir)
         let port = try #require(await herald.waitForPort())
         // 3: rejected (wrong token), with the server's reason.
