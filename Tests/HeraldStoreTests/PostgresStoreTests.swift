@@ -218,8 +218,10 @@ struct PostgresStoreTests {
 
 /// What needs no server: URL handling, and failing fast (without the password) on a closed port.
 @Suite struct PostgresOfflineTests {
-    /// Nothing listens on the port: refused quickly, and the error names the server but never
-    /// the password.
+    /// Nothing listens on the port: refused with the server's reason — the refusal itself, not
+    /// the connect deadline running out — and the error names the server but never the password.
+    /// (It asserted the whole open took under 6 s, the deadline; the suite's own load made it
+    /// 7.1 s once, while the refusal was immediate.)
     @Test func anUnreachableServerFailsFastWithoutThePassword() async throws {
         let port = try freePort()
         let secret = "s3cr3t-Pa55"
@@ -233,8 +235,10 @@ struct PostgresStoreTests {
             #expect(!error.description.contains(secret))
             #expect(!String(reflecting: error).contains(secret))
             #expect(error.description.contains("127.0.0.1:\(port)"))
+            #expect(error.description.localizedCaseInsensitiveContains("refused"), "\(error)")
+            #expect(!error.description.contains("no answer within"), "\(error)")
         }
-        #expect(ContinuousClock.now - started < .seconds(6))
+        print("a refused connection failed the open after \(ContinuousClock.now - started)")
         // A malformed URL does not echo the password either.
         do {
             _ = try await PostgresStore.open(url: "mysql://herald:\(secret)@127.0.0.1/x", migrate: false)
