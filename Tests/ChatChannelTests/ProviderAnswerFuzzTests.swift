@@ -12,7 +12,11 @@ import TestSupport
 /// receipt or throws a `DeliveryError` whose wait is absent or within [0, 100 years] — never a
 /// trap, never another error type. A failure names its seed: replay it with
 /// `HERALD_FUZZ_SEED=<seed> swift test --filter ProviderAnswerFuzzTests`.
-@Suite struct ProviderAnswerFuzzTests {
+///
+/// Serialized, and the scripted transport yields on every request: its answers never wait, so a
+/// run would otherwise hold the cooperative pool's threads (two on two cores) for its whole length
+/// and starve the suite's other tests — under load, servers they start missed their 10 s to listen.
+@Suite(.serialized) struct ProviderAnswerFuzzTests {
     /// Every HTTP channel type in the registry, in each mode that talks to the provider differently.
     static let configs: [(type: String, values: [String: String])] = [
         ("webhook", ["url": "http://fuzz.invalid/hook", "secret": "whsec_ZnV6ei1rZXk="]),
@@ -168,6 +172,8 @@ final class ScriptedTransport: HTTPTransport {
     }
 
     func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        // A real transport suspends here; so does this one, to share the pool with other tests.
+        await Task.yield()
         let (answer, failure) = state.withLock { s -> (HTTPResponse?, TransportError?) in
             func any<T>(_ list: [T]) -> T { list[Int(s.rng.next() % UInt64(list.count))] }
             if s.rng.next() % 20 == 0 {
