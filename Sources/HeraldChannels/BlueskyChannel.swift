@@ -92,7 +92,7 @@ public struct BlueskyChannel: Channel {
         if let s = session.current.withLock({ $0 }) { return s }
         let (_, json) = try await JSONRequest.send(
             url: xrpc("com.atproto.server.createSession"),
-            body: ["identifier": identifier, "password": password.value], context: context, verifyTLS: verifyTLS, refine: Self.refine)
+            body: ["identifier": identifier, "password": password.value], context: context, verifyTLS: verifyTLS, refine: Self.refineSession)
         return try store(json)
     }
 
@@ -101,7 +101,7 @@ public struct BlueskyChannel: Channel {
         do {
             let (_, json) = try await JSONRequest.send(
                 url: xrpc("com.atproto.server.refreshSession"), headers: [("Authorization", "Bearer \(old.refresh)")],
-                body: nil, context: context, verifyTLS: verifyTLS, refine: Self.refine)
+                body: nil, context: context, verifyTLS: verifyTLS, refine: Self.refineSession)
             return try store(json)
         } catch {
             return try await currentSession()
@@ -140,10 +140,21 @@ public struct BlueskyChannel: Channel {
         }
     }
 
+    /// For the session calls, whose errors leave `deliver` as they are: the record-write signals
+    /// become a `DeliveryError` (an expired token) or the shared classifier's (an "already
+    /// exists", which means nothing there), so `deliver` throws `DeliveryError` only.
+    static func refineSession(_ response: HTTPResponse, _ json: [String: Any]?) -> (any Error)? {
+        let refined = refine(response, json)
+        if let signal = refined as? BlueskyError { return signal == .expired ? surface(.expired) : nil }
+        return refined
+    }
+
+    /// `Retry-After`, else `RateLimit-Reset` (epoch seconds); a value that is no time counts as
+    /// absent, a huge one is clamped (see `Duration(untilEpochSeconds:now:)`).
     static func resetWait(_ response: HTTPResponse) -> Duration? {
         if let wait = HTTPClassifier.retryAfter(response) { return wait }
-        guard let reset = response.header("RateLimit-Reset").flatMap(Double.init) else { return nil }
-        return .milliseconds(Int64(max(0, reset - Date().timeIntervalSince1970) * 1000))
+        guard let reset = response.header("RateLimit-Reset").flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) else { return nil }
+        return Duration(untilEpochSeconds: reset, now: Date())
     }
 
     // MARK: Record

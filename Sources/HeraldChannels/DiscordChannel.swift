@@ -79,11 +79,12 @@ public struct DiscordChannel: Channel {
                                         context: context, verifyTLS: verifyTLS)
     }
 
-    /// Discord's 429 body carries `retry_after` in seconds.
+    /// Discord's 429 body carries `retry_after` in seconds (read as `Retry-After` is: a value that
+    /// is no wait counts as absent, a huge one is clamped).
     static func refine(_ response: HTTPResponse, _ json: [String: Any]?) -> DeliveryError? {
         guard response.status == 429 else { return nil }
-        let seconds = (json?["retry_after"] as? Double) ?? (json?["retry_after"] as? Int).map(Double.init)
-        let wait = HTTPClassifier.retryAfter(response) ?? seconds.map { .milliseconds(Int64($0 * 1000)) }
+        let seconds = (json?["retry_after"] as? NSNumber)?.doubleValue
+        let wait = HTTPClassifier.retryAfter(response) ?? seconds.flatMap { Duration(clampingSeconds: $0) }
         return .transient(.rateLimited, status: 429, retryAfter: wait,
                           "HTTP 429" + (HTTPClassifier.excerpt(response.body).map { ": \($0)" } ?? ""))
     }

@@ -55,18 +55,21 @@ public enum HTTPClassifier {
         }
     }
 
-    /// `Retry-After` as seconds or as an HTTP date.
+    /// `Retry-After` as seconds or as an HTTP date. A value that is no wait (NaN, ±infinity,
+    /// negative, unparseable) counts as absent; a wait longer than `Duration.longestAccepted`
+    /// (100 years) is that long, and a past date is zero. `RetryPolicy.delay` then caps it at the
+    /// channel's `retry.max`.
     public static func retryAfter(_ response: HTTPResponse, now: Date = Date()) -> Duration? {
         guard let value = response.header("Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
-        if let seconds = Double(value), seconds >= 0 {
-            return .milliseconds(Int64(seconds * 1000))
+        if let seconds = Double(value) {
+            return Duration(clampingSeconds: seconds)
         }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         guard let date = formatter.date(from: value) else { return nil }
-        return .milliseconds(Int64(max(0, date.timeIntervalSince(now)) * 1000))
+        return Duration(until: date, now: now)
     }
 
     /// The start of a body as one line of text, or nil when empty.

@@ -57,11 +57,15 @@ public struct MastodonChannel: Channel {
         return Receipt(reference: json?["id"] as? String, status: response.status)
     }
 
-    /// 429 without Retry-After: wait until `X-RateLimit-Reset`.
+    /// 429 without Retry-After: wait until `X-RateLimit-Reset` (a past time is no wait; one more
+    /// than 100 years away is clamped, see `Duration(until:now:)`).
     static func refine(_ response: HTTPResponse, _ json: [String: Any]?) -> DeliveryError? {
         guard response.status == 429, response.header("Retry-After") == nil,
-              let reset = response.header("X-RateLimit-Reset").flatMap(RFC3339.parse) else { return nil }
-        return .transient(.rateLimited, status: 429, retryAfter: .milliseconds(Int64(max(0, reset.timeIntervalSinceNow) * 1000)),
-                          "HTTP 429: rate limited until \(RFC3339.format(reset))")
+              let text = response.header("X-RateLimit-Reset"), let reset = RFC3339.parse(text),
+              let wait = Duration(until: reset, now: Date()) else { return nil }
+        // The provider's text, not RFC3339.format(reset): a reset before year 1 is parsed but not
+        // something to format.
+        return .transient(.rateLimited, status: 429, retryAfter: wait,
+                          "HTTP 429: rate limited until \(text.trimmingCharacters(in: .whitespaces).truncated(to: 40))")
     }
 }

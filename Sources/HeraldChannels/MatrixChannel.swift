@@ -133,7 +133,7 @@ public struct MatrixChannel: Channel {
         }
         if status == 429 || errcode == "M_LIMIT_EXCEEDED" {
             let wait = HTTPClassifier.retryAfter(response)
-                ?? (json?["retry_after_ms"] as? NSNumber).map { Duration.milliseconds(max(0, $0.int64Value)) }
+                ?? (json?["retry_after_ms"] as? NSNumber).flatMap { Duration(clampingSeconds: $0.doubleValue / 1000) }
             return .transient(.rateLimited, status: status, retryAfter: wait, detail)
         }
         do {

@@ -57,8 +57,9 @@ public struct TelegramChannel: Channel {
         let code = json["error_code"] as? Int ?? response.status
         let detail = "Telegram \(code): \(json["description"] as? String ?? "error")"
         if code == 429 {
-            let seconds = (json["parameters"] as? [String: Any])?["retry_after"] as? Int
-            return .transient(.rateLimited, status: code, retryAfter: seconds.map { .seconds($0) }, detail)
+            // Any JSON number, read as Retry-After is: no wait counts as absent, a huge one is clamped.
+            let seconds = ((json["parameters"] as? [String: Any])?["retry_after"] as? NSNumber)?.doubleValue
+            return .transient(.rateLimited, status: code, retryAfter: seconds.flatMap { Duration(clampingSeconds: $0) }, detail)
         }
         if code >= 500 { return .transient(.serverError, status: code, detail) }
         if code == 401 || code == 403 { return .permanent(.auth, status: code, detail) }

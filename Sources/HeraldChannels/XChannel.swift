@@ -69,9 +69,8 @@ public struct XChannel: Channel {
 
     static func refine(_ response: HTTPResponse, _ json: [String: Any]?) -> (any Error)? {
         guard response.status == 429, response.header("Retry-After") == nil,
-              let reset = response.header("x-rate-limit-reset").flatMap(Double.init) else { return nil }
-        return DeliveryError.transient(.rateLimited, status: 429,
-                                       retryAfter: .milliseconds(Int64(max(0, reset - Date().timeIntervalSince1970) * 1000)),
-                                       "HTTP 429: rate limited")
+              let reset = response.header("x-rate-limit-reset").flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }),
+              let wait = Duration(untilEpochSeconds: reset, now: Date()) else { return nil }
+        return DeliveryError.transient(.rateLimited, status: 429, retryAfter: wait, "HTTP 429: rate limited")
     }
 }

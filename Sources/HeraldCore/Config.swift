@@ -133,8 +133,12 @@ public struct ChannelConfig: Sendable {
     public var retry: RetryPolicy
     /// `concurrency`, default 16: attempts in flight at once on this channel.
     public var concurrency: Int
-    /// `rate_per_second`, default none: attempts started per second on this channel.
+    /// `rate_per_second`, default none: attempts started per second on this channel, at most
+    /// `maxRatePerSecond`.
     public var ratePerSecond: Double?
+    /// A million starts a second: far above any provider's limit, and a token count that stays a
+    /// small integer (a larger rate would be no limit, and 1e300 would overflow counting tokens).
+    public static let maxRatePerSecond: Double = 1_000_000
     /// `timeout`, default 30s: the whole HTTP exchange.
     public var timeout: Duration
     /// `fallback`: another channel that sends a notice this one failed to deliver (permanently

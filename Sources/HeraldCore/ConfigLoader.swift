@@ -170,7 +170,7 @@ struct NodeReader {
 
     func duration(_ node: YNode, _ path: String) throws -> Duration {
         guard case .scalar(let s) = node.kind, let d = Duration(parsing: s) else {
-            throw error(node, path, "expected a duration like 250ms, 1s, 5m, 24h")
+            throw error(node, path, "expected a duration like 250ms, 1s, 5m, 24h (at most 36500d)")
         }
         return d
     }
@@ -599,7 +599,11 @@ final class LoadContext {
                     }
                 case "rate_per_second":
                     if !v.isNull, let d = get({ try reader.number(v, p) }) {
-                        if d > 0 { config.ratePerSecond = d } else { report(v, p, "must be greater than 0") }
+                        if d > 0 && d <= ChannelConfig.maxRatePerSecond {
+                            config.ratePerSecond = d
+                        } else {
+                            report(v, p, "must be greater than 0 and at most \(Int(ChannelConfig.maxRatePerSecond))")
+                        }
                     }
                 case "timeout":
                     if !v.isNull, let d = get({ try reader.duration(v, p) }) {

@@ -171,9 +171,10 @@ public struct MessageRenderer: Sendable {
         return String(format: "%04d-%02d-%02d %02d:%02d UTC", c.year!, c.month!, c.day!, c.hour!, c.minute!)
     }
 
-    /// `39 min`, `2 h 5 min`, `3 d 4 h`, `45 s`.
+    /// `39 min`, `2 h 5 min`, `3 d 4 h`, `45 s`. The span comes from event times clients send:
+    /// held to 1e15 s (NaN counts as 0) so that no span can trap converting to Int.
     public static func humanDuration(_ seconds: TimeInterval) -> String {
-        let s = Int(max(0, seconds).rounded())
+        let s = Int(min(max(0, seconds), 1e15).rounded())
         if s < 60 { return "\(s) s" }
         let m = s / 60
         if m < 60 { return "\(m) min" }

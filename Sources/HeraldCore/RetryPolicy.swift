@@ -23,8 +23,8 @@ public struct RetryPolicy: Sendable, Equatable {
         }
         let exponent = Swift.min(Swift.max(attempts - 1, 0), 40)
         let ceilingSeconds = Swift.min(initial.seconds * Double(1 << Swift.min(exponent, 62)), max.seconds)
-        let r = Swift.min(Swift.max(random, 0), 1)
-        return .milliseconds(Int64((ceilingSeconds * r * 1000).rounded()))
+        let r = random.isNaN ? 0 : Swift.min(Swift.max(random, 0), 1)
+        return Duration(clampingSeconds: ceilingSeconds * r) ?? .zero
     }
 
     /// Whether another attempt is allowed after `attempts` tries of a delivery first queued
@@ -41,7 +41,9 @@ extension Duration {
         return Double(c.seconds) + Double(c.attoseconds) / 1e18
     }
 
-    /// Parses `250ms`, `1s`, `5m`, `24h`, `2d`, and sums such as `1h30m`. Nil when malformed.
+    /// Parses `250ms`, `1s`, `5m`, `24h`, `2d`, and sums such as `1h30m`, to the millisecond.
+    /// Nil when malformed, and when the total is longer than `Duration.longestAccepted` (100
+    /// years, `36500d`): config and API values above that are refused, never overflowed.
     public init?(parsing text: String) {
         let s = text.trimmingCharacters(in: .whitespaces)
         guard !s.isEmpty else { return nil }
@@ -76,12 +78,19 @@ extension Duration {
             }
         }
         guard flush() else { return nil }
+        // Each part is finite, but a long run of digits is not (Double("9…9") is +inf), and the
+        // sum is checked before it becomes an integer.
+        guard total.isFinite, total <= Duration.longestAccepted.seconds else { return nil }
         self = .milliseconds(Int64((total * 1000).rounded()))
     }
 
     /// `1.5s`, `250ms`, `5m`, `2h` — the shortest form that reads well.
     public var formatted: String {
-        let ms = Int64((seconds * 1000).rounded())
+        // Whole milliseconds from the components, so that no duration can overflow here.
+        let c = components
+        let (whole, overflow) = c.seconds.multipliedReportingOverflow(by: 1000)
+        guard !overflow, whole < Int64.max - 1000, whole > Int64.min + 1000 else { return "\(c.seconds)s" }
+        let ms = whole + Int64((Double(c.attoseconds) / 1e15).rounded())
         if ms < 1000 { return "\(ms)ms" }
         if ms % 3_600_000 == 0 { return "\(ms / 3_600_000)h" }
         if ms % 60_000 == 0 { return "\(ms / 60_000)m" }

@@ -26,10 +26,12 @@ struct RateLimiter: Sendable {
         last = now
     }
 
-    /// Whole starts allowed now.
+    /// Whole starts allowed now. Counted up to `Int32.max`: config caps the rate far below that,
+    /// and no token count may trap here whatever rate a caller passes.
     mutating func available(_ now: Date) -> Int {
         refill(now)
-        return Int(tokens.rounded(.down))
+        guard tokens >= 1 else { return 0 }
+        return Int(min(tokens, Double(Int32.max)).rounded(.down))
     }
 
     mutating func take(_ n: Int, _ now: Date) {

@@ -22,15 +22,23 @@ final class Wakeup: Sendable {
         waiter?.resume()
     }
 
-    /// Returns on a signal, or at `deadline` (nil: no deadline).
+    /// The longest one wait sleeps. A later deadline (a retry far away, a rate of one start a
+    /// year, a date no clock reaches) returns after this, and the caller looks again: a spare
+    /// wake-up an hour costs nothing, and no deadline can overflow the sleep's conversion.
+    static let longestSleep: TimeInterval = 3600
+
+    /// Returns on a signal, or at `deadline` (nil: no deadline), or after `longestSleep` at most.
     func wait(until deadline: Date?) async {
         var timer: Task<Void, Never>?
         if let deadline {
             let delay = deadline.timeIntervalSinceNow
             if delay <= 0 { return }
+            // NaN (not a time) and +infinity sleep the longest too.
+            let seconds = delay.isFinite ? min(delay, Self.longestSleep) : Self.longestSleep
+            let sleep = Duration.milliseconds(Int64(seconds * 1000) + 1)
             timer = Task { [weak self] in
                 // Cancelled when the wait ends first; a cancelled sleep must not signal.
-                guard (try? await Task.sleep(for: .milliseconds(Int64(delay * 1000) + 1))) != nil else { return }
+                guard (try? await Task.sleep(for: sleep)) != nil else { return }
                 self?.signal()
             }
         }

@@ -179,9 +179,15 @@ public final class PostgresStore: Store {
     }
 
     /// The longest the hot path (enqueue, claim, record, leases, rate tokens) may take once it has a
-    /// connection: these are a few indexed statements taking milliseconds, and ingest waits behind
-    /// them, so a node whose query hung across a database restart is back within this.
-    static let hotPathTimeout: Duration = .seconds(4)
+    /// connection before the connection is taken for dead and closed, so that a node whose query
+    /// hung across a database restart (the connection died without failing it) is back within
+    /// this. It must outlast any answer a healthy server may take: the statements are indexed and
+    /// take milliseconds, but a statement may wait for a row lock up to the server's lock_timeout
+    /// (10 s, set per connection in PostgresURL) — two nodes enqueueing the same incidents queue on
+    /// their rows — and a CPU-starved host adds seconds. At 4 s this clock fired on a healthy
+    /// database (16 overlapping enqueue batches on a loaded 2-core machine), closing connections
+    /// and failing ingest exactly when the node was busiest. So: lock_timeout plus 5 s.
+    static let hotPathTimeout: Duration = .seconds(15)
     /// The same for admin queries (lists, replay over many rows, counts), which may legitimately take
     /// longer; statements are limited to 30 s by the server's statement_timeout.
     static let adminTimeout: Duration = .seconds(30)

@@ -1896,7 +1896,7 @@ enum OpenAPIDocument {
       },
       "Since": {
         "type": "string",
-        "description": "An RFC 3339 time, or a duration back from now like 2h, 90m, 1h30m; empty means no bound.",
+        "description": "An RFC 3339 time, or a duration back from now like 2h, 90m, 1h30m, at most 36500d (100 years; longer is a 400; the pattern stays below that); empty means no bound.",
         "anyOf": [
           {
             "type": "string",
@@ -1904,7 +1904,7 @@ enum OpenAPIDocument {
             "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-7]):[0-5][0-9]|[+-]18:00)$"
           },
           {
-            "pattern": "^([0-9]{1,6}(ms|s|m|h|d))+$"
+            "pattern": "^([0-9]{1,6}(ms|s|m)|[0-9]{1,5}h|[0-9]{1,4}d){1,3}$"
           },
           {
             "maxLength": 0

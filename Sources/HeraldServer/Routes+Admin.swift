@@ -113,7 +113,7 @@ extension HeraldApplication {
             } else if let ago = Duration(parsing: since) {
                 filter.since = Date().addingTimeInterval(-ago.seconds)
             } else {
-                throw APIError.badRequest("must be an RFC 3339 time or a duration like 2h", field: "since")
+                throw APIError.badRequest("must be an RFC 3339 time or a duration like 2h, at most 36500d (100 years)", field: "since")
             }
         }
         return filter

@@ -41,7 +41,7 @@ struct Deliveries: AsyncParsableCommand {
             for a in d["attempts"] as? [[String: Any]] ?? [] {
                 let status = (a["status"] as? Int).map { " \($0)" } ?? ""
                 let error = (a["error"] as? String).map { " — \($0)" } ?? ""
-                print("  #\(a["number"] ?? "") replay \(a["replay"] ?? 0) \(a["started_at"] ?? "") \(a["outcome"] ?? "")\(status) \(Int((a["duration_ms"] as? Double) ?? 0))ms\(error)")
+                print("  #\(a["number"] ?? "") replay \(a["replay"] ?? 0) \(a["started_at"] ?? "") \(a["outcome"] ?? "")\(status) \(wholeMilliseconds(a["duration_ms"]) ?? "0")ms\(error)")
             }
             return
         }
@@ -110,7 +110,7 @@ struct Incidents: AsyncParsableCommand {
                 let clear = r["all_clear"] as? [String: Any]
                 let why = (clear?["error"] as? String) ?? (notice?["error"] as? String) ?? ""
                 table.append(["\(r["channel"] ?? "")", (r["recipient"] as? String) ?? "-", leg(notice), "\(r["updates"] ?? 0)", leg(clear),
-                              (r["all_clear_delay_ms"] as? Double).map { "\(Int($0)) ms" } ?? "-", String(why.prefix(60))])
+                              wholeMilliseconds(r["all_clear_delay_ms"]).map { "\($0) ms" } ?? "-", String(why.prefix(60))])
             }
             printTable(table)
             return
@@ -200,4 +200,11 @@ func printTable(_ rows: [[String]]) {
         }.joined(separator: "  ")
         print(line.trimmingCharacters(in: .whitespaces))
     }
+}
+
+/// A millisecond figure from the server's JSON as whole digits; nil when absent or not a finite
+/// number a clock could give (`Int(_:)` of NaN, infinity or 1e30 would trap).
+func wholeMilliseconds(_ value: Any?) -> String? {
+    guard let ms = (value as? NSNumber)?.doubleValue, ms.isFinite, abs(ms) < 1e15 else { return nil }
+    return String(Int(ms))
 }

@@ -10,8 +10,16 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "Bearer token (default: $HERALD_TOKEN).")
     var token: String?
 
-    @Option(help: "Seconds to keep retrying while the server is unreachable or unavailable.")
+    @Option(help: "Seconds to keep retrying while the server is unreachable or unavailable (0 to 86400).")
     var wait: Double = 30
+
+    /// NaN or infinity would trap where the wait is printed as whole seconds; a day is longer
+    /// than any script should block on one call.
+    mutating func validate() throws {
+        guard wait.isFinite, (0...86_400).contains(wait) else {
+            throw ValidationError("--wait must be a number of seconds from 0 to 86400")
+        }
+    }
 
     var baseURL: String {
         let url = server ?? ProcessInfo.processInfo.environment["HERALD_URL"] ?? "http://127.0.0.1:8080"

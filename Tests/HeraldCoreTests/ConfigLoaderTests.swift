@@ -161,7 +161,23 @@ private func tempFile(_ contents: String) throws -> String {
         ("bad duration", """
          retry:
            initial: soon
-         """, ["h.yaml:2:12: retry.initial: expected a duration like 250ms, 1s, 5m, 24h"]),
+         """, ["h.yaml:2:12: retry.initial: expected a duration like 250ms, 1s, 5m, 24h (at most 36500d)"]),
+        // A duration from outside is refused above 100 years, never overflowed (these trapped
+        // converting to whole milliseconds); a rate above a million a second is refused (1e300
+        // trapped counting tokens).
+        ("durations and rates beyond their caps", """
+         retry:
+           max: 99999999999999999999d
+           max_age: 36501d
+         channels:
+           hook:
+             type: webhook
+             timeout: 1e30s
+             rate_per_second: 1e300
+         """, ["h.yaml:2:8: retry.max: expected a duration like 250ms, 1s, 5m, 24h (at most 36500d)",
+               "h.yaml:3:12: retry.max_age: expected a duration like 250ms, 1s, 5m, 24h (at most 36500d)",
+               "h.yaml:7:14: channels.hook.timeout: expected a duration like 250ms, 1s, 5m, 24h (at most 36500d)",
+               "h.yaml:8:22: channels.hook.rate_per_second: must be greater than 0 and at most 1000000"]),
         ("bad YAML", """
          server:
            listen: [a
@@ -373,7 +389,7 @@ private func tempFile(_ contents: String) throws -> String {
         }
         #expect(line { _ = try s.int("count") } == "h.yaml:4:12: channels.c.count: expected an integer")
         #expect(line { _ = try s.bool("flag") } == "h.yaml:5:11: channels.c.flag: expected true or false")
-        #expect(line { _ = try s.duration("wait") } == "h.yaml:6:11: channels.c.wait: expected a duration like 250ms, 1s, 5m, 24h")
+        #expect(line { _ = try s.duration("wait") } == "h.yaml:6:11: channels.c.wait: expected a duration like 250ms, 1s, 5m, 24h (at most 36500d)")
         #expect(line { _ = try s.stringList("many") } == "h.yaml:7:11: channels.c.many: expected a list of strings")
         #expect(line { _ = try s.stringMap("headers") } == "h.yaml:8:14: channels.c.headers: expected a mapping of strings")
         #expect(line { _ = try s.string("name") } == "h.yaml:9:11: channels.c.name: expected a string")
@@ -467,18 +483,52 @@ private func tempFile(_ contents: String) throws -> String {
         }
     }
 
+    /// A factory may read settings from several tasks. What a user sees depends on every read
+    /// being recorded: each secret is redacted only if it was recorded, and `finish()` names as
+    /// unknown exactly the keys nobody read. Eight tasks each read 400 keys and 50 secrets of their
+    /// own at once; a lost update (an unlocked set or array) shows as a missing secret or a
+    /// wrongly "unknown" key, and every value read must be the one written. (The earlier version
+    /// read one key from every task and asserted the one secret it recorded: it passed with the
+    /// lock removed.)
     @Test func concurrentUseIsSafe() async throws {
-        let s = ChannelSettings(channel: "t", type: "x", values: ["a": "1", "secret": "abcd1234"])
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<50 {
-                group.addTask {
-                    _ = try? s.int("a")
-                    _ = try? s.secret("secret")
-                    _ = s.secretValues
-                }
+        let tasks = 8, perTask = 400, secretsPerTask = 50
+        var values: [String: String] = ["never-read": "x"]
+        for t in 0..<tasks {
+            for i in 0..<perTask {
+                values["k\(t)-\(i)"] = "\(i)"
+            }
+            for i in 0..<secretsPerTask {
+                values["s\(t)-\(i)"] = "secret-value-\(t)-\(i)"
             }
         }
-        #expect(s.secretValues == ["abcd1234"])
-        try s.finish()
+        let s = ChannelSettings(channel: "t", type: "x", values: values)
+        let wrong = await withTaskGroup(of: [String].self) { group in
+            for t in 0..<tasks {
+                group.addTask {
+                    var wrong: [String] = []
+                    for i in 0..<perTask {
+                        if (try? s.int("k\(t)-\(i)")) != i { wrong.append("k\(t)-\(i)") }
+                        // Secrets are kept in a list: fewer of them, spread over the same run.
+                        if i % (perTask / secretsPerTask) == 0 {
+                            let j = i / (perTask / secretsPerTask)
+                            if (try? s.secret("s\(t)-\(j)"))?.value != "secret-value-\(t)-\(j)" { wrong.append("s\(t)-\(j)") }
+                        }
+                    }
+                    return wrong
+                }
+            }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(wrong.isEmpty, "read wrong values for \(wrong.prefix(10))")
+        let expectedSecrets = (0..<tasks).flatMap { t in (0..<secretsPerTask).map { "secret-value-\(t)-\($0)" } }
+        let recorded = s.secretValues
+        #expect(recorded.count == expectedSecrets.count && Set(recorded) == Set(expectedSecrets),
+                "\(recorded.count) secrets recorded of \(expectedSecrets.count)")
+        do {
+            try s.finish()
+            Issue.record("never-read was not reported")
+        } catch {
+            #expect("\(error)" == "<memory>: channels.t.never-read: unknown key", "\(String(describing: error).prefix(500))")
+        }
     }
 }

@@ -28,6 +28,7 @@ import TestSupport
         #expect(event["link"] as? String == "https://runbooks.example.com/dns")
         #expect(event["components"] as? [String] == ["dns"])
         #expect((event["labels"] as? [String: String])?["instance"] == "resolver-1:53")
+        let beforeResolve = Date()
         let resolved = try await s.call("POST", "/v1/hooks/alertmanager", body: try Self.fixture("alertmanager-resolved.json"))
         // One all-clear per channel that was told: the hook and the console.
         #expect(resolved.0 == 202 && resolved.1["deliveries"] as? Int == 2)
@@ -41,12 +42,26 @@ import TestSupport
             let rows = try await s.call("GET", "/v1/incidents/alertmanager:a1b2c3d4e5f60718", token: ServerTests.adminToken).1["recipients"] as? [[String: Any]] ?? []
             return rows.count == 2 && rows.allSatisfy { ($0["all_clear"] as? [String: Any])?["state"] as? String == "delivered" }
         })
+        let sawDelivered = Date()
         let report = try await s.call("GET", "/v1/incidents/alertmanager:a1b2c3d4e5f60718", token: ServerTests.adminToken)
         let hookRow = try #require((report.1["recipients"] as? [[String: Any]])?.first { $0["channel"] as? String == "hook" })
         #expect((hookRow["notice"] as? [String: Any])?["delivery_id"] as? String == notice["delivery_id"] as? String)
         #expect((hookRow["all_clear"] as? [String: Any])?["kind"] as? String == "all_clear")
+        // The delay is what the report says it is: from the resolve's arrival (not the alert's
+        // endsAt, 2026-11-25T10:41) to the all-clear's delivery, in milliseconds, as both are
+        // recorded (to the millisecond) in the same report.
         let delay = try #require(hookRow["all_clear_delay_ms"] as? Double)
-        #expect(delay >= 0 && delay < 10_000)
+        let events = try #require(report.1["events"] as? [[String: Any]])
+        let arrivedText = try #require(events.first { $0["status"] as? String == "resolved" }?["received_at"] as? String)
+        let deliveredText = try #require((hookRow["all_clear"] as? [String: Any])?["delivered_at"] as? String)
+        let resolveArrived = try #require(RFC3339.parse(arrivedText))
+        let clearDelivered = try #require(RFC3339.parse(deliveredText))
+        #expect(abs(delay - clearDelivered.timeIntervalSince(resolveArrived) * 1000) <= 2, "delay \(delay) ms, resolve \(resolveArrived), delivered \(clearDelivered)")
+        // And both happened while the test watched: after it posted the resolve, before it saw the
+        // all-clear delivered.
+        #expect(resolveArrived.timeIntervalSince(beforeResolve) >= -0.002 && sawDelivered.timeIntervalSince(clearDelivered) >= -0.002,
+                "posted \(beforeResolve), arrived \(resolveArrived), delivered \(clearDelivered), seen \(sawDelivered)")
+        #expect(delay >= 0 && delay <= sawDelivered.timeIntervalSince(beforeResolve) * 1000 + 2)
         // Alertmanager repeats resolved notifications: nothing new.
         let again = try await s.call("POST", "/v1/hooks/alertmanager", body: try Self.fixture("alertmanager-resolved.json"))
         #expect(again.0 == 202 && again.1["deliveries"] as? Int == 0)

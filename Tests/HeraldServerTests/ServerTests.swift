@@ -172,6 +172,29 @@ import TestSupport
         await s.stop()
     }
 
+    /// `since` is a duration back from now, refused above 100 years: before, 99999999999999999999d
+    /// stopped the server converting it to milliseconds (one admin request took Herald down).
+    @Test func aSinceBeyondOneHundredYearsIsA400NamingTheField() async throws {
+        let sink = TestSink { _, _ in .init(status: 410, body: "gone") }
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let s = try await start(sinkURL: sink.url + "/hook")
+        _ = try await s.call("POST", "/v1/events", body: #"{"incident":"dns","status":"triggered","title":"DNS down","severity":"critical"}"#)
+        #expect(try await eventually { try await s.app.store.countsByState()[.failed] == 1 })
+        for since in ["99999999999999999999d", "36501d", "876001h", "9223372036854775808ms", String(repeating: "9", count: 400) + "s"] {
+            var r = try await s.call("POST", "/v1/replay", token: Self.adminToken, body: #"{"state":"failed","since":"\#(since)","dry_run":true}"#)
+            #expect(r.0 == 400 && r.1["field"] as? String == "since", "\(since): \(r.0) \(r.1)")
+            #expect((r.1["error"] as? String)?.contains("at most 36500d") == true, "\(r.1)")
+            r = try await s.call("GET", "/v1/deliveries?state=failed&since=\(since)", token: Self.adminToken)
+            #expect(r.0 == 400 && r.1["field"] as? String == "since", "\(since): \(r.0) \(r.1)")
+        }
+        // The cap itself is accepted, and the failure from a minute ago is within it.
+        let r = try await s.call("POST", "/v1/replay", token: Self.adminToken, body: #"{"state":"failed","since":"36500d","dry_run":true}"#)
+        #expect(r.0 == 200 && r.1["replayed"] as? Int == 1, "\(r.1)")
+        #expect(try await s.call("GET", "/healthz", token: nil).0 == 200)
+        await s.stop()
+    }
+
     @Test func healthReadinessAndMetrics() async throws {
         let s = try await start(sinkURL: "http://127.0.0.1:\(closedPort())/")
         #expect(try await s.call("GET", "/healthz", token: nil).0 == 200)

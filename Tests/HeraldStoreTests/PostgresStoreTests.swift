@@ -174,7 +174,11 @@ struct PostgresStoreTests {
         let later = t0.addingTimeInterval(elapsed)
         let drained = try #require(try await a.takeRateTokens(channel: "ch", want: 100, rate: rate, burst: burst, now: later))
         let empty = try #require(try await b.takeRateTokens(channel: "ch", want: 1, rate: rate, burst: burst, now: later))
-        #expect(drained.granted >= 0 && empty.granted == 0)
+        // No token is lost or made twice. The bucket never refilled past the burst (each taker
+        // asks for 3 a step, the rate refills 0.25 a step), so what the takers got plus what the
+        // drain got is every whole token there was: floor(burst + rate × elapsed) = floor(19.75).
+        #expect(granted + drained.granted == Int(burst + rate * elapsed), "granted \(granted), drained \(drained.granted)")
+        #expect(empty.granted == 0)
         let wait = try #require(empty.nextAt).timeIntervalSince(later)
         #expect(wait > 0 && wait <= 1 / rate + 1e-9)
         // Another channel has its own bucket.
@@ -213,8 +217,10 @@ struct PostgresStoreTests {
 
 /// What needs no server: URL handling, and failing fast (without the password) on a closed port.
 @Suite struct PostgresOfflineTests {
-    /// Nothing listens on the port: refused quickly, and the error names the server but never
-    /// the password.
+    /// Nothing listens on the port: refused with the server's reason — the refusal itself, not
+    /// the connect deadline running out — and the error names the server but never the password.
+    /// (It asserted the whole open took under 6 s, the deadline; the suite's own load made it
+    /// 7.1 s once, while the refusal was immediate.)
     @Test func anUnreachableServerFailsFastWithoutThePassword() async throws {
         let port = try freePort()
         let secret = "s3cr3t-Pa55"
@@ -228,8 +234,10 @@ struct PostgresStoreTests {
             #expect(!error.description.contains(secret))
             #expect(!String(reflecting: error).contains(secret))
             #expect(error.description.contains("127.0.0.1:\(port)"))
+            #expect(error.description.localizedCaseInsensitiveContains("refused"), "\(error)")
+            #expect(!error.description.contains("no answer within"), "\(error)")
         }
-        #expect(ContinuousClock.now - started < .seconds(6))
+        print("a refused connection failed the open after \(ContinuousClock.now - started)")
         // A malformed URL does not echo the password either.
         do {
             _ = try await PostgresStore.open(url: "mysql://herald:\(secret)@127.0.0.1/x", migrate: false)

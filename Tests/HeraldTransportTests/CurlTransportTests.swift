@@ -87,6 +87,12 @@ struct CurlTransportTests {
         #expect(head.body.isEmpty)
     }
 
+    /// The peer holds its answer for 25 s; the request's own timeout is 300 ms. A timeout error, not
+    /// the peer's late 200, shows the request's timeout was applied — without timing anything: a
+    /// transport that ignored it (or used the 30 s default) would get the answer. The peer then
+    /// sees the connection closed. (A bound on the elapsed time failed under the suite's own load:
+    /// 2.7 s for 300 ms on 2 cores; with the test process starved by busy loops at nice -15 the
+    /// timeout has ended the request after 9 s, well before the peer answers.)
     @Test func timeoutOnSlowPeer() async throws {
         let server = try LoopbackHTTPServer()
         defer { server.stop() }
@@ -95,12 +101,16 @@ struct CurlTransportTests {
 
         let started = ContinuousClock.now
         let error = await #expect(throws: TransportError.self) {
-            try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/slow/secret-token-123", timeout: .milliseconds(300)))
+            try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/hang/secret-token-123?hold=25",
+                                                 timeout: .milliseconds(300)))
         }
-        let elapsed = ContinuousClock.now - started
+        print("a 300 ms timeout ended the request after \(ContinuousClock.now - started)")
         #expect(error?.kind == .timeout)
         #expect(error?.message.contains("secret-token-123") == false)
-        #expect(elapsed < .milliseconds(1500))
+        let closed = try await server.waitFor("hang_closed")
+        let seen = try await server.counts()
+        #expect(closed, "the peer never saw the connection closed: \(seen)")
+        #expect(seen["hang_answered"] == nil, "\(seen)")
     }
 
     @Test func connectionRefusedIsConnectAndMessageHasNoSecrets() async throws {
@@ -230,22 +240,34 @@ struct CurlTransportTests {
         #expect(ports.count <= 5)
     }
 
+    /// Shutdown fails a request the peer is holding (not one that never started: the test waits
+    /// until the peer has it) and closes its connection, and fails later requests without sending
+    /// them. The peer would answer the held request after 30 s; the request's timeout is longer,
+    /// so only the shutdown can end it with an error.
     @Test func shutdownFailsInFlightAndLaterRequests() async throws {
         let server = try LoopbackHTTPServer()
         defer { server.stop() }
         let transport = CurlTransport()
 
-        let slowURL = server.baseURL + "/slow"
-        let slow = Task { try await transport.send(HTTPRequest(method: "GET", url: slowURL, timeout: .seconds(10))) }
-        try await Task.sleep(for: .milliseconds(300))
+        let heldURL = server.baseURL + "/hang?hold=30"
+        let held = Task { try await transport.send(HTTPRequest(method: "GET", url: heldURL, timeout: .seconds(120))) }
+        let started = try await server.waitFor("hang_started")
+        #expect(started, "the request never reached the peer")
         transport.shutdown()
-        let inFlight = await #expect(throws: TransportError.self) { try await slow.value }
+        let inFlight = await #expect(throws: TransportError.self) { try await held.value }
         #expect(inFlight?.kind == .shutdown)
+        let closed = try await server.waitFor("hang_closed")
+        let seen = try await server.counts()
+        #expect(closed, "the peer never saw the connection closed: \(seen)")
 
         let later = await #expect(throws: TransportError.self) {
             try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/ok"))
         }
         #expect(later?.kind == .shutdown)
         transport.shutdown() // idempotent
+        // Asked after the later request returned: had it been sent, the peer would have answered
+        // it (and counted it) before that.
+        let counts = try await server.counts()
+        #expect(counts["/ok"] == nil && counts["hang_answered"] == nil, "\(counts)")
     }
 }

@@ -1,10 +1,14 @@
 import Foundation
+import HeraldTransport
 
 /// A scripted HTTP/1.1 server on 127.0.0.1 (Python's ThreadingHTTPServer), started per test.
 ///
 /// Paths: /ok (200, JSON, X-Herald-Test: yes), /status/<n>, /retry (429, Retry-After: 7), /slow[/...] (2 s),
-/// /echo (method, headers, hex body as JSON), /big (1 MiB). Every response carries X-Client-Port, the
-/// peer port of the connection it was served on.
+/// /echo (method, headers, hex body as JSON), /big (1 MiB), /hang[/...][?hold=S] (answers nothing until
+/// the client closes the connection, or 200 "late" after S seconds, default 30), /counts (what the
+/// server saw, as JSON: requests per path, and `hang_started`, `hang_closed` — the client closed
+/// a held connection — and `hang_answered`). Every response carries X-Client-Port, the peer port of
+/// the connection it was served on.
 final class LoopbackHTTPServer {
     let process = Process()
     private let stdin = Pipe()
@@ -20,6 +24,13 @@ import http.server, json, os, signal, sys, threading, time
 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
 signal.signal(signal.SIGTERM, signal.SIG_DFL)
 threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+
+counts = {}
+counts_lock = threading.Lock()
+
+def bump(key):
+    with counts_lock:
+        counts[key] = counts.get(key, 0) + 1
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -41,8 +52,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         data = self.rfile.read(length) if length else b""
-        path = self.path.split("?")[0]
-        if path == "/ok":
+        path, _, query = self.path.partition("?")
+        if path != "/counts":
+            bump(path)
+        if path == "/hang" or path.startswith("/hang/"):
+            hold = float(dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("hold", "30"))
+            bump("hang_started")
+            self.connection.settimeout(hold)
+            try:
+                # The client sends nothing more on this connection: b"" (or a reset) is it closing.
+                while self.rfile.read(1):
+                    pass
+                bump("hang_closed")
+                self.close_connection = True
+            except TimeoutError:
+                bump("hang_answered")
+                self.connection.settimeout(None)
+                self.reply(200, b"late")
+            except OSError:
+                bump("hang_closed")
+                self.close_connection = True
+        elif path == "/counts":
+            with counts_lock:
+                out = json.dumps(counts).encode()
+            self.reply(200, out, [("Content-Type", "application/json")])
+        elif path == "/ok":
             self.reply(200, b'{"ok":true}', [("Content-Type", "application/json"), ("X-Herald-Test", "yes")])
         elif path.startswith("/status/"):
             self.reply(int(path.split("/")[2]), b"status")
@@ -105,6 +139,25 @@ server.serve_forever()
     }
 
     struct ServerStartError: Error {}
+
+    /// What the server saw so far (see /counts), asked over a connection of its own.
+    func counts() async throws -> [String: Int] {
+        let client = CurlTransport()
+        defer { client.shutdown() }
+        let response = try await client.send(HTTPRequest(method: "GET", url: baseURL + "/counts", timeout: .seconds(30)))
+        return try JSONDecoder().decode([String: Int].self, from: Data(response.body))
+    }
+
+    /// Polls /counts until `key` reaches `count`. `patience` only bounds a hang: the event it waits
+    /// for is a consequence of what the test just did, not a measure of speed.
+    func waitFor(_ key: String, count: Int = 1, patience: Duration = .seconds(60)) async throws -> Bool {
+        let deadline = ContinuousClock.now + patience
+        while ContinuousClock.now < deadline {
+            if try await counts()[key, default: 0] >= count { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return try await counts()[key, default: 0] >= count
+    }
 }
 
 /// What /echo answers.
