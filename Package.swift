@@ -112,7 +112,11 @@ let package = Package(
         ),
         .testTarget(name: "ChatChannelTests", dependencies: ["HeraldChannels", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldDispatcherTests", dependencies: ["HeraldDispatcher", "HeraldSQLite", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeraldServerTests",
+            dependencies: ["HeraldServer", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SimulationTests",

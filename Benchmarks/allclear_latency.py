@@ -50,7 +50,7 @@ def main():
     slow, slow_port, _, _ = start_sink(0.5)
     fast, fast_port, arrivals, lock = start_sink(0)
     fast_channels = "\n".join(f"  fast{i}: {{type: webhook, url: 'http://127.0.0.1:{fast_port}/f{i}', concurrency: 4}}" for i in range(10))
-    herald, port, _ = start_herald(a.herald, tmp, f"""  tokens: [{{name: b, token: bench-token, scopes: [ingest]}}]
+    herald, port, _ = start_herald(a.herald, tmp, f"""  tokens: [{{name: b, token: bench-token-0123456789abcdefgh, scopes: [ingest]}}]
 store: {{path: {tmp}/h.sqlite}}
 channels:
   slow: {{type: webhook, url: 'http://127.0.0.1:{slow_port}/slow', concurrency: 2}}
@@ -65,7 +65,7 @@ routes:
         # The backlog: one notice each for BACKLOG other incidents, all to the slow sink. wrk runs
         # for a time, not a count: run it until the store holds the backlog.
         t = time.perf_counter()
-        lua = events_lua(tmp, "bench-token", '{"incident":"backlog-%d-%d","status":"triggered","severity":"minor","title":"Backlog","labels":{"lane":"backlog"}}')
+        lua = events_lua(tmp, "bench-token-0123456789abcdefgh", '{"incident":"backlog-%d-%d","status":"triggered","severity":"minor","title":"Backlog","labels":{"lane":"backlog"}}')
         while True:
             wrk(lua, f"http://127.0.0.1:{port}", 32, 3)
             q = queue_depth(port)
@@ -74,7 +74,7 @@ routes:
         print(f"backlog: {int(queued):,} notices waiting on the slow sink (built in {time.perf_counter() - t:.1f} s)")
         conn = http.client.HTTPConnection("127.0.0.1", port)
         def post(body):
-            conn.request("POST", "/v1/events", json.dumps(body), {"Content-Type": "application/json", "Authorization": "Bearer bench-token"})
+            conn.request("POST", "/v1/events", json.dumps(body), {"Content-Type": "application/json", "Authorization": "Bearer bench-token-0123456789abcdefgh"})
             r = conn.getresponse(); r.read()
             assert r.status == 202, r.status
         latencies = []

@@ -33,7 +33,7 @@ from benchlib import *
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BODY = "x" * 200
 SECRET = "whsec_YmVuY2htYXJrLXNpZ25pbmcta2V5"
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789abcdefgh"
 CLK = os.sysconf("SC_CLK_TCK")
 
 

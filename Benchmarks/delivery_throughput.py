@@ -21,7 +21,7 @@ def herald_config(tmp, sink_port, fanout, concurrency):
     url: http://127.0.0.1:{sink_port}/hook{i}
     secret: whsec_YmVuY2htYXJrLXNpZ25pbmcta2V5
     concurrency: {concurrency}""" for i in range(fanout))
-    return f"""  tokens: [{{name: bench, token: bench-ingest-token, scopes: [ingest]}}]
+    return f"""  tokens: [{{name: bench, token: bench-ingest-token-0123456789ab, scopes: [ingest]}}]
 store: {{path: {tmp}/herald.sqlite}}
 retry: {{initial: 100ms, max: 1s, max_attempts: 5, max_age: 1h}}
 channels:
@@ -33,7 +33,7 @@ routes:
 def run_herald(a, tmp, sink_port):
     herald, port, _ = start_herald(a.herald, tmp, herald_config(tmp, sink_port, a.fanout, a.concurrency))
     try:
-        lua = events_lua(tmp, "bench-ingest-token",
+        lua = events_lua(tmp, "bench-ingest-token-0123456789ab",
                          '{"incident":"bench-%d-%d","status":"triggered","severity":"major","title":"Benchmark incident","message":"' + BODY + '"}',
                          per_thread=a.events // 2)
         # wrk runs for a time, not a count: each thread stops after its share, and wrk itself is

@@ -32,7 +32,7 @@ def main():
     controller.start()
     tmp = tempfile.mkdtemp(prefix="herald-mail-")
     to = ", ".join(f"user{i}@example.com" for i in range(a.recipients))
-    herald, port, _ = start_herald(a.herald, tmp, f"""  tokens: [{{name: b, token: bench-token, scopes: [ingest]}}]
+    herald, port, _ = start_herald(a.herald, tmp, f"""  tokens: [{{name: b, token: bench-token-0123456789abcdefgh, scopes: [ingest]}}]
 store: {{path: {tmp}/h.sqlite}}
 channels:
   mail: {{type: email, url: 'smtp://127.0.0.1:{smtp_port}', from: 'herald@example.com', to: [{to}], starttls: off, concurrency: 16}}
@@ -46,7 +46,7 @@ routes:
         for i in range(a.events):
             conn.request("POST", "/v1/events", json.dumps({"incident": f"mail-{i}", "status": "triggered", "severity": "major",
                                                            "title": f"Störung {i}: DNS resolution failing", "message": "x" * 300}),
-                         {"Content-Type": "application/json", "Authorization": "Bearer bench-token"})
+                         {"Content-Type": "application/json", "Authorization": "Bearer bench-token-0123456789abcdefgh"})
             r = conn.getresponse(); r.read(); assert r.status == 202
         while counter.n < total and time.perf_counter() - t0 < 300:
             time.sleep(0.05)

@@ -24,14 +24,14 @@ def main():
     try:
         channels = "\n".join(f"  hook{i}: {{type: webhook, url: 'http://127.0.0.1:{sink_port}/hook{i}', concurrency: 16}}"
                              for i in range(a.fanout))
-        herald, port, _ = start_herald(a.herald, tmp, f"""  tokens: [{{name: bench, token: bench-ingest-token, scopes: [ingest]}}]
+        herald, port, _ = start_herald(a.herald, tmp, f"""  tokens: [{{name: bench, token: bench-ingest-token-0123456789ab, scopes: [ingest]}}]
 store: {{path: {tmp}/herald.sqlite}}
 channels:
 {channels}
 routes:
   - channels: [{", ".join(f"hook{i}" for i in range(a.fanout))}]
 """)
-        lua = events_lua(tmp, "bench-ingest-token",
+        lua = events_lua(tmp, "bench-ingest-token-0123456789ab",
                          '{"incident":"ingest-%d-%d","status":"triggered","severity":"major","title":"Ingest benchmark","message":"' + "x" * 200 + '"}')
         rps, n, p50, p99, bad = wrk(lua, f"http://127.0.0.1:{port}", a.connections, a.seconds)
         q = queue_depth(port)

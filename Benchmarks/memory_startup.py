@@ -21,7 +21,7 @@ def main():
     blackhole = socket.socket(); blackhole.bind(("127.0.0.1", dead)); blackhole.listen(1)
     herald = None
     try:
-        herald, port, startup = start_herald(a.herald, tmp, f"""  tokens: [{{name: b, token: bench-token, scopes: [ingest]}}]
+        herald, port, startup = start_herald(a.herald, tmp, f"""  tokens: [{{name: b, token: bench-token-0123456789abcdefgh, scopes: [ingest]}}]
 store: {{path: {tmp}/h.sqlite}}
 channels:
   stuck: {{type: webhook, url: 'http://127.0.0.1:{dead}/x', concurrency: 1, timeout: 600s}}
@@ -33,7 +33,7 @@ routes:
         idle = rss_mb(herald.pid)[0]
         print(f"idle RSS: {idle:.1f} MB")
         result = dict(startup_ms=startup * 1000, rss_idle_mb=idle)
-        lua = events_lua(tmp, "bench-token", '{"incident":"m-%d-%d","status":"triggered","severity":"minor","title":"Backlog"}')
+        lua = events_lua(tmp, "bench-token-0123456789abcdefgh", '{"incident":"m-%d-%d","status":"triggered","severity":"minor","title":"Backlog"}')
         def queued():
             q = queue_depth(port)
             return q.get("queued", 0) + q.get("in_flight", 0)

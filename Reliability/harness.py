@@ -382,12 +382,15 @@ class Herald:
 
 
 def herald_config(channels, routes, tokens, max_body_bytes=None, retry="{initial: 100ms, max: 1s, max_attempts: 5, max_age: 1h}",
-                  drain="2s", store="{path: ./herald.sqlite}"):
+                  drain="2s", store="{path: ./herald.sqlite}", failed_auth=None):
     """channels: {name: {key: yaml-scalar-or-flow}}; routes: list of (match-flow-or-None, [channels]);
-    store: the `store:` value (flow YAML), e.g. "{url: 'postgres://…', lease_margin: 1s}"."""
+    store: the `store:` value (flow YAML), e.g. "{url: 'postgres://…', lease_margin: 1s}";
+    failed_auth: the `server.failed_auth` value (flow YAML), e.g. "{burst: 1000, per_second: 1000}"."""
     lines = ["server:", "  listen: 127.0.0.1:0", f"  drain_timeout: {drain}"]
     if max_body_bytes:
         lines.append(f"  max_body_bytes: {max_body_bytes}")
+    if failed_auth:
+        lines.append(f"  failed_auth: {failed_auth}")
     lines.append("  tokens:")
     for name, tok, scopes in tokens:
         lines.append(f"    - {{name: {name}, token: \"{tok}\", scopes: [{', '.join(scopes)}]}}")

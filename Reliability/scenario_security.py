@@ -14,7 +14,7 @@ webhooks that fail (connection refused, 404, timeout), runs `herald check`, `her
 `herald test-channel`, then scans every herald stdout/stderr, CLI output and recorded answer body
 in the run directory (all scenarios of the suite run) for those strings.
 """
-import json, os, sys, time
+import http.client, re, urllib.request, json, os, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h
 
@@ -38,7 +38,9 @@ def main():
         chans = {"good": hook("good"), "gone": hook("gone"), "dead": hook("dead", port=dead_port),
                  "slow": hook("slow", timeout="300ms"),
                  "raw": hook("raw", secret=f'"{s["webhook_secret_raw"]}"')}
-        cfg = h.herald_config(chans, [(None, list(chans))], h.standard_tokens(s))
+        # The matrix below sends dozens of wrong tokens from one address on purpose: the throttle
+        # is checked on its own, further down, with its default budget.
+        cfg = h.herald_config(chans, [(None, list(chans))], h.standard_tokens(s), failed_auth="{burst: 1000, per_second: 1000}")
         herald = h.Herald("security", cfg, log_level="debug").start()
         port = herald.port
         c = h.Client(port, "security")
@@ -140,6 +142,36 @@ def main():
                     if i >= 0:
                         ctx = data[max(0, i - 60):i].decode(errors="replace").replace("\n", " ")
                         hits.append(f"{os.path.relpath(path, root)}: {names.get(sec, 'whsec base64')} after …{ctx!r}")
+        # Token guessing is throttled per client address, with the default budget (a burst of 10,
+        # then 1 per second): the 11th wrong token from 127.0.0.1 gets 429 with Retry-After, and
+        # so does the right token from there while it lasts; the right token from 127.0.0.2 works.
+        tcfg = h.herald_config({"good": hook("good")}, [(None, ["good"])], h.standard_tokens(s))
+        throttled = h.Herald("security-throttle", tcfg).start()
+
+        def post(token, source):
+            conn = http.client.HTTPConnection("127.0.0.1", throttled.port, timeout=10, source_address=(source, 0))
+            conn.request("POST", "/v1/events", ev_json, {"Authorization": f"Bearer {token}", **J})
+            r = conn.getresponse()
+            r.read()
+            conn.close()
+            return r.status, r.getheader("Retry-After")
+        guesses = [post(wrong + str(i), "127.0.0.1")[0] for i in range(11)]
+        right_here = post(s["ingest_token"], "127.0.0.1")
+        right_elsewhere = post(s["ingest_token"], "127.0.0.2")
+        mtext = urllib.request.urlopen(f"http://127.0.0.1:{throttled.port}/metrics", timeout=10).read().decode()
+        counted = re.search(r'herald_auth_failures_total\{outcome="throttled"\} (\d+)', mtext)
+        if guesses[:10] != [401] * 10 or guesses[10] != 429:
+            problems.append(f"throttle: 11 wrong tokens answered {guesses}, expected 10 × 401 then 429")
+        if right_here[0] != 429 or not (right_here[1] or "").isdigit():
+            problems.append(f"throttle: the right token from the throttled address got {right_here}, expected 429 with Retry-After")
+        if right_elsewhere[0] != 202:
+            problems.append(f"throttle: the right token from another address got {right_elsewhere[0]}, expected 202")
+        if not counted or int(counted.group(1)) < 2:
+            problems.append("throttle: /metrics does not count the throttled requests")
+        throttled.stop()
+        n_auth += 4
+        sc.figure(f"throttle: wrong tokens {guesses.count(401)} × 401 then {guesses[10]}; right token there {right_here[0]} "
+                  f"(Retry-After {right_here[1]}), from 127.0.0.2 {right_elsewhere[0]}")
         sc.figure(f"{n_auth}+ auth checks, {len(problems)} wrong; CLI exit codes {cli_rcs}")
         sc.figure(f"failed-delivery reasons seen: {failed_reasons}")
         sc.figure(f"scanned {files} files ({nbytes / 1e6:.1f} MB: herald logs of every scenario, CLI output, every answer body) "

@@ -46,6 +46,14 @@ public struct ServerConfig: Sendable {
     public var drainTimeout: Duration
     /// `server.status_title`, default "Service status": the heading of /status and its feed.
     public var statusTitle: String = "Service status"
+    /// `server.failed_auth: {burst, per_second}`, default 10 and 1: failed authentications one
+    /// client address may make at once, and how fast that budget refills; beyond it, `429`.
+    public var failedAuthBurst: Int = 10
+    public var failedAuthPerSecond: Double = 1
+
+    /// Tokens shorter than this are refused: a token is the only thing between the internet and
+    /// paging a company.
+    public static let minimumTokenLength = 24
 
     public init(listen: HostPort = .init(host: "127.0.0.1", port: 8080), maxBodyBytes: Int = 1_048_576,
                 tokens: [TokenConfig] = [], drainTimeout: Duration = .seconds(10)) {

@@ -402,7 +402,16 @@ final class LoadContext {
 
     func loadServer(_ node: YNode, into server: inout ServerConfig) {
         guard let m = MapReader(self, node, "server") else { return }
-        m.checkKeys(["listen", "max_body_bytes", "drain_timeout", "tokens", "status_title"])
+        m.checkKeys(["listen", "max_body_bytes", "drain_timeout", "tokens", "status_title", "failed_auth"])
+        if case let (v, p)? = m.entry("failed_auth"), let f = MapReader(self, v, p) {
+            f.checkKeys(["burst", "per_second"])
+            if case let (bv, bp)? = f.entry("burst"), let n = get({ try reader.int(bv, bp) }) {
+                if (1...1_000_000).contains(n) { server.failedAuthBurst = n } else { report(bv, bp, "must be from 1 to 1000000") }
+            }
+            if case let (rv, rp)? = f.entry("per_second"), let d = get({ try reader.number(rv, rp) }) {
+                if d > 0 && d <= 1_000_000 { server.failedAuthPerSecond = d } else { report(rv, rp, "must be greater than 0 and at most 1000000") }
+            }
+        }
         if case let (v, p)? = m.entry("status_title"), let s = get({ try reader.string(v, p) }) {
             if s.isEmpty { report(v, p, "must not be empty") } else { server.statusTitle = s }
         }
@@ -489,6 +498,12 @@ final class LoadContext {
                 m.missing("scopes")
             }
 
+            if let t = token, t.value.count < ServerConfig.minimumTokenLength {
+                // The length only, never the value.
+                report(t.node, t.path, "is \(t.value.count) characters; a token must be at least \(ServerConfig.minimumTokenLength) "
+                       + "(generate one with: openssl rand -base64 32)")
+                token = nil
+            }
             if let token, let name {
                 if let other = valueOwners[token.value] {
                     report(token.node, token.path, "token \"\(name)\" has the same value as token \"\(other)\"")

@@ -12,9 +12,10 @@ public struct Redactor: Sendable {
     private let secrets: [String]
 
     public init(secrets: [String]) {
-        // Longest first, so a secret that contains another is removed whole. Very short values
-        // (under 4 characters) would mangle ordinary text and protect nothing.
-        self.secrets = Array(Set(secrets.filter { $0.count >= 4 })).sorted { $0.count > $1.count }
+        // Longest first, so a secret that contains another is removed whole. Every configured
+        // secret is masked whatever its length: a short one mangles some ordinary text, which is
+        // the lesser harm (tokens are at least 24 characters; a short password is the operator's choice).
+        self.secrets = Array(Set(secrets.filter { !$0.isEmpty })).sorted { $0.count > $1.count }
     }
 
     public static let none = Redactor(secrets: [])

@@ -83,7 +83,8 @@ public final class HeraldApplication: Sendable {
                 return Array(rest.prefix(group.count))
             }
         }
-        auth = Authenticator(tokens: config.server.tokens)
+        auth = Authenticator(tokens: config.server.tokens,
+                             throttle: AuthThrottle(burst: config.server.failedAuthBurst, perSecond: config.server.failedAuthPerSecond))
     }
 
     /// The port the server listens on, once it does (useful with `listen: 127.0.0.1:0`).
@@ -91,8 +92,8 @@ public final class HeraldApplication: Sendable {
 
     public var isReady: Bool { ready.load(ordering: .relaxed) }
 
-    func buildRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    func buildRouter() -> Router<HeraldRequestContext> {
+        let router = Router(context: HeraldRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
         addIngestRoutes(to: router)
         addHookRoutes(to: router)

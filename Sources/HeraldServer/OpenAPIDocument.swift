@@ -8,7 +8,7 @@ enum OpenAPIDocument {
   "info": {
     "title": "Herald",
     "version": "1.0.0",
-    "description": "Herald's HTTP API: ingest of events and monitoring tools' webhooks, the admin API (deliveries, replay, incidents), health and metrics, and the public status page.\n\nAuthentication: `Authorization: Bearer TOKEN` with a token from `server.tokens`. Scope `ingest`: POST /v1/events, /v1/hooks/alertmanager, /v1/hooks/grafana. Scope `admin`: /v1/deliveries, /v1/replay, /v1/incidents. POST /v2/enqueue carries an ingest token as `routing_key` in the body instead. No token, a malformed header or an unknown token is 401; a valid token without the scope is 403. The ops and status paths are public.\n\nEvery error answer is JSON `{\"error\", \"field\"}` (`field` when one field, header or parameter is at fault), except /v2/enqueue's 400 and 401, which answer as PagerDuty does. Times are RFC 3339 strings in UTC."
+    "description": "Herald's HTTP API: ingest of events and monitoring tools' webhooks, the admin API (deliveries, replay, incidents), health and metrics, and the public status page.\n\nAuthentication: `Authorization: Bearer TOKEN` with a token from `server.tokens`. Scope `ingest`: POST /v1/events, /v1/hooks/alertmanager, /v1/hooks/grafana. Scope `admin`: /v1/deliveries, /v1/replay, /v1/incidents. POST /v2/enqueue carries an ingest token as `routing_key` in the body instead. No token, a malformed header or an unknown token is 401; a valid token without the scope is 403. Failed authentications are throttled per client address: past a burst, 429 with Retry-After. The ops and status paths are public.\n\nEvery error answer is JSON `{\"error\", \"field\"}` (`field` when one field, header or parameter is at fault), except /v2/enqueue's 400 and 401, which answer as PagerDuty does. Times are RFC 3339 strings in UTC."
   },
   "tags": [
     {
@@ -92,6 +92,9 @@ enum OpenAPIDocument {
           },
           "503": {
             "$ref": "#/components/responses/StoreUnavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/TooManyFailedAuthentications"
           }
         }
       }
@@ -158,6 +161,9 @@ enum OpenAPIDocument {
           },
           "503": {
             "$ref": "#/components/responses/StoreUnavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/TooManyFailedAuthentications"
           }
         }
       }
@@ -224,6 +230,9 @@ enum OpenAPIDocument {
           },
           "503": {
             "$ref": "#/components/responses/StoreUnavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/TooManyFailedAuthentications"
           }
         }
       }
@@ -286,6 +295,9 @@ enum OpenAPIDocument {
           },
           "503": {
             "$ref": "#/components/responses/StoreUnavailable"
+          },
+          "429": {
+            "$ref": "#/components/responses/TooManyFailedAuthentications"
           }
         }
       }
@@ -388,6 +400,9 @@ enum OpenAPIDocument {
           },
           "403": {
             "$ref": "#/components/responses/Forbidden"
+          },
+          "429": {
+            "$ref": "#/components/responses/TooManyFailedAuthentications"
           }
         }
       }
@@ -434,6 +449,9 @@ enum OpenAPIDocument {
           },
           "404": {
             "$ref": "#/components/responses/NotFound"
+          },
+          "429": {
+            "$ref": "#/components/responses/TooManyFailedAuthentications"
           }
         }
       }
@@ -490,6 +508,9 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "429": {
+            "$ref": "#/components/responses/TooManyFailedAuthentications"
           }
         }
       }
@@ -542,6 +563,9 @@ enum OpenAPIDocument {
           },
           "415": {
             "$ref": "#/components/responses/UnsupportedMediaType"
+          },
+          "429": {
+            "$ref": "#/components/responses/TooManyFailedAuthentications"
           }
         }
       }
@@ -602,6 +626,9 @@ enum OpenAPIDocument {
           },
           "403": {
             "$ref": "#/components/responses/Forbidden"
+          },
+          "429": {
+            "$ref": "#/components/responses/TooManyFailedAuthentications"
           }
         }
       }
@@ -648,6 +675,9 @@ enum OpenAPIDocument {
           },
           "404": {
             "$ref": "#/components/responses/NotFound"
+          },
+          "429": {
+            "$ref": "#/components/responses/TooManyFailedAuthentications"
           }
         }
       }
@@ -2317,6 +2347,24 @@ enum OpenAPIDocument {
       },
       "StoreUnavailable": {
         "description": "The store cannot commit; retry later.",
+        "content": {
+          "application/json": {
+            "schema": {
+              "$ref": "#/components/schemas/Error"
+            }
+          }
+        },
+        "headers": {
+          "Retry-After": {
+            "description": "Seconds to wait.",
+            "schema": {
+              "type": "string"
+            }
+          }
+        }
+      },
+      "TooManyFailedAuthentications": {
+        "description": "This client address has spent its budget of failed authentications (`server.failed_auth`, default a burst of 10, then 1 per second): every authenticated request from it is refused, without the token being looked at, until `Retry-After` seconds have passed.",
         "content": {
           "application/json": {
             "schema": {

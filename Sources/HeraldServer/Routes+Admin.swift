@@ -4,9 +4,9 @@ import HeraldStore
 import Hummingbird
 
 extension HeraldApplication {
-    func addAdminRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/v1/deliveries") { request, _ in
-            _ = try self.auth.require(.admin, request)
+    func addAdminRoutes(to router: Router<HeraldRequestContext>) {
+        router.get("/v1/deliveries") { request, context in
+            _ = try self.auth.require(.admin, request, context)
             let q = request.uri.queryParameters
             var filter = try Self.filter(state: q["state"].map(String.init), channel: q["channel"].map(String.init),
                                          incident: q["incident"].map(String.init), since: q["since"].map(String.init))
@@ -16,7 +16,7 @@ extension HeraldApplication {
         }
 
         router.get("/v1/deliveries/:id") { request, context in
-            _ = try self.auth.require(.admin, request)
+            _ = try self.auth.require(.admin, request, context)
             let id = try Self.pathParameter(context, "id")
             guard let detail = try await self.store.delivery(id: id) else {
                 throw APIError.notFound("no delivery \(id)")
@@ -25,7 +25,7 @@ extension HeraldApplication {
         }
 
         router.post("/v1/deliveries/:id/replay") { request, context in
-            _ = try self.auth.require(.admin, request)
+            _ = try self.auth.require(.admin, request, context)
             let id = try Self.pathParameter(context, "id")
             guard let detail = try await self.store.delivery(id: id) else {
                 throw APIError.notFound("no delivery \(id)")
@@ -42,8 +42,8 @@ extension HeraldApplication {
             return JSONBody.response(.accepted, ReplayBody(result, dryRun: false))
         }
 
-        router.post("/v1/replay") { request, _ in
-            _ = try self.auth.require(.admin, request)
+        router.post("/v1/replay") { request, context in
+            _ = try self.auth.require(.admin, request, context)
             let body = try await self.readJSONBody(request)
             let fields: [String: Any]
             if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
@@ -80,14 +80,14 @@ extension HeraldApplication {
             return JSONBody.response(.ok, ReplayBody(result, dryRun: dryRun))
         }
 
-        router.get("/v1/incidents") { request, _ in
-            _ = try self.auth.require(.admin, request)
+        router.get("/v1/incidents") { request, context in
+            _ = try self.auth.require(.admin, request, context)
             let limit = try Self.limit(request.uri.queryParameters["limit"].map(String.init))
             return JSONBody.response(.ok, ["incidents": try await self.store.incidents(limit: limit)])
         }
 
         router.get("/v1/incidents/:key") { request, context in
-            _ = try self.auth.require(.admin, request)
+            _ = try self.auth.require(.admin, request, context)
             let key = try Self.pathParameter(context, "key")
             guard let detail = try await self.store.incident(key: key) else {
                 throw APIError.notFound("no incident \(key)")
@@ -121,7 +121,7 @@ extension HeraldApplication {
 
     /// A path parameter, percent-decoded: the router hands it over as sent, and clients (the CLI
     /// among them) encode keys such as `alertmanager:abc` or `host/service`.
-    static func pathParameter(_ context: BasicRequestContext, _ name: String) throws -> String {
+    static func pathParameter(_ context: HeraldRequestContext, _ name: String) throws -> String {
         let raw = try context.parameters.require(name)
         return raw.removingPercentEncoding ?? raw
     }

@@ -7,15 +7,15 @@ import Hummingbird
 /// `ingest`, as their `http_config.authorization` / contact point settings send it) and a
 /// PagerDuty Events API v2-compatible endpoint (the `routing_key` is the ingest token).
 extension HeraldApplication {
-    func addHookRoutes(to router: Router<BasicRequestContext>) {
-        router.post("/v1/hooks/alertmanager") { request, _ in
-            try await self.acceptAlerts(request, source: "alertmanager")
+    func addHookRoutes(to router: Router<HeraldRequestContext>) {
+        router.post("/v1/hooks/alertmanager") { request, context in
+            try await self.acceptAlerts(request, context, source: "alertmanager")
         }
-        router.post("/v1/hooks/grafana") { request, _ in
-            try await self.acceptAlerts(request, source: "grafana")
+        router.post("/v1/hooks/grafana") { request, context in
+            try await self.acceptAlerts(request, context, source: "grafana")
         }
-        router.post("/v2/enqueue") { request, _ in
-            try await self.acceptPagerDuty(request)
+        router.post("/v2/enqueue") { request, context in
+            try await self.acceptPagerDuty(request, context)
         }
     }
 
@@ -25,8 +25,8 @@ extension HeraldApplication {
         var incidents: [String]
     }
 
-    func acceptAlerts(_ request: Request, source: String) async throws -> Response {
-        let principal = try auth.require(.ingest, request)
+    func acceptAlerts(_ request: Request, _ context: HeraldRequestContext, source: String) async throws -> Response {
+        let principal = try auth.require(.ingest, request, context)
         let body = try await readJSONBody(request)
         let now = Date()
         // `?key_labels=alertname,instance` keys incidents on those labels instead of the fingerprint.
@@ -49,7 +49,7 @@ extension HeraldApplication {
                                                            incidents: events.map(\.incident).uniqued()))
     }
 
-    func acceptPagerDuty(_ request: Request) async throws -> Response {
+    func acceptPagerDuty(_ request: Request, _ context: HeraldRequestContext) async throws -> Response {
         let body = try await readJSONBody(request)
         let now = Date()
         let parsed: MonitoringPayloads.PagerDutyEvent
@@ -60,7 +60,8 @@ extension HeraldApplication {
             return JSONBody.response(.badRequest, PagerDutyError(status: "invalid event", message: "Event object is invalid",
                                                                  errors: [error.description]))
         }
-        guard let principal = auth.principal(forToken: parsed.routingKey), principal.scopes.contains(.ingest) else {
+        guard let principal = try auth.principal(forToken: parsed.routingKey, from: context.client),
+              principal.scopes.contains(.ingest) else {
             return JSONBody.response(.unauthorized, PagerDutyError(status: "invalid event", message: "Invalid routing key",
                                                                    errors: ["routing_key: not an ingest token"]))
         }

@@ -6,9 +6,9 @@ import Hummingbird
 import Metrics
 
 extension HeraldApplication {
-    func addIngestRoutes(to router: Router<BasicRequestContext>) {
+    func addIngestRoutes(to router: Router<HeraldRequestContext>) {
         router.post("/v1/events") { request, context in
-            let principal = try self.auth.require(.ingest, request)
+            let principal = try self.auth.require(.ingest, request, context)
             let body = try await self.readJSONBody(request)
             let receivedAt = Date()
             var event: Event

@@ -2,7 +2,7 @@ import Hummingbird
 
 /// GET /openapi.json: the OpenAPI 3.1 document of this API (openapi.json at the repo root).
 extension HeraldApplication {
-    func addOpenAPIRoutes(to router: Router<BasicRequestContext>) {
+    func addOpenAPIRoutes(to router: Router<HeraldRequestContext>) {
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"],
                      body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))

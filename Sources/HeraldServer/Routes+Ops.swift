@@ -3,7 +3,7 @@ import HeraldCore
 import Hummingbird
 
 extension HeraldApplication {
-    func addOpsRoutes(to router: Router<BasicRequestContext>) {
+    func addOpsRoutes(to router: Router<HeraldRequestContext>) {
         // Alive: the process answers.
         router.get("/healthz") { _, _ in
             JSONBody.response(.ok, ["status": "ok"])

@@ -138,6 +138,18 @@ struct StatusPage {
         return s
     }
 
+    /// The page's only style, inline so the page needs no other request; the Content-Security-
+    /// Policy allows exactly this text by its hash, and no script at all.
+    static let stylesheet = """
+        body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:0 auto;padding:1rem;color:#1d1d1f;background:#fff}
+        .banner{padding:1rem;border-radius:.5rem;font-weight:600;font-size:1.15rem}
+        .operational{background:#e3f5e8;color:#0b5e26}.degraded_performance{background:#fff4d6;color:#6b4e00}
+        .partial_outage{background:#ffe6cc;color:#7a3500}.major_outage{background:#fde2e2;color:#8b0000}
+        ul.components{list-style:none;padding:0}ul.components li{display:flex;justify-content:space-between;padding:.4rem 0;border-bottom:1px solid #eee}
+        article.incident{border-left:4px solid #c00;padding:.25rem 1rem;margin:1rem 0}article.resolved{border-color:#2a7}
+        .meta{color:#555;font-size:.9rem}ol.updates{padding-left:1.2rem}a{color:#0645ad}
+        """
+
     func html(title: String) -> String {
         let banner = overall == "operational" ? "All systems operational" : Self.label(overall)
         var s = """
@@ -146,15 +158,7 @@ struct StatusPage {
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(Self.escape(title))</title>
             <link rel="alternate" type="application/atom+xml" title="\(Self.escape(title)) feed" href="/status/feed.atom">
-            <style>
-            body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:0 auto;padding:1rem;color:#1d1d1f;background:#fff}
-            .banner{padding:1rem;border-radius:.5rem;font-weight:600;font-size:1.15rem}
-            .operational{background:#e3f5e8;color:#0b5e26}.degraded_performance{background:#fff4d6;color:#6b4e00}
-            .partial_outage{background:#ffe6cc;color:#7a3500}.major_outage{background:#fde2e2;color:#8b0000}
-            ul.components{list-style:none;padding:0}ul.components li{display:flex;justify-content:space-between;padding:.4rem 0;border-bottom:1px solid #eee}
-            article.incident{border-left:4px solid #c00;padding:.25rem 1rem;margin:1rem 0}article.resolved{border-color:#2a7}
-            .meta{color:#555;font-size:.9rem}ol.updates{padding-left:1.2rem}a{color:#0645ad}
-            </style></head>
+            <style>\(Self.stylesheet)</style></head>
             <body><header><h1>\(Self.escape(title))</h1>
             <p class="banner \(overall)" role="status">\(Self.escape(banner))</p></header><main>
             """

@@ -5,8 +5,8 @@ import TestSupport
 
 /// The built `herald` binary, as a user runs it: config file, HTTP in, webhooks out, CLI.
 @Suite(.serialized) struct EndToEndTests {
-    static let ingest = "e2e-ingest-token-abcdef"
-    static let admin = "e2e-admin-token-123456"
+    static let ingest = "e2e-ingest-token-abcdef0123456"
+    static let admin = "e2e-admin-token-1234567890abcd"
 
     func writeConfig(dir: URL, sinkURL: String, maxAttempts: Int = 50) throws -> String {
         let path = dir.appendingPathComponent("herald.yaml").path
@@ -304,7 +304,7 @@ import TestSupport
                                                environment: ["HERALD_INGEST_TOKEN": "", "HERALD_ADMIN_TOKEN": "", "WEBHOOK_SECRET": ""])
         #expect(unset.0 == 1)
         let ok = try await HeraldBinary.run(["check", "--config", example], environment: [
-            "HERALD_INGEST_TOKEN": "ingest-123456", "HERALD_ADMIN_TOKEN": "admin-123456", "WEBHOOK_SECRET": "whsec_c2VjcmV0",
+            "HERALD_INGEST_TOKEN": "ingest-123456-abcdefghijklmn", "HERALD_ADMIN_TOKEN": "admin-123456-abcdefghijklmno", "WEBHOOK_SECRET": "whsec_c2VjcmV0",
             "SLACK_BOT_TOKEN": "xoxb-example", "MATTERMOST_TOKEN": "mm-example",
             "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/example", "TEAMS_WEBHOOK_URL": "https://example.webhook.office.com/x",
             "TELEGRAM_BOT_TOKEN": "1:example", "MASTODON_TOKEN": "m-example", "SMTP_PASSWORD": "smtp-example", "MATRIX_ACCESS_TOKEN": "syt_example", "BLUESKY_APP_PASSWORD": "abcd-efgh-ijkl-mnop",
@@ -325,14 +325,14 @@ import TestSupport
                                         "--listen", "127.0.0.1:0", "--store", dir.appendingPathComponent("q.sqlite").path])
         let port = try #require(await herald.waitForPort(), "herald did not start: \(herald.stderr)")
         let server = ["--server", "http://127.0.0.1:\(port)"]
-        let sent = try await HeraldBinary.run(["send", "--token", "quickstart-ingest-token", "--incident", "dns", "--status", "triggered",
+        let sent = try await HeraldBinary.run(["send", "--token", "quickstart-ingest-token-local-only", "--incident", "dns", "--status", "triggered",
                                                "--severity", "critical", "--title", "DNS resolution failing", "--component", "web"] + server)
         #expect(sent.0 == 0, "\(sent)")
         #expect(await eventually { herald.stdout.contains("[CRITICAL] DNS resolution failing") })
         #expect(herald.stdout.contains("Affected: web"))
         // The unreachable webhook gives up after its 4 attempts (about 4.5 s of backoff at most).
         #expect(try await eventually(timeout: .seconds(20)) {
-            try await HeraldBinary.run(["deliveries", "--failed", "--token", "quickstart-admin-token"] + server).1.contains("unreachable-hook")
+            try await HeraldBinary.run(["deliveries", "--failed", "--token", "quickstart-admin-token-local-only"] + server).1.contains("unreachable-hook")
         })
         herald.signal(SIGINT)
         #expect(await herald.waitForExit() == 0)

@@ -33,7 +33,7 @@ struct PostgresCLITests {
             server:
               listen: 127.0.0.1:0
               drain_timeout: 2s
-              tokens: [{name: monitoring, token: pg-cli-ingest-token, scopes: [ingest]}]
+              tokens: [{name: monitoring, token: pg-cli-ingest-token-0123456789, scopes: [ingest]}]
             store: {url: "\(storeURL)", lease_margin: 2s}
             retry: {initial: 100ms, max: 300ms, max_attempts: 20, max_age: 1h}
             channels:
@@ -94,7 +94,7 @@ struct PostgresCLITests {
 
         func send(_ port: Int, _ args: [String]) async throws {
             let (status, out, err) = try await HeraldBinary.run(
-                ["send", "--server", "http://127.0.0.1:\(port)", "--token", "pg-cli-ingest-token", "--wait", "2"] + args)
+                ["send", "--server", "http://127.0.0.1:\(port)", "--token", "pg-cli-ingest-token-0123456789", "--wait", "2"] + args)
             #expect(status == 0, "send failed: \(out) \(err)")
         }
         for i in 0..<20 {
@@ -136,7 +136,7 @@ struct PostgresCLITests {
         defer { a.signal(SIGKILL); b.signal(SIGKILL) }
         for i in 0..<16 {
             let (status, out, err) = try await HeraldBinary.run(
-                ["send", "--server", "http://127.0.0.1:\(i % 2 == 0 ? portA : portB)", "--token", "pg-cli-ingest-token",
+                ["send", "--server", "http://127.0.0.1:\(i % 2 == 0 ? portA : portB)", "--token", "pg-cli-ingest-token-0123456789",
                  "--incident", "paced-\(i)", "--status", "triggered", "--title", "Paced \(i)"])
             #expect(status == 0, "send failed: \(out) \(err)")
         }

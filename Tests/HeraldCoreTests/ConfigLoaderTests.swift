@@ -27,7 +27,7 @@ private func tempFile(_ contents: String) throws -> String {
 
 @Suite struct ConfigLoaderTests {
     @Test func fullFileLoads() throws {
-        let tokenFile = try tempFile("admin-token-from-file\n")
+        let tokenFile = try tempFile("admin-token-from-file-0123456789\n")
         defer { try? FileManager.default.removeItem(atPath: tokenFile) }
         let yaml = """
         server:
@@ -58,7 +58,7 @@ private func tempFile(_ contents: String) throws -> String {
             channels: [ops-hook, status.page_1]
           - channels: [status.page_1]
         """
-        let env = ["HERALD_INGEST_TOKEN": "ingest-token-1234", "HOOK_KEY": "k3y", "WEBHOOK_SECRET": "whsec-abc", "EMPTY": ""]
+        let env = ["HERALD_INGEST_TOKEN": "ingest-token-1234-abcdefgh", "HOOK_KEY": "k3y", "WEBHOOK_SECRET": "whsec-abc", "EMPTY": ""]
         let config = try ConfigLoader.load(yaml: yaml, file: "/etc/herald/herald.yaml", environment: env)
 
         #expect(config.file == "/etc/herald/herald.yaml")
@@ -66,9 +66,9 @@ private func tempFile(_ contents: String) throws -> String {
         #expect(config.server.maxBodyBytes == 2048)
         #expect(config.server.drainTimeout == .seconds(5))
         #expect(config.server.tokens.map(\.name) == ["monitoring", "ops"])
-        #expect(config.server.tokens[0].token.value == "ingest-token-1234")
+        #expect(config.server.tokens[0].token.value == "ingest-token-1234-abcdefgh")
         #expect(config.server.tokens[0].scopes == [.ingest])
-        #expect(config.server.tokens[1].token.value == "admin-token-from-file")
+        #expect(config.server.tokens[1].token.value == "admin-token-from-file-0123456789")
         #expect(config.server.tokens[1].scopes == [.admin, .ingest])
         #expect(config.store.path == "/var/lib/herald/herald.sqlite")
         #expect(config.retry == RetryPolicy(initial: .seconds(2), max: .seconds(600), maxAttempts: 8, maxAge: .seconds(43_200)))
@@ -100,7 +100,7 @@ private func tempFile(_ contents: String) throws -> String {
             Route(match: nil, channels: ["status.page_1"]),
         ])
         // A secret URL is redacted whole and by its parts (path, query), since providers echo parts.
-        #expect(Set(config.secrets) == ["ingest-token-1234", "admin-token-from-file",
+        #expect(Set(config.secrets) == ["ingest-token-1234-abcdefgh", "admin-token-from-file-0123456789",
                                         "https://hooks.example.com/herald?key=k3y", "/herald", "key=k3y", "whsec-abc"])
     }
 
@@ -233,18 +233,20 @@ private func tempFile(_ contents: String) throws -> String {
         ("tokens", """
          server:
            tokens:
-             - {name: a, token: same-secret-value, scopes: [ingest, root]}
-             - {name: a, token: other-secret-value, scopes: [admin]}
-             - {name: b, token: same-secret-value, scopes: []}
-             - {name: c, token: x-secret-value, token_file: /x, scopes: [admin], scope: x}
-             - {token: y-secret-value, scopes: [admin]}
-         """, ["h.yaml:3:60: server.tokens[0].scopes[1]: unknown scope \"root\"; expected ingest or admin",
+             - {name: a, token: same-secret-value-abcdefg, scopes: [ingest, root]}
+             - {name: a, token: other-secret-value-abcdef, scopes: [admin]}
+             - {name: b, token: same-secret-value-abcdefg, scopes: []}
+             - {name: c, token: x-secret-value-abcdefghijk, token_file: /x, scopes: [admin], scope: x}
+             - {token: y-secret-value-abcdefghijk, scopes: [admin]}
+             - {name: d, token: short-secret, scopes: [admin]}
+         """, ["h.yaml:3:68: server.tokens[0].scopes[1]: unknown scope \"root\"; expected ingest or admin",
                "h.yaml:4:14: server.tokens[1].name: duplicate token name \"a\"",
                "h.yaml:5:24: server.tokens[2].token: token \"b\" has the same value as token \"a\"",
-               "h.yaml:5:51: server.tokens[2].scopes: must list at least one scope (ingest, admin)",
-               "h.yaml:6:40: server.tokens[3].token_file: give either token or token_file, not both",
-               "h.yaml:6:73: server.tokens[3].scope: unknown key; did you mean \"scopes\"?",
-               "h.yaml:7:7: server.tokens[4].name: missing required key"]),
+               "h.yaml:5:59: server.tokens[2].scopes: must list at least one scope (ingest, admin)",
+               "h.yaml:6:52: server.tokens[3].token_file: give either token or token_file, not both",
+               "h.yaml:6:85: server.tokens[3].scope: unknown key; did you mean \"scopes\"?",
+               "h.yaml:7:7: server.tokens[4].name: missing required key",
+               "h.yaml:8:24: server.tokens[5].token: is 12 characters; a token must be at least 24 (generate one with: openssl rand -base64 32)"]),
         ("unreadable token file", """
          server:
            tokens:
@@ -288,9 +290,13 @@ private func tempFile(_ contents: String) throws -> String {
             - {name: b, token: "${T}", scopes: [nope]}
         retry: {initial: "${T}"}
         """
-        let lines = errorLines(yaml, env: ["T": "sup3r-s3cret"])
+        let lines = errorLines(yaml, env: ["T": "sup3r-s3cret-long-enough-0123"])
         #expect(lines.count == 3)
         for line in lines { #expect(!line.contains("sup3r-s3cret")) }
+        // A token too short is refused by its length, never shown.
+        let short = errorLines(yaml, env: ["T": "sup3r-s3cret"])
+        #expect(short.contains { $0.contains("is 12 characters") })
+        for line in short { #expect(!line.contains("sup3r-s3cret")) }
     }
 
     @Test func missingFile() {
@@ -309,11 +315,11 @@ private func tempFile(_ contents: String) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("herald-cfg-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try "tok-from-relative-file\n".write(toFile: dir + "/token", atomically: true, encoding: .utf8)
+        try "tok-from-relative-file-0123456789\n".write(toFile: dir + "/token", atomically: true, encoding: .utf8)
         try "server:\n  tokens:\n    - {name: a, token_file: token, scopes: [admin]}\n"
             .write(toFile: dir + "/herald.yaml", atomically: true, encoding: .utf8)
         let config = try ConfigLoader.load(file: dir + "/herald.yaml", environment: [:])
-        #expect(config.server.tokens.first?.token.value == "tok-from-relative-file")
+        #expect(config.server.tokens.first?.token.value == "tok-from-relative-file-0123456789")
         #expect(config.file == dir + "/herald.yaml")
     }
 

@@ -175,9 +175,11 @@ import Testing
     }
 
     @Test func redactorRemovesEverySecret() {
-        let r = Redactor(secrets: ["s3cret-token", "abc", "https://hooks.example.com/T0/B0/XXXX"])
-        #expect(r.redact("POST https://hooks.example.com/T0/B0/XXXX failed with s3cret-token; abc stays") ==
-                "POST **** failed with ****; abc stays")
+        let r = Redactor(secrets: ["s3cret-token", "pw", "", "https://hooks.example.com/T0/B0/XXXX"])
+        #expect(r.redact("POST https://hooks.example.com/T0/B0/XXXX failed with s3cret-token; password pw") ==
+                "POST **** failed with ****; password ****")
+        // Even a short secret is masked, whatever it mangles on the way.
+        #expect(Redactor(secrets: ["pw"]).redact("pwned") == "****ned")
     }
 }
 

@@ -19,8 +19,8 @@ import TestSupport
             server:
               listen: 127.0.0.1:0
               tokens:
-                - {name: monitoring, token: "openapi-ingest-token-0123", scopes: [ingest]}
-                - {name: ops, token: "openapi-admin-token-0123", scopes: [admin]}
+                - {name: monitoring, token: "openapi-ingest-token-0123456789", scopes: [ingest]}
+                - {name: ops, token: "openapi-admin-token-01234567890", scopes: [admin]}
             store: {path: \(dir.path)/herald.sqlite}
             channels:
               quiet: {type: console}
@@ -32,7 +32,8 @@ import TestSupport
         logger.logLevel = .critical
         let app = try HeraldApplication(config: config, logger: logger, console: { _ in })
         let task = Task { try await app.run() }
-        let client = CurlTransport()
+        // The document is larger than the transport's default answer cap (made for providers' answers).
+        let client = CurlTransport(maxResponseBytes: 1 << 20)
         #expect(await eventually { app.port != 0 })
         let response = try await client.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(app.port)/openapi.json",
                                                          timeout: .seconds(10)))
@@ -62,11 +63,11 @@ import TestSupport
 
         // Path parameters are percent-decoded, as the CLI encodes them (`:` and `/` in keys).
         var post = HTTPRequest(method: "POST", url: base + "/v1/events", timeout: .seconds(10))
-        post.headers = [(name: "Authorization", value: "Bearer openapi-ingest-token-0123"), (name: "Content-Type", value: "application/json")]
+        post.headers = [(name: "Authorization", value: "Bearer openapi-ingest-token-0123456789"), (name: "Content-Type", value: "application/json")]
         post.body = Array(#"{"incident":"am:web/1","status":"firing","title":"t"}"#.utf8)
         #expect(try await client.send(post).status == 202)
         var get = HTTPRequest(method: "GET", url: base + "/v1/incidents/am%3Aweb%2F1", timeout: .seconds(10))
-        get.headers = [(name: "Authorization", value: "Bearer openapi-admin-token-0123")]
+        get.headers = [(name: "Authorization", value: "Bearer openapi-admin-token-01234567890")]
         let incident = try await client.send(get)
         #expect(incident.status == 200)
         #expect((try? JSONSerialization.jsonObject(with: Data(incident.body)) as? [String: Any])?["key"] as? String == "am:web/1")

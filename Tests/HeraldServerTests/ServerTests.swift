@@ -9,8 +9,8 @@ import TestSupport
 
 /// The HTTP API in process, on a real loopback port, driven by the libcurl client.
 @Suite(.serialized) struct ServerTests {
-    static let ingestToken = "ingest-token-0123456789"
-    static let adminToken = "admin-token-9876543210"
+    static let ingestToken = "ingest-token-0123456789abcdef"
+    static let adminToken = "admin-token-9876543210fedcba"
     static let webhookSecret = "whsec_" + Data("server-test-key".utf8).base64EncodedString()
 
     final class Running: Sendable {

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HeraldCore
 import HeraldServer
@@ -71,6 +72,30 @@ import TestSupport
 
         try await checkFeedWithFeedparser(try await page(s, "/status/feed.atom"))
         try await checkPageInChromium(s.base + "/status")
+        await s.stop()
+    }
+
+    /// Event text reaches the public pages: nothing on them may run script, be framed, be sniffed
+    /// into another type, or tell the next site where its reader came from.
+    @Test func publicPagesSendAStrictPolicy() async throws {
+        let s = try await start()
+        for (path, type) in [("/status", "text/html"), ("/status.json", "application/json"), ("/status/feed.atom", "application/atom+xml")] {
+            let r = try await s.call("GET", path, token: nil).2
+            #expect(r.status == 200 && r.header("Content-Type")?.hasPrefix(type) == true, "\(path)")
+            let policy = try #require(r.header("Content-Security-Policy"), "\(path) has no Content-Security-Policy")
+            #expect(policy.contains("default-src 'none'") && policy.contains("frame-ancestors 'none'"), "\(path): \(policy)")
+            #expect(!policy.contains("script-src") && !policy.contains("unsafe-inline"), "\(path): \(policy)")
+            #expect(r.header("X-Content-Type-Options") == "nosniff", "\(path)")
+            #expect(r.header("Referrer-Policy") == "no-referrer", "\(path)")
+            #expect(r.header("X-Frame-Options") == "DENY", "\(path)")
+        }
+        // The page's one stylesheet is allowed by its hash, which must be the hash of what it sends.
+        let page = try await s.call("GET", "/status", token: nil).2
+        let style = try #require(page.bodyText.range(of: "<style>").flatMap { start in
+            page.bodyText.range(of: "</style>", range: start.upperBound..<page.bodyText.endIndex).map { page.bodyText[start.upperBound..<$0.lowerBound] }
+        })
+        let hash = "sha256-" + Data(SHA256.hash(data: Data(style.utf8))).base64EncodedString()
+        #expect(page.header("Content-Security-Policy")?.contains("style-src '\(hash)'") == true)
         await s.stop()
     }
 
