@@ -45,11 +45,15 @@ public protocol Channel: Sendable {
     func deliver(_ message: OutboundMessage) async throws -> Receipt
     /// The configuration as it may be shown (`herald check`, logs): secrets masked.
     var redactedDescription: String { get }
+    /// The markup the provider reads: event text in `OutboundMessage.formattedTitle` and
+    /// `formattedText` is escaped for it. Default: plain.
+    var markup: TextMarkup { get }
 }
 
 extension Channel {
     public var limits: ChannelLimits { .none }
     public var recipients: [String] { [] }
+    public var markup: TextMarkup { .plain }
 }
 
 /// What a channel factory gets besides its settings.

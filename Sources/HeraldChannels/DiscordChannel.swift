@@ -28,6 +28,8 @@ public struct DiscordChannel: Channel {
 
     public var redactedDescription: String { "discord webhook \(RedactedURL(url))" }
 
+    public var markup: TextMarkup { .markdown }
+
     static func color(_ m: OutboundMessage) -> Int {
         if m.kind.isResolution { return 0x2EB67D }
         switch m.event.severity {
@@ -40,15 +42,15 @@ public struct DiscordChannel: Channel {
 
     func payload(_ m: OutboundMessage) -> [String: Any] {
         var embed: [String: Any] = [
-            "title": "\(ChatText.marker(m)) \(m.title)".truncated(to: 256),
-            "description": m.text.truncated(to: 4096),
+            "title": "\(ChatText.marker(m)) \(m.formattedTitle)".truncated(to: 256),
+            "description": m.formattedText.truncated(to: 4096),
             "color": Self.color(m),
         ]
         if let link = m.event.link { embed["url"] = link }
         var body: [String: Any] = ["embeds": [embed], "allowed_mentions": ["parse": [String]()]]
         if m.thread != nil, m.kind != .notice {
             // Webhooks cannot reply to a message: quote the notice instead.
-            body["content"] = "> \(m.incident.title)".truncated(to: 2000)
+            body["content"] = "> \(markup.escape(m.incident.title))".truncated(to: 2000)
         }
         if let username { body["username"] = username.truncated(to: 80) }
         return body
@@ -71,8 +73,8 @@ public struct DiscordChannel: Channel {
     func markResolved(_ id: String, _ m: OutboundMessage) async {
         let (base, query) = url.firstIndex(of: "?").map { (String(url[..<$0]), String(url[$0...])) } ?? (url, "")
         let embed: [String: Any] = [
-            "title": "✅ Resolved: \(m.incident.title)".truncated(to: 256),
-            "description": m.text.truncated(to: 4096),
+            "title": "✅ Resolved: \(markup.escape(m.incident.title))".truncated(to: 256),
+            "description": m.formattedText.truncated(to: 4096),
             "color": 0x2EB67D,
         ]
         _ = try? await JSONRequest.send(method: "PATCH", url: base + "/messages/\(id)" + query, body: ["embeds": [embed]],

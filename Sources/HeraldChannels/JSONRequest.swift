@@ -44,11 +44,6 @@ enum ChatText {
     /// Escaped for HTML-ish markup (Telegram HTML, Matrix).
     static func html(_ s: String) -> String { s.htmlEscaped }
 
-    /// Slack mrkdwn needs only `&`, `<`, `>` escaped.
-    static func slack(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    }
-
     /// An emoji that tells the state at a glance in a chat list.
     static func marker(_ m: OutboundMessage) -> String {
         switch m.kind {

@@ -14,6 +14,8 @@ public struct MastodonChannel: Channel {
     public let type = "mastodon"
     /// 300 requests per 5 minutes per account: one per second.
     public var limits: ChannelLimits { ChannelLimits(maxTitle: maxCharacters, maxBody: maxCharacters, ratePerSecond: 1) }
+    /// `@user@server` in a status mentions and notifies: event text cannot form one.
+    public var markup: TextMarkup { .microblog }
     let instance: String
     let token: Secret
     let visibility: String
@@ -42,7 +44,7 @@ public struct MastodonChannel: Channel {
         var body: [String: Any] = [
             // Mastodon counts a URL as 23 characters, but not every server that speaks its API does
             // (GoToSocial, Akkoma, test doubles): counting the link at full length always fits.
-            "status": MicroblogText.compose(m, limit: maxCharacters),
+            "status": MicroblogText.compose(m, limit: maxCharacters, markup: markup),
             "visibility": visibility,
         ]
         if let thread = m.thread { body["in_reply_to_id"] = thread }

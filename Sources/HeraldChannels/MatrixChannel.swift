@@ -66,6 +66,9 @@ public struct MatrixChannel: Channel {
         return Receipt(reference: eventID, status: response.status)
     }
 
+    /// `formatted_body` is HTML: the event's words arrive escaped in `formattedTitle`/`formattedText`.
+    public var markup: TextMarkup { .html }
+
     /// The event content: plain `body` for every client, `formatted_body` HTML for those that
     /// render it, and the thread relation for follow-ups.
     func content(_ m: OutboundMessage) -> [String: Any] {
@@ -73,9 +76,9 @@ public struct MatrixChannel: Channel {
         var body = "\(m.title)\n\n\(m.text)"
         if let link { body += "\n\(link)" }
 
-        var html = "<strong>\(ChatText.html(m.title))</strong><br><br>\(Self.htmlText(m.text, link: m.event.link))"
+        var html = "<strong>\(m.formattedTitle)</strong><br><br>\(Self.htmlText(m.formattedText, link: m.event.link))"
         if let link {
-            let href = ChatText.html(link)
+            let href = markup.escapeLink(link)
             html += "<br><a href=\"\(href)\">\(href)</a>"
         }
         var content: [String: Any] = [
@@ -95,11 +98,11 @@ public struct MatrixChannel: Channel {
         return content
     }
 
-    /// Text as HTML: escaped, line breaks kept, the event's link made clickable.
-    static func htmlText(_ text: String, link: String?) -> String {
-        var html = ChatText.html(text)
+    /// Text already escaped for HTML, line breaks kept, the event's link made clickable.
+    static func htmlText(_ html: String, link: String?) -> String {
+        var html = html
         if let link, isWebURL(link) {
-            let escaped = ChatText.html(link)
+            let escaped = TextMarkup.html.escapeLink(link)
             html = html.replacingOccurrences(of: escaped, with: "<a href=\"\(escaped)\">\(escaped)</a>")
         }
         return html.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "<br>")

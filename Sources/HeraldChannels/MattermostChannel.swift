@@ -12,12 +12,15 @@ public struct MattermostChannel: Channel {
     public let name: String
     public let type = "mattermost"
     public var limits: ChannelLimits { ChannelLimits(maxTitle: 256, maxBody: 16_000) }
+    public var markup: TextMarkup { .markdown }
 
     enum Mode {
         case api(server: String, token: Secret, channelID: String)
         case webhook(url: String, username: String?)
     }
     let mode: Mode
+    /// Written by the operator (`mention`, e.g. `@oncall`): put before a notice's text as it is.
+    let mention: String?
     let verifyTLS: Bool
     let context: ChannelContext
 
@@ -38,7 +41,8 @@ public struct MattermostChannel: Channel {
         case (nil, nil):
             throw settings.error("token", "missing required key (give url, token and channel_id, or webhook_url)")
         }
-        return MattermostChannel(name: settings.channel, mode: mode, verifyTLS: try settings.bool("verify_tls") ?? true, context: context)
+        return MattermostChannel(name: settings.channel, mode: mode, mention: try settings.optionalString("mention"),
+                                 verifyTLS: try settings.bool("verify_tls") ?? true, context: context)
     }
 
     public var redactedDescription: String {
@@ -48,19 +52,30 @@ public struct MattermostChannel: Channel {
         }
     }
 
-    static func text(_ m: OutboundMessage) -> String {
-        "#### \(ChatText.marker(m)) \(m.title)\n\(m.text)".truncated(to: 16_383)
+    /// The event's words escaped (`@` followed by a zero-width space, Markdown backslash-escaped);
+    /// the operator's `mention`, if any, before a notice as written.
+    func text(_ m: OutboundMessage) -> String {
+        let mentionLine = m.kind == .notice ? mention.map { $0 + "\n" } ?? "" : ""
+        return "\(mentionLine)#### \(ChatText.marker(m)) \(m.formattedTitle)\n\(m.formattedText)".truncated(to: 16_383)
+    }
+
+    /// Without an operator's mention, the post also asks the server not to treat anything in it as
+    /// a channel-wide (`@all`, `@channel`, `@here`) or group mention.
+    var props: [String: Any] {
+        mention == nil ? ["mentionHighlightDisabled": true, "disable_group_highlight": true] : [:]
     }
 
     public func deliver(_ message: OutboundMessage) async throws -> Receipt {
         switch mode {
         case .webhook(let url, let username):
-            var body: [String: Any] = ["text": Self.text(message)]
+            var body: [String: Any] = ["text": text(message)]
+            if !props.isEmpty { body["props"] = props }
             if let username { body["username"] = username }
             let (response, _) = try await JSONRequest.send(url: url, body: body, context: context, verifyTLS: verifyTLS)
             return Receipt(reference: nil, status: response.status)
         case .api(let server, let token, let channelID):
-            var body: [String: Any] = ["channel_id": channelID, "message": Self.text(message)]
+            var body: [String: Any] = ["channel_id": channelID, "message": text(message)]
+            if !props.isEmpty { body["props"] = props }
             if let root = message.thread { body["root_id"] = root }
             let (response, json) = try await JSONRequest.send(
                 url: server + "/api/v4/posts", headers: [("Authorization", "Bearer \(token.value)")],

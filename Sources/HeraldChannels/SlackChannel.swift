@@ -17,12 +17,16 @@ public struct SlackChannel: Channel {
     public let type = "slack"
     /// chat.postMessage: "1 message per second per channel" (its special rate limit).
     public var limits: ChannelLimits { ChannelLimits(maxTitle: 150, maxBody: 3000, ratePerSecond: 1) }
+    public var markup: TextMarkup { .slack }
 
     enum Mode {
         case api(token: Secret, channel: String, baseURL: String)
         case webhook(url: String)
     }
     let mode: Mode
+    /// Written by the operator (`mention`, e.g. `<!subteam^S0123>` to page a team on purpose):
+    /// put before a notice's text as it is.
+    let mention: String?
     let replyBroadcast: Bool
     let verifyTLS: Bool
     let context: ChannelContext
@@ -43,7 +47,8 @@ public struct SlackChannel: Channel {
         case (nil, nil):
             throw settings.error("token", "missing required key (give token and channel, or webhook_url)")
         }
-        return SlackChannel(name: settings.channel, mode: mode, replyBroadcast: try settings.bool("reply_broadcast") ?? true,
+        return SlackChannel(name: settings.channel, mode: mode, mention: try settings.optionalString("mention"),
+                            replyBroadcast: try settings.bool("reply_broadcast") ?? true,
                             verifyTLS: try settings.bool("verify_tls") ?? true, context: context)
     }
 
@@ -54,17 +59,22 @@ public struct SlackChannel: Channel {
         }
     }
 
-    /// Text fallback plus blocks: a header line and a section (Block Kit limits: 150 and 3000).
+    /// Text fallback plus blocks: a header line and a section (Block Kit limits: 150 and 3000). The
+    /// header is plain text (Slack reads no markup or mention there); the section and the fallback
+    /// are mrkdwn, so they carry the event's words escaped (`formattedText`), and the link is built
+    /// with Slack's own syntax from the checked URL, escaped.
     func payload(_ m: OutboundMessage) -> [String: Any] {
         let title = "\(ChatText.marker(m)) \(m.title)".truncated(to: 150)
+        let mentionLine = m.kind == .notice ? mention.map { $0 + " " } ?? "" : ""
         var blocks: [[String: Any]] = [
             ["type": "header", "text": ["type": "plain_text", "text": title, "emoji": true]],
-            ["type": "section", "text": ["type": "mrkdwn", "text": ChatText.slack(m.text).truncated(to: 3000)]],
+            ["type": "section", "text": ["type": "mrkdwn", "text": (mentionLine + m.formattedText).truncated(to: 3000)]],
         ]
         if let link = m.event.link {
-            blocks.append(["type": "context", "elements": [["type": "mrkdwn", "text": "<\(link)|More information>"]]])
+            blocks.append(["type": "context", "elements": [["type": "mrkdwn", "text": "<\(markup.escapeLink(link))|More information>"]]])
         }
-        return ["text": "\(title)\n\(m.text)".truncated(to: 40_000), "blocks": blocks, "unfurl_links": false]
+        let fallback = "\(mentionLine)\(ChatText.marker(m)) \(m.formattedTitle)\n\(m.formattedText)"
+        return ["text": fallback.truncated(to: 40_000), "blocks": blocks, "unfurl_links": false]
     }
 
     public func deliver(_ message: OutboundMessage) async throws -> Receipt {

@@ -23,12 +23,14 @@ public struct TeamsChannel: Channel {
 
     public var redactedDescription: String { "teams webhook \(RedactedURL(url)) (no threading)" }
 
+    public var markup: TextMarkup { .teams }
+
     func payload(_ m: OutboundMessage) -> [String: Any] {
         var body: [[String: Any]] = [
             ["type": "TextBlock", "size": "Large", "weight": "Bolder", "wrap": true,
              "color": m.kind.isResolution ? "Good" : m.kind == .update ? "Accent" : (m.event.severity >= .major ? "Attention" : "Warning"),
-             "text": "\(ChatText.marker(m)) \(m.title)"],
-            ["type": "TextBlock", "wrap": true, "text": m.text],
+             "text": "\(ChatText.marker(m)) \(m.formattedTitle)"],
+            ["type": "TextBlock", "wrap": true, "text": m.formattedText],
         ]
         if !m.event.components.isEmpty {
             body.append(["type": "FactSet", "facts": [["title": "Affected", "value": m.event.components.joined(separator: ", ")]]])

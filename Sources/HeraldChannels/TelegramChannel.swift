@@ -29,8 +29,12 @@ public struct TelegramChannel: Channel {
 
     public var redactedDescription: String { "telegram \(RedactedURL(baseURL)) chat \(chatID)" }
 
+    /// `parse_mode: HTML`: the event's words arrive escaped (`formattedTitle`/`formattedText`);
+    /// only Herald's own `<b>` is markup.
+    public var markup: TextMarkup { .html }
+
     func payload(_ m: OutboundMessage) -> [String: Any] {
-        var text = "<b>\(ChatText.html("\(ChatText.marker(m)) \(m.title)"))</b>\n\(ChatText.html(m.text))"
+        var text = "<b>\(ChatText.marker(m)) \(m.formattedTitle)</b>\n\(m.formattedText)"
         if text.count > 4096 { text = String(text.prefix(4095)) + "…" }
         var body: [String: Any] = [
             "chat_id": Int64(chatID).map { $0 as Any } ?? chatID,

@@ -12,6 +12,8 @@ public struct XChannel: Channel {
     public let name: String
     public let type = "x"
     public var limits: ChannelLimits { ChannelLimits(maxTitle: 280, maxBody: 280) }
+    /// `@user` in a post mentions and notifies: event text cannot form one.
+    public var markup: TextMarkup { .microblog }
     let oauth: OAuth1
     let baseURL: String
     let verifyTLS: Bool
@@ -50,11 +52,11 @@ public struct XChannel: Channel {
     static func text(_ m: OutboundMessage) -> String {
         var limit = 280
         while limit > 40 {
-            let candidate = MicroblogText.compose(m, limit: limit, urlLength: 23)
+            let candidate = MicroblogText.compose(m, limit: limit, urlLength: 23, markup: .microblog)
             if weightedLength(candidate, link: m.event.link) <= 280 { return candidate }
             limit -= 10
         }
-        return MicroblogText.compose(m, limit: 40, urlLength: 23)
+        return MicroblogText.compose(m, limit: 40, urlLength: 23, markup: .microblog)
     }
 
     public func deliver(_ message: OutboundMessage) async throws -> Receipt {

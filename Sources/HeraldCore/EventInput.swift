@@ -89,9 +89,8 @@ public enum EventInput {
         }
         var link: String?
         if let text = try optionalString(fields, "link", max: 2048, multiline: false) {
-            guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(),
-                  scheme == "http" || scheme == "https", url.host?.isEmpty == false else {
-                throw InputError(field: "link", "must be an http or https URL")
+            guard Self.isSafeLink(text) else {
+                throw InputError(field: "link", "must be an http or https URL with a host and no user name or password")
             }
             link = text
         } else {
@@ -107,6 +106,15 @@ public enum EventInput {
         return Event(id: id, incident: incident, status: status, severity: severity, title: title, message: message,
                      components: components, labels: labels, link: link, occurredAt: occurredAt, receivedAt: receivedAt,
                      actor: actor, omitted: omitted)
+    }
+
+    /// An http(s) URL with a host and no `user:password@` part (which can make a link read as one
+    /// site and go to another), and no space or control character.
+    public static func isSafeLink(_ text: String) -> Bool {
+        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", url.host?.isEmpty == false,
+              url.user == nil, url.password == nil else { return false }
+        return !text.unicodeScalars.contains { $0.properties.isWhitespace || $0.properties.generalCategory == .control }
     }
 
     private static func isNumberOrBool(_ value: Any) -> Bool {

@@ -120,8 +120,10 @@ public struct MessageRenderer: Sendable {
         summary = Pair(title: try compile(templates.summaryTitle), text: try compile(templates.summaryText))
     }
 
-    public func render(kind: DeliveryKind, event: Event, incident: Incident) -> (title: String, text: String) {
-        let context = Self.context(event: event, incident: incident)
+    /// The title and text of one delivery. Every value that comes from the event is escaped for
+    /// `markup` (the channel's); the templates' own words are not.
+    public func render(kind: DeliveryKind, event: Event, incident: Incident, markup: TextMarkup = .plain) -> (title: String, text: String) {
+        let context = Self.context(event: event, incident: incident, markup: markup)
         let pair: Pair
         switch kind {
         case .notice: pair = notice
@@ -136,10 +138,11 @@ public struct MessageRenderer: Sendable {
         return (oneLine.trimmingWhitespace(), text.trimmingWhitespace())
     }
 
-    static func context(event: Event, incident: Incident) -> [String: Any] {
+    static func context(event: Event, incident: Incident, markup: TextMarkup = .plain) -> [String: Any] {
         let resolvedAt = incident.resolvedAt ?? (event.status == .resolved ? event.occurredAt : nil)
+        let e = markup.escape
         var c: [String: Any] = [
-            "incident": event.incident,
+            "incident": e(event.incident),
             "status": event.status.rawValue,
             "status_upper": event.status.rawValue.uppercased(),
             "updated": event.status == .updated,
@@ -147,19 +150,19 @@ public struct MessageRenderer: Sendable {
             "resolved": event.status == .resolved,
             "severity": event.severity.rawValue,
             "severity_upper": event.severity.rawValue.uppercased(),
-            "title": event.title,
+            "title": e(event.title),
             "opened_at": Self.humanTime(incident.openedAt),
             "occurred_at": Self.humanTime(event.occurredAt),
         ]
-        if let message = event.message { c["message"] = message }
-        if !event.components.isEmpty { c["components"] = event.components.joined(separator: ", ") }
-        if let link = event.link { c["link"] = link }
-        if let actor = event.actor { c["actor"] = actor }
+        if let message = event.message { c["message"] = e(message) }
+        if !event.components.isEmpty { c["components"] = e(event.components.joined(separator: ", ")) }
+        if let link = event.link { c["link"] = markup.escapeLink(link) }
+        if let actor = event.actor { c["actor"] = e(actor) }
         if let resolvedAt {
             c["resolved_at"] = Self.humanTime(resolvedAt)
             c["duration"] = Self.humanDuration(resolvedAt.timeIntervalSince(incident.openedAt))
         }
-        for (k, v) in event.labels { c["label_\(k)"] = v }
+        for (k, v) in event.labels { c["label_\(k)"] = e(v) }
         return c
     }
 

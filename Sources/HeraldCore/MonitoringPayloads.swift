@@ -169,7 +169,8 @@ public enum MonitoringPayloads {
         return out
     }
 
+    /// Links from a monitoring tool are used only when they are safe http(s) URLs.
     static func isHTTP(_ s: String) -> Bool {
-        s.hasPrefix("https://") || s.hasPrefix("http://")
+        EventInput.isSafeLink(s)
     }
 }

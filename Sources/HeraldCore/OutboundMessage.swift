@@ -10,10 +10,15 @@ public struct OutboundMessage: Sendable {
     public var recipient: String?
     public var event: Event
     public var incident: Incident
-    /// Rendered from the templates, already fitted to nothing in particular; channels fit it to
-    /// their limits with `fitted(title:text:)`.
+    /// Rendered from the templates as plain text (event values as they came), cut to the
+    /// channel's limits.
     public var title: String
     public var text: String
+    /// The same rendered for the channel's markup (`Channel.markup`): every value from the event
+    /// escaped so it cannot mention, link or format; the templates' own words as written. Equal to
+    /// `title`/`text` for a plain channel.
+    public var formattedTitle: String
+    public var formattedText: String
     /// The provider reference of the notice this follows up, when there was one.
     public var thread: String?
     /// The delivery id of the notice this follows up.
@@ -28,7 +33,8 @@ public struct OutboundMessage: Sendable {
 
     public init(deliveryId: String, kind: DeliveryKind, recipient: String? = nil, event: Event, incident: Incident,
                 title: String, text: String, thread: String? = nil, threadDeliveryId: String? = nil,
-                noticeTitle: String? = nil, noticeDeliveryId: String? = nil, references: [String] = []) {
+                noticeTitle: String? = nil, noticeDeliveryId: String? = nil, references: [String] = [],
+                formattedTitle: String? = nil, formattedText: String? = nil) {
         self.deliveryId = deliveryId
         self.kind = kind
         self.recipient = recipient
@@ -36,6 +42,8 @@ public struct OutboundMessage: Sendable {
         self.incident = incident
         self.title = title
         self.text = text
+        self.formattedTitle = formattedTitle ?? title
+        self.formattedText = formattedText ?? text
         self.thread = thread
         self.threadDeliveryId = threadDeliveryId
         self.noticeTitle = noticeTitle

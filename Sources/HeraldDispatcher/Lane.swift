@@ -184,12 +184,16 @@ final class Lane: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         let (title, text) = fitted(renderer.render(kind: delivery.kind, event: item.event, incident: item.incident))
+        // Event text escaped for the provider's markup: it may not mention, link or format.
+        let formatted = channel.markup == .plain ? (title, text)
+            : fitted(renderer.render(kind: delivery.kind, event: item.event, incident: item.incident, markup: channel.markup))
         // A follow-up carries the title its notice had, so a reply keeps the conversation's subject.
         let noticeTitle = item.notice.map { fitted(renderer.render(kind: .notice, event: $0.event, incident: item.incident)).title }
         let message = OutboundMessage(deliveryId: delivery.id, kind: delivery.kind, recipient: delivery.recipient, event: item.event,
                                       incident: item.incident, title: title, text: text, thread: item.thread,
                                       threadDeliveryId: item.threadDeliveryId, noticeTitle: noticeTitle,
-                                      noticeDeliveryId: item.notice?.deliveryId, references: item.references)
+                                      noticeDeliveryId: item.notice?.deliveryId, references: item.references,
+                                      formattedTitle: formatted.0, formattedText: formatted.1)
         let record: AttemptRecord
         do {
             let receipt = try await channel.deliver(message)

@@ -10,6 +10,7 @@ final class RenderMemo: Sendable {
         var kind: DeliveryKind
         var openedAt: Date
         var resolvedAt: Date?
+        var markup: TextMarkup
     }
     private struct Rendered {
         var title: String
@@ -22,10 +23,10 @@ final class RenderMemo: Sendable {
         self.renderer = renderer
     }
 
-    func render(kind: DeliveryKind, event: Event, incident: Incident) -> (title: String, text: String) {
-        let key = Key(event: event.id, kind: kind, openedAt: incident.openedAt, resolvedAt: incident.resolvedAt)
+    func render(kind: DeliveryKind, event: Event, incident: Incident, markup: TextMarkup = .plain) -> (title: String, text: String) {
+        let key = Key(event: event.id, kind: kind, openedAt: incident.openedAt, resolvedAt: incident.resolvedAt, markup: markup)
         let rendered = cache.value(for: key) {
-            let (title, text) = renderer.render(kind: kind, event: event, incident: incident)
+            let (title, text) = renderer.render(kind: kind, event: event, incident: incident, markup: markup)
             return Rendered(title: title, text: text)
         }!
         return (rendered.title, rendered.text)

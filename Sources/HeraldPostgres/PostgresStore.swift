@@ -30,12 +30,12 @@ public final class PostgresStore: Store {
     /// The channel that `pg_notify` uses for new due work.
     static let workChannel = "herald_work"
 
-    private init(settings: PostgresURL, logger: Logger, leaseTimeout: Duration) {
+    private init(settings: PostgresURL, logger: Logger, leaseTimeout: Duration) throws {
         self.settings = settings
         // Queries log at debug; keep the pool and the queries to warnings and above.
         self.logger = Self.quietLogger(logger)
         self.leaseTimeout = leaseTimeout
-        var config = settings.clientConfiguration()
+        var config = try settings.clientConfiguration()
         config.options.maximumConnections = settings.poolSize
         config.options.minimumConnections = 0
         config.options.keepAliveBehavior = .init(frequency: .seconds(15))
@@ -72,7 +72,7 @@ public final class PostgresStore: Store {
                 }
             }
         }
-        return PostgresStore(settings: settings, logger: logger, leaseTimeout: settings.connectTimeout)
+        return try PostgresStore(settings: settings, logger: logger, leaseTimeout: settings.connectTimeout)
     }
 
     /// `herald migrate --store URL`: brings the schema up to date. Answers the versions before and after.

@@ -4,10 +4,13 @@ import PostgresNIO
 
 /// A parsed `postgres://user:password@host:port/database?sslmode=…` URL (libpq's form).
 ///
-/// Parameters: `sslmode` (`disable`, `prefer` — the default —, `require`, `verify-ca`,
-/// `verify-full`), `connect_timeout` (seconds, default 5), `host` (a directory holding the server's
-/// Unix socket, instead of TCP), `pool_max` (connections per node, default 10),
-/// `application_name` (default `herald`).
+/// Parameters: `sslmode` (`disable`, `prefer` — the default, as libpq's: encrypted if the server
+/// offers it, never verified —, `require`, `verify-ca`, `verify-full`: use this one),
+/// `sslrootcert` (a PEM file of the CA certificates to verify the server with, e.g. a private CA;
+/// `system` or absent: the system's), `sslcert` + `sslkey` (a client certificate and its key, PEM,
+/// for servers that authenticate by certificate), `connect_timeout` (seconds, default 5, at most
+/// 3600), `host` (a directory holding the server's Unix socket, instead of TCP), `pool_max`
+/// (connections per node, default 10), `application_name` (default `herald`).
 struct PostgresURL: Sendable {
     enum SSLMode: String, Sendable {
         case disable, allow, prefer, require
@@ -25,6 +28,10 @@ struct PostgresURL: Sendable {
     var connectTimeout: Duration = .seconds(5)
     var poolSize = 10
     var applicationName = "herald"
+    /// PEM files: the CAs to verify the server with (nil: the system's), and a client certificate and key.
+    var rootCertificates: String?
+    var clientCertificate: String?
+    var clientKey: String?
 
     init(_ url: String) throws {
         let scheme = url.prefix { $0 != ":" }
@@ -52,10 +59,16 @@ struct PostgresURL: Sendable {
                 }
                 sslMode = mode
             case "connect_timeout":
-                guard let seconds = Double(value), seconds > 0 else {
-                    throw StoreError.cannotOpen("connect_timeout must be a positive number of seconds (got \(value))")
+                guard let seconds = Double(value), seconds > 0, seconds <= 3600 else {
+                    throw StoreError.cannotOpen("connect_timeout must be a number of seconds from 0 to 3600 (got \(value))")
                 }
                 connectTimeout = .milliseconds(Int64(seconds * 1000))
+            case "sslrootcert":
+                rootCertificates = value == "system" ? nil : try Self.readable(value, "sslrootcert")
+            case "sslcert":
+                clientCertificate = try Self.readable(value, "sslcert")
+            case "sslkey":
+                clientKey = try Self.readable(value, "sslkey")
             case "host":
                 if value.hasPrefix("/") { socketDirectory = value } else { self.host = value }
             case "pool_max":
@@ -70,6 +83,17 @@ struct PostgresURL: Sendable {
             }
         }
         if host.hasPrefix("/") { socketDirectory = host }
+        if (clientCertificate == nil) != (clientKey == nil) {
+            throw StoreError.cannotOpen("give both sslcert and sslkey, or neither")
+        }
+    }
+
+    /// The path, if the file can be read; else a clear error naming the parameter.
+    private static func readable(_ path: String, _ name: String) throws -> String {
+        guard !path.isEmpty, FileManager.default.isReadableFile(atPath: path) else {
+            throw StoreError.cannotOpen("\(name): cannot read \(path.isEmpty ? "(empty path)" : path)")
+        }
+        return path
     }
 
     private static func schemeOnly(_ url: String) -> String {
@@ -106,17 +130,26 @@ struct PostgresURL: Sendable {
         ]
     }
 
-    private func tlsConfiguration() -> TLSConfiguration {
+    private func tlsConfiguration() throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
         switch sslMode {
         case .verifyFull: break
         case .verifyCA: tls.certificateVerification = .noHostnameVerification
         default: tls.certificateVerification = .none
         }
+        if let rootCertificates { tls.trustRoots = .file(rootCertificates) }
+        if let clientCertificate, let clientKey {
+            do {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(clientCertificate).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: clientKey, format: .pem))
+            } catch {
+                throw StoreError.cannotOpen("sslcert/sslkey: cannot use \(clientCertificate) and \(clientKey): \(error)")
+            }
+        }
         return tls
     }
 
-    func clientConfiguration() -> PostgresClient.Configuration {
+    func clientConfiguration() throws -> PostgresClient.Configuration {
         var config: PostgresClient.Configuration
         if let socketDirectory {
             config = .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
@@ -124,8 +157,8 @@ struct PostgresURL: Sendable {
             let tls: PostgresClient.Configuration.TLS
             switch sslMode {
             case .disable: tls = .disable
-            case .allow, .prefer: tls = .prefer(tlsConfiguration())
-            case .require, .verifyCA, .verifyFull: tls = .require(tlsConfiguration())
+            case .allow, .prefer: tls = .prefer(try tlsConfiguration())
+            case .require, .verifyCA, .verifyFull: tls = .require(try tlsConfiguration())
             }
             config = .init(host: host, port: port, username: user, password: password, database: database, tls: tls)
         }
@@ -142,8 +175,8 @@ struct PostgresURL: Sendable {
             let tls: PostgresConnection.Configuration.TLS
             switch sslMode {
             case .disable: tls = .disable
-            case .allow, .prefer: tls = .prefer(try NIOSSLContext(configuration: tlsConfiguration()))
-            case .require, .verifyCA, .verifyFull: tls = .require(try NIOSSLContext(configuration: tlsConfiguration()))
+            case .allow, .prefer: tls = .prefer(try NIOSSLContext(configuration: try tlsConfiguration()))
+            case .require, .verifyCA, .verifyFull: tls = .require(try NIOSSLContext(configuration: try tlsConfiguration()))
             }
             config = .init(host: host, port: port, username: user, password: password, database: database, tls: tls)
         }

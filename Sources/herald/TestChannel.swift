@@ -33,14 +33,19 @@ struct TestChannel: AsyncParsableCommand {
                           occurredAt: now, receivedAt: now)
         let incident = Incident(key: "herald-test", status: .open, cycle: 1, title: event.title, severity: .info,
                                 openedAt: now, resolvedAt: nil, updatedAt: now)
-        var (title, text) = try MessageRenderer(templates: loaded.templates).render(kind: .notice, event: event, incident: incident)
-        if let max = channel.limits.maxTitle { title = title.truncated(to: max) }
-        if let max = channel.limits.maxBody { text = text.truncated(to: max) }
+        let renderer = try MessageRenderer(templates: loaded.templates)
+        func fitted(_ rendered: (title: String, text: String)) -> (title: String, text: String) {
+            (channel.limits.maxTitle.map { rendered.title.truncated(to: $0) } ?? rendered.title,
+             channel.limits.maxBody.map { rendered.text.truncated(to: $0) } ?? rendered.text)
+        }
+        let (title, text) = fitted(renderer.render(kind: .notice, event: event, incident: incident))
+        let formatted = fitted(renderer.render(kind: .notice, event: event, incident: incident, markup: channel.markup))
         let recipients = channel.recipients.isEmpty ? [nil] : channel.recipients.map(Optional.some)
         var failed = false
         for recipient in recipients {
             let message = OutboundMessage(deliveryId: Identifier.make(prefix: "dlv"), kind: .notice, recipient: recipient,
-                                          event: event, incident: incident, title: title, text: text)
+                                          event: event, incident: incident, title: title, text: text,
+                                          formattedTitle: formatted.title, formattedText: formatted.text)
             let who = recipient.map { " to \($0)" } ?? ""
             do {
                 let receipt = try await channel.deliver(message)

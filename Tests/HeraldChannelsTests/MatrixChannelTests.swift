@@ -281,6 +281,7 @@ func matrixMessage(_ kind: DeliveryKind, thread: String? = nil) -> OutboundMessa
     let incident = Incident(key: "dns", status: kind == .notice ? .open : .resolved, cycle: 1, title: event.title,
                             severity: .critical, openedAt: at, resolvedAt: kind == .notice ? nil : at.addingTimeInterval(2340), updatedAt: at)
     let (title, text) = try! MessageRenderer().render(kind: kind, event: event, incident: incident)
+    let html = try! MessageRenderer().render(kind: kind, event: event, incident: incident, markup: .html)
     return OutboundMessage(deliveryId: Identifier.make(prefix: "dlv"), kind: kind, event: event, incident: incident,
-                           title: title, text: text, thread: thread)
+                           title: title, text: text, thread: thread, formattedTitle: html.title, formattedText: html.text)
 }

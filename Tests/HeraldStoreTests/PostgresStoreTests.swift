@@ -9,6 +9,8 @@ import Testing
 enum TestPostgres {
     static let url: String? = ProcessInfo.processInfo.environment["HERALD_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
     static var isConfigured: Bool { url != nil }
+    /// The folder of the test server's private CA and certificates (`PG_TLS=1 scripts/pg-start`).
+    static let tls: String? = ProcessInfo.processInfo.environment["HERALD_TEST_POSTGRES_TLS"].flatMap { $0.isEmpty ? nil : $0 }
     static let disabledReason: Comment = "set HERALD_TEST_POSTGRES_URL (scripts/pg-start) to run against PostgreSQL"
 
     /// A new, empty database on the test server; answers its URL.
@@ -338,5 +340,66 @@ struct PostgresConcurrentEnqueueTests {
         #expect(created.sorted() == [0, 0, 0, 0, 0, 1])
         let clears = try await a.deliveries(DeliveryFilter(incident: "dns")).filter { $0.kind == .allClear }
         #expect(clears.count == 1)
+    }
+}
+
+/// PostgreSQL over TLS with a private CA (scripts/test starts the test server with `PG_TLS=1`):
+/// `verify-full` against the right CA connects, against another CA is refused before any query,
+/// and a role that authenticates by certificate logs in with `sslcert`/`sslkey`.
+@Suite(.enabled(if: TestPostgres.isConfigured && TestPostgres.tls != nil, "set HERALD_TEST_POSTGRES_TLS (scripts/test does)"))
+struct PostgresTLSTests {
+    static func url(_ base: String, user: String? = nil, _ query: String) -> String {
+        var parts = URLComponents(string: base)!
+        if let user { parts.user = user }
+        return parts.string! + "?" + query
+    }
+
+    @Test func verifyFullWithThePrivateCAConnects() async throws {
+        let tls = try #require(TestPostgres.tls)
+        let store = try await PostgresStore.open(url: Self.url(try await TestPostgres.freshDatabase(),
+                                                               "sslmode=verify-full&sslrootcert=\(tls)/ca.crt"), migrate: true)
+        #expect(try await store.incidents(limit: 1).isEmpty)
+        await store.close()
+    }
+
+    @Test func verifyFullWithAnotherCAIsRefused() async throws {
+        let tls = try #require(TestPostgres.tls)
+        do {
+            let store = try await PostgresStore.open(url: Self.url(try await TestPostgres.freshDatabase(),
+                                                                   "sslmode=verify-full&sslrootcert=\(tls)/other-ca.crt"), migrate: true)
+            await store.close()
+            Issue.record("a server whose certificate another CA signed was accepted")
+        } catch let error as StoreError {
+            #expect(error.isCannotOpen, "\(error)")
+            #expect(error.description.lowercased().contains("certificate"), "\(error)")
+        }
+    }
+
+    @Test func aClientCertificateLogsIn() async throws {
+        let tls = try #require(TestPostgres.tls)
+        let base = try await TestPostgres.freshDatabase()
+        let store = try await PostgresStore.open(
+            url: Self.url(base, user: "herald_cert", "sslmode=verify-full&sslrootcert=\(tls)/ca.crt&sslcert=\(tls)/client.crt&sslkey=\(tls)/client.key"),
+            migrate: true)
+        #expect(try await store.incidents(limit: 1).isEmpty)
+        await store.close()
+        // The same role without its certificate is refused.
+        await #expect(throws: StoreError.self) {
+            try await PostgresStore.open(url: Self.url(base, user: "herald_cert", "sslmode=verify-full&sslrootcert=\(tls)/ca.crt"), migrate: false)
+        }
+    }
+
+    @Test func tlsParametersAreCheckedBeforeConnecting() async throws {
+        let base = try #require(TestPostgres.url)
+        for (query, says) in [("sslcert=/etc/hostname", "give both sslcert and sslkey"),
+                              ("sslrootcert=/nonexistent/ca.crt", "sslrootcert: cannot read /nonexistent/ca.crt"),
+                              ("connect_timeout=inf", "connect_timeout must be a number of seconds from 0 to 3600")] {
+            do {
+                _ = try await PostgresStore.open(url: Self.url(base, query), migrate: false)
+                Issue.record("\(query) was accepted")
+            } catch let error as StoreError {
+                #expect(error.description.contains(says), "\(error)")
+            }
+        }
     }
 }
