@@ -85,14 +85,16 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 def events_lua(tmp, token, body_format, per_thread=None):
-    """A wrk script posting events whose incident keys never repeat (thread id + counter). With
+    """A wrk script posting events whose incident keys never repeat (thread id + counter), not even
+    across several wrk runs of the same script (the thread id starts from the clock: a repeated
+    trigger of an open incident pages nobody, so a repeated key would build no backlog). With
     `per_thread`, each wrk thread stops after that many answers. `body_format` is a Lua format
     string with two %d (thread, counter)."""
     path = os.path.join(tmp, "events.lua")
     stop = f"if responses >= {per_thread} then wrk.thread:stop() end" if per_thread else ""
     with open(path, "w") as f:
         f.write(f'''
-local threads, n = {{}}, 0
+local threads, n = {{}}, os.time() % 1000000 * 100
 function setup(thread) n = n + 1; thread:set("tid", n); table.insert(threads, thread) end
 counter, responses, non202 = 0, 0, 0
 request = function()
