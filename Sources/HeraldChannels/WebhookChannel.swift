@@ -5,26 +5,29 @@ import HeraldTransport
 
 /// `type: webhook` — POSTs the event as JSON; with `secret`, signs it per the Standard Webhooks
 /// scheme (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
-/// "id.timestamp.body">`). `webhook-id` is the delivery id, the same on every retry, so receivers
+/// "id.timestamp.body">`). With several secrets (a list, while a key is rotated) every one signs
+/// and the header carries one `v1,<sig>` per secret, separated by spaces, as the scheme allows:
+/// a receiver holding any one of the keys accepts the request. `webhook-id` is the delivery id, the same on every retry, so receivers
 /// can drop repeats. The receipt reference is the delivery id: an all-clear names its notice's
 /// delivery id in `thread`; `kind` is `notice`, `update` (an update or acknowledgement, to a
 /// receiver already told), `all_clear` or `summary` (for a receiver that never got the notice).
 ///
 /// Keys: `url` (http/https, required; treated as a secret since webhook URLs often carry tokens),
 /// `secret` / `secret_file` (a `whsec_`-prefixed base64 key as Standard Webhooks issues them, or
-/// any other string used as raw bytes), `headers` (extra request headers), `verify_tls` (default true).
+/// any other string used as raw bytes; either may be a list), `headers` (extra request headers), `verify_tls` (default true).
 public struct WebhookChannel: Channel {
     public let name: String
     public let type = "webhook"
     let url: String
-    let key: SymmetricKey?
+    /// In configuration order; empty: unsigned.
+    let keys: [SymmetricKey]
     let headers: [(name: String, value: String)]
     let verifyTLS: Bool
     let context: ChannelContext
 
     public static func make(_ settings: ChannelSettings, _ context: ChannelContext) throws -> any Channel {
         let url = try settings.url("url", schemes: ["http", "https"], secret: true)
-        let key = try settings.secret("secret").map(signingKey)
+        let keys = try settings.secretList("secret").map(signingKey)
         var headers: [(name: String, value: String)] = []
         for (name, value) in try settings.stringMap("headers")?.sorted(by: { $0.key < $1.key }) ?? [] {
             guard isToken(name) else { throw settings.error("headers", "invalid header name \"\(name)\"") }
@@ -35,7 +38,7 @@ public struct WebhookChannel: Channel {
             headers.append((name, value))
         }
         let verifyTLS = try settings.bool("verify_tls") ?? true
-        return WebhookChannel(name: settings.channel, url: url, key: key, headers: headers, verifyTLS: verifyTLS, context: context)
+        return WebhookChannel(name: settings.channel, url: url, keys: keys, headers: headers, verifyTLS: verifyTLS, context: context)
     }
 
     /// Standard Webhooks keys are `whsec_` + base64; anything else is used as its UTF-8 bytes.
@@ -59,7 +62,7 @@ public struct WebhookChannel: Channel {
     }
 
     public var redactedDescription: String {
-        "webhook \(RedactedURL(url))\(key == nil ? "" : " signed")"
+        "webhook \(RedactedURL(url))\(keys.isEmpty ? "" : keys.count == 1 ? " signed" : " signed with \(keys.count) keys")"
     }
 
     public func deliver(_ message: OutboundMessage) async throws -> Receipt {
@@ -71,13 +74,18 @@ public struct WebhookChannel: Channel {
             ("webhook-id", message.deliveryId),
             ("Idempotency-Key", message.deliveryId),
         ] + headers
-        if let key {
+        if !keys.isEmpty {
             let timestamp = String(Int(Date().timeIntervalSince1970))
             request.headers.append(("webhook-timestamp", timestamp))
-            request.headers.append(("webhook-signature", Self.signature(id: message.deliveryId, timestamp: timestamp, body: body, key: key)))
+            request.headers.append(("webhook-signature", Self.signatures(id: message.deliveryId, timestamp: timestamp, body: body, keys: keys)))
         }
         let response = try await HTTPClassifier.send(request, via: context.transport)
         return Receipt(reference: message.deliveryId, status: response.status)
+    }
+
+    /// One `v1,<sig>` per key, separated by spaces (Standard Webhooks' list of signatures).
+    public static func signatures(id: String, timestamp: String, body: [UInt8], keys: [SymmetricKey]) -> String {
+        keys.map { signature(id: id, timestamp: timestamp, body: body, key: $0) }.joined(separator: " ")
     }
 
     /// `v1,<base64 HMAC-SHA256("id.timestamp.body")>`.

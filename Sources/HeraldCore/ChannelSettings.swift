@@ -96,6 +96,37 @@ public final class ChannelSettings: @unchecked Sendable {
         throw missing(key, message: "missing required key (give \(key) or \(key)_file)")
     }
 
+    /// Like `secret`, but `key` may be a list of values and `key_file` a list of files — several
+    /// keys in use at once, while one replaces another. In order, without repeats; an empty value
+    /// is skipped (so `${PREVIOUS_SECRET:-}` can be left unset), an unreadable file is an error at
+    /// its item. Empty when neither key is given. Records every value as a secret.
+    public func secretList(_ key: String) throws -> [Secret] {
+        let fileKey = key + "_file"
+        let direct = take(key)
+        let fromFile = take(fileKey)
+        if direct != nil, fromFile != nil {
+            let pair = entry(fileKey)!
+            throw ConfigError(file: file, line: pair.line, column: pair.column, keyPath: path(fileKey),
+                              message: "give either \(key) or \(fileKey), not both")
+        }
+        var values: [String] = []
+        if let direct {
+            values = try reader.listItems(direct, path(key)).map(\.value)
+        } else if let fromFile {
+            for item in try reader.listItems(fromFile, path(fileKey)) {
+                switch readSecretFile(item.value, relativeTo: directory) {
+                case .success(let s): values.append(s)
+                case .failure(let failure):
+                    throw reader.error(item.node, item.path, "cannot read \(item.value): \(failure.text)")
+                }
+            }
+        }
+        var seen: Set<String> = []
+        let secrets = values.filter { !$0.isEmpty && seen.insert($0).inserted }
+        secrets.forEach(record)
+        return secrets.map(Secret.init)
+    }
+
     /// A required absolute URL with one of `schemes` and a host. `secret: true` records it for
     /// redaction (webhook URLs carry tokens).
     public func url(_ key: String, schemes: Set<String>, secret: Bool = false) throws -> String {
