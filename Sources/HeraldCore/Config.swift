@@ -50,6 +50,8 @@ public struct ServerConfig: Sendable {
     /// client address may make at once, and how fast that budget refills; beyond it, `429`.
     public var failedAuthBurst: Int = 10
     public var failedAuthPerSecond: Double = 1
+    /// `server.tls: {cert_file, key_file}`, default none: plain HTTP (see `ListenerTLSConfig`).
+    public var tls: ListenerTLSConfig?
 
     /// Tokens shorter than this are refused: a token is the only thing between the internet and
     /// paging a company.

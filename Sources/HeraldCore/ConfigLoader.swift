@@ -402,7 +402,8 @@ final class LoadContext {
 
     func loadServer(_ node: YNode, into server: inout ServerConfig) {
         guard let m = MapReader(self, node, "server") else { return }
-        m.checkKeys(["listen", "max_body_bytes", "drain_timeout", "tokens", "status_title", "failed_auth"])
+        m.checkKeys(["listen", "max_body_bytes", "drain_timeout", "tokens", "status_title", "failed_auth", "tls"])
+        if case let (v, p)? = m.entry("tls") { server.tls = loadListenerTLS(v, path: p) }
         if case let (v, p)? = m.entry("failed_auth"), let f = MapReader(self, v, p) {
             f.checkKeys(["burst", "per_second"])
             if case let (bv, bp)? = f.entry("burst"), let n = get({ try reader.int(bv, bp) }) {

@@ -30,6 +30,8 @@ public final class HeraldApplication: Sendable {
     let redactor: Redactor
     let logger: Logger
     let ready = Atomic<Bool>(false)
+    /// `server.tls`: the listener's certificate, swapped by `reloadTLS`; nil serves plain HTTP.
+    public let listenerTLS: ListenerTLS?
     let boundPort = Atomic<Int>(0)
 
     /// Opens the SQLite store at `store.path` and builds every channel. Throws `ConfigErrors` for
@@ -83,6 +85,7 @@ public final class HeraldApplication: Sendable {
                 return Array(rest.prefix(group.count))
             }
         }
+        listenerTLS = try config.server.tls.map(ListenerTLS.init)
         auth = Authenticator(tokens: config.server.tokens,
                              throttle: AuthThrottle(burst: config.server.failedAuthBurst, perSecond: config.server.failedAuthPerSecond))
     }
@@ -108,15 +111,16 @@ public final class HeraldApplication: Sendable {
     /// finish within `server.drain_timeout`, releases the rest to the store.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let listen = config.server.listen
+        let scheme = listenerTLS == nil ? "http" : "https"
         let app = Application(
             router: buildRouter(),
-            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+            server: serverBuilder(idleTimeout: .seconds(60)),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "herald"),
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port ?? listen.port
                 boundPort.store(port, ordering: .relaxed)
                 ready.store(true, ordering: .relaxed)
-                logger.info("listening on http://\(HostPort(host: listen.host, port: port))")
+                logger.info("listening on \(scheme)://\(HostPort(host: listen.host, port: port))")
                 await onListening(port)
             },
             logger: logger

@@ -89,7 +89,8 @@ func loadConfig(_ path: String?) throws -> HeraldConfig {
         throw CLIExit.usage("herald: no configuration: pass --config FILE or set HERALD_CONFIG")
     }
     do {
-        return try ConfigLoader.load(file: file, validate: ChannelRegistry.validate)
+        // The listener's certificate and key are checked here too, so `herald check` finds them.
+        return try ConfigLoader.load(file: file, validate: { ChannelRegistry.validate($0) + ListenerTLS.validate($0) })
     } catch let errors as ConfigErrors {
         throw CLIExit.local(errors.description)
     } catch let error as ConfigError {

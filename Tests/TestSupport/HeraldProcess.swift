@@ -53,11 +53,11 @@ public final class HeraldProcess: Sendable {
     public var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
     public var isRunning: Bool { process.isRunning }
 
-    /// The port from the "listening on http://HOST:PORT" log line, once it appears.
+    /// The port from the "listening on http(s)://HOST:PORT" log line, once it appears.
     public func waitForPort(timeout: Duration = .seconds(30)) async -> Int? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let range = stderr.range(of: #"listening on http://[^\s]+:(\d+)"#, options: .regularExpression) {
+            if let range = stderr.range(of: #"listening on https?://[^\s]+:(\d+)"#, options: .regularExpression) {
                 let line = stderr[range]
                 if let colon = line.lastIndex(of: ":") { return Int(line[line.index(after: colon)...]) }
             }
