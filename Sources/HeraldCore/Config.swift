@@ -11,6 +11,8 @@ public struct HeraldConfig: Sendable {
     public var routes: [Route]
     /// `templates:` — overrides of the default message templates.
     public var templates: MessageRenderer.Templates = .defaults
+    /// `retention:` — how long finished history is kept (see `RetentionConfig`).
+    public var retention = RetentionConfig()
     /// Where the configuration came from (for messages).
     public var file: String
 

@@ -370,9 +370,10 @@ final class LoadContext {
 
     func loadRoot(_ root: YNode, into config: inout HeraldConfig) {
         guard let top = MapReader(self, root, "") else { return }
-        top.checkKeys(["server", "store", "retry", "channels", "routes", "templates"])
+        top.checkKeys(["server", "store", "retry", "channels", "routes", "templates", "retention"])
         if let node = top.value("server") { loadServer(node, into: &config.server) }
         if let node = top.value("store") { loadStore(node, into: &config.store) }
+        if let node = top.value("retention") { loadRetention(node, into: &config.retention) }
         if let node = top.value("retry") { config.retry = loadRetry(node, path: "retry", base: .default) }
         var names: Set<String> = []
         if let node = top.value("channels") { (config.channels, names) = loadChannels(node, retry: config.retry) }

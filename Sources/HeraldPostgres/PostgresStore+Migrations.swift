@@ -6,7 +6,7 @@ import PostgresNIO
 /// under an advisory lock, so nodes starting together with `--migrate` migrate once.
 extension PostgresStore {
     /// The schema version this herald reads and writes.
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
 
     /// Statements per version, in order. Never edit a released one: add a version.
     static let migrations: [Int: [String]] = [
@@ -126,6 +126,17 @@ extension PostgresStore {
             "ALTER TABLE incidents ADD COLUMN last_seen_at DOUBLE PRECISION",
             "ALTER TABLE deliveries ADD COLUMN lease_token TEXT",
             "ALTER TABLE attempts ADD COLUMN late BOOLEAN NOT NULL DEFAULT false",
+        ],
+        // Retention: deleting an event checks no delivery refers to it, and each pruning stage
+        // walks its table in time order.
+        3: [
+            "CREATE INDEX deliveries_event ON deliveries (event_id)",
+            "CREATE INDEX events_received ON events (received_at, id)",
+            "CREATE INDEX idempotency_created ON idempotency (created_at)",
+            "DROP INDEX incidents_updated",
+            "CREATE INDEX incidents_updated ON incidents (updated_at, key)",
+            "DROP INDEX status_posts_time",
+            "CREATE INDEX status_posts_time ON status_posts (posted_at, id)",
         ],
     ]
 

@@ -43,6 +43,10 @@ public final class SQLiteStore: Store {
         config.journalMode = .wal
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
+            // Effective only on a new file, before its first table: pages that retention frees
+            // can then go back to the file system (`reclaimSpace`). An older file is converted by
+            // `convertSmallFileToIncrementalVacuum` or `herald migrate --store FILE`.
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
@@ -63,6 +67,14 @@ public final class SQLiteStore: Store {
         }
         encoder = StoredJSON.encoder()
         decoder = StoredJSON.decoder()
+        // Only the file's owner rewrites it.
+        if exclusive {
+            do {
+                try convertSmallFileToIncrementalVacuum()
+            } catch {
+                throw StoreError.cannotOpen("\(path): \(error)")
+            }
+        }
     }
 
     deinit {
@@ -70,7 +82,7 @@ public final class SQLiteStore: Store {
     }
 
     /// The number of migrations this herald knows.
-    static let schemaVersion = 2
+    static let schemaVersion = 3
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -169,6 +181,19 @@ public final class SQLiteStore: Store {
                 ALTER TABLE attempts ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
                 CREATE INDEX deliveries_fallback ON deliveries(fallback_of) WHERE fallback_of IS NOT NULL;
                 CREATE INDEX deliveries_created ON deliveries(created_at, id);
+                """)
+        }
+        // Retention: deleting an event checks no delivery refers to it, and each pruning stage
+        // walks its table in time order.
+        m.registerMigration("v3") { db in
+            try db.execute(sql: """
+                CREATE INDEX deliveries_event ON deliveries(event_id);
+                CREATE INDEX events_received ON events(received_at, id);
+                CREATE INDEX idempotency_created ON idempotency(created_at);
+                DROP INDEX incidents_updated;
+                CREATE INDEX incidents_updated ON incidents(updated_at, key);
+                DROP INDEX status_posts_time;
+                CREATE INDEX status_posts_time ON status_posts(posted_at, id);
                 """)
         }
         return m

@@ -130,6 +130,7 @@ public final class HeraldApplication: Sendable {
                 // Shut down in reverse order: first stop accepting, then drain the dispatcher.
                 services: [
                     .init(service: dispatcher),
+                    .init(service: RetentionService(store: store, retention: { [self] in config.retention }, logger: logger)),
                     .init(service: app),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

@@ -278,6 +278,20 @@ public protocol Store: Sendable {
     /// Deliveries per state, for metrics and readiness.
     func countsByState() async throws -> [DeliveryState: Int]
 
+    /// Deliveries waiting or in flight, per state (`queued`, `retrying`, `in_flight`), counted
+    /// through indexes that hold only waiting work: the cost follows the backlog, not the history
+    /// (for /metrics; default: from `countsByState`).
+    func waitingCounts() async throws -> [DeliveryState: Int]
+
+    /// Retention: removes one batch (at most `limit` rows examined) of what is older than
+    /// `cutoffs` allow, starting at `cursor`; answers what went and where to go on (see
+    /// `Store+Retention.swift`; default: nothing to prune).
+    func prune(_ cutoffs: RetentionConfig.Cutoffs, from cursor: PruneCursor, limit: Int) async throws -> PruneStep
+
+    /// Gives at most `pages` free pages back to the file system and answers how many are still
+    /// free (SQLite's incremental vacuum; default: 0, the database manages its own space).
+    func reclaimSpace(pages: Int) async throws -> Int
+
     /// Stores a public status post (idempotent by its id).
     func publishStatus(_ post: StatusPost) async throws
 

@@ -156,6 +156,10 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case replayAfterTheResolveSkipsNoticesAndUpdates
     case noFallbackAfterTheResolveAndNoneToATargetAlreadyPaged
     case fieldsAnEventLeavesOutKeepTheIncidentsValues
+    case pruningRemovesFinishedHistoryAndKeepsOpenWaitingAndInFlightWork
+    case prunedIncidentsGoWithTheirHistoryAfterTheirPeriod
+    case pruningForgetsIdempotencyKeysAfterTheirPeriod
+    case waitingCountsAreTheWaitingStates
 
     var testDescription: String { rawValue }
 
@@ -185,6 +189,11 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .replayAfterTheResolveSkipsNoticesAndUpdates: try await c.replayAfterTheResolveSkipsNoticesAndUpdates()
         case .noFallbackAfterTheResolveAndNoneToATargetAlreadyPaged: try await c.noFallbackAfterTheResolveAndNoneToATargetAlreadyPaged()
         case .fieldsAnEventLeavesOutKeepTheIncidentsValues: try await c.fieldsAnEventLeavesOutKeepTheIncidentsValues()
+        case .pruningRemovesFinishedHistoryAndKeepsOpenWaitingAndInFlightWork:
+            try await c.pruningRemovesFinishedHistoryAndKeepsOpenWaitingAndInFlightWork()
+        case .prunedIncidentsGoWithTheirHistoryAfterTheirPeriod: try await c.prunedIncidentsGoWithTheirHistoryAfterTheirPeriod()
+        case .pruningForgetsIdempotencyKeysAfterTheirPeriod: try await c.pruningForgetsIdempotencyKeysAfterTheirPeriod()
+        case .waitingCountsAreTheWaitingStates: try await c.waitingCountsAreTheWaitingStates()
         }
     }
 }
