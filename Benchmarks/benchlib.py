@@ -67,11 +67,17 @@ def stop_herald(p):
     except subprocess.TimeoutExpired: p.kill(); p.wait()
 
 def queue_depth(port):
-    """{state: count} from herald's /metrics."""
+    """{state: count} from herald's /metrics: the waiting states (queued, retrying, in_flight) from
+    herald_queue_depth (the whole store), and delivered / failed from this node's
+    herald_deliveries_total counters (summed over channels; since this process started)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60); c.request("GET", "/metrics")
     body = c.getresponse().read().decode()
-    return {m.group(1): int(float(m.group(2)))
-            for m in re.finditer(r'herald_queue_depth\{state="(\w+)"\} ([0-9.e+]+)', body)}
+    q = {m.group(1): int(float(m.group(2)))
+         for m in re.finditer(r'herald_queue_depth\{state="(\w+)"\} ([0-9.e+]+)', body)}
+    for outcome in ("delivered", "failed"):
+        q[outcome] = int(sum(float(v) for v in re.findall(
+            r'^herald_deliveries_total\{[^}]*outcome="' + outcome + r'"[^}]*\} (\S+)$', body, re.M)))
+    return q
 
 def rss_mb(pid):
     """(current RSS, peak RSS) in MB."""

@@ -7,8 +7,8 @@ database (`herald migrate`), N `herald serve` nodes with the same config, and th
 EVENTS / N events to its own node, incident keys never repeat), each fanned out to FANOUT signed
 webhook channels (concurrency CONCURRENCY each, per node). The clock runs from the first POST until
 the store holds every delivery and none waiting or in flight (polled every 100 ms on one psql session
-with two index-only counts; /metrics' herald_queue_depth is a count over the whole table, which polled
-that often would load the database being measured; it is read once at the end for the figures).
+with two index-only counts, so the poll does not load the database being measured; /metrics is read
+once at the end: delivered and failed are each node's herald_deliveries_total counters, summed).
 
 Per node count, the database's cost per delivery: transactions committed (pg_stat_database
 xact_commit of the benchmark database: every statement outside a transaction counts as one,
@@ -194,19 +194,19 @@ def run_throughput(a, tmp, server, data_dir, nginx_port, ac_port, n):
             for l in loads:
                 l.kill(); l.wait()
             watch.close()
-        q = queue_depth(nodes[0][1])     # the nodes' own view: herald_queue_depth from /metrics
         cpu = pg_cpu_seconds(data_dir) - cpu0
         hcpu = sum(cpu_seconds(p.pid) for p, _, _ in nodes) - hcpu0
         after = db_counters(server, db)
-        delivered = q.get("delivered", 0)
         per_node_delivered = []
+        failed = 0
         for _, port, _ in nodes:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30); c.request("GET", "/metrics")
-            m = c.getresponse().read().decode()
-            per_node_delivered.append(int(sum(float(v) for v in re.findall(r'^herald_deliveries_total\{[^}]*outcome="delivered"[^}]*\} (\S+)$', m, re.M))))
+            per_node = queue_depth(port)      # delivered and failed are this node's counters
+            per_node_delivered.append(per_node.get("delivered", 0))
+            failed += per_node.get("failed", 0)
+        delivered = sum(per_node_delivered)
         d = max(1, delivered)
         statements = top_statements(url, d) if a.statements else []
-        return dict(statements=statements, nodes=n, delivered=delivered, failed=q.get("failed", 0), seconds=seconds, rate=delivered / seconds,
+        return dict(statements=statements, nodes=n, delivered=delivered, failed=failed, seconds=seconds, rate=delivered / seconds,
                     commits_per_delivery=(after["commits"] - before["commits"]) / d,
                     wal_syncs_per_delivery=(after["wal_syncs"] - before["wal_syncs"]) / d,
                     wal_bytes_per_delivery=(after["wal_bytes"] - before["wal_bytes"]) / d,

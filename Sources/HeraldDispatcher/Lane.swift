@@ -40,6 +40,8 @@ final class Lane: Sendable {
     private let retried: Counter
     private let failed: Counter
     private let duration: Metrics.Timer
+    /// From a resolve's receipt to its all-clear's delivery: how long the good news took.
+    private let allClearDelay: Metrics.Timer
 
     init(channel: any Channel, config: ChannelConfig, store: any Store, recorder: GroupCommitter<AttemptRecord, Void>,
          renderer: RenderMemo, redactor: Redactor, owner: String, options: Dispatcher.Options, logger: Logger,
@@ -67,6 +69,8 @@ final class Lane: Sendable {
         failed = Counter(label: "herald_deliveries_total", dimensions: [("channel", config.name), ("outcome", "failed")])
         duration = Metrics.Timer(label: "herald_attempt_duration_seconds", dimensions: [("channel", config.name)],
                                  preferredDisplayUnit: .seconds)
+        allClearDelay = Metrics.Timer(label: "herald_allclear_delay_seconds", dimensions: [("channel", config.name)],
+                                      preferredDisplayUnit: .seconds)
     }
 
     var inFlightCount: Int { state.withLock { $0.inFlight } }
@@ -202,6 +206,10 @@ final class Lane: Sendable {
                                    outcome: .delivered(reference: receipt.reference), status: receipt.status)
             delivered.increment()
             duration.recordNanoseconds(elapsed.nanoseconds)
+            if delivery.kind == .allClear {
+                let waited = min(max(0, Date().timeIntervalSince(item.event.receivedAt)), 1e9)
+                allClearDelay.recordNanoseconds(Int64(waited * 1e9))
+            }
         } catch {
             let elapsed = clock.now - start
             duration.recordNanoseconds(elapsed.nanoseconds)
@@ -213,7 +221,7 @@ final class Lane: Sendable {
             case .retry(let at):
                 retried.increment()
                 logger.notice("attempt failed; will retry", metadata: [
-                    "delivery": "\(delivery.id)", "reason": "\(failure.reason.rawValue)",
+                    "delivery": "\(delivery.id)", "incident": "\(delivery.incident)", "reason": "\(failure.reason.rawValue)",
                     "retry_in": "\(Duration.seconds(clamping: at.timeIntervalSinceNow).formatted)",
                     "error": "\(failure.description)",
                 ])
@@ -221,7 +229,7 @@ final class Lane: Sendable {
                 outcome = .failed(reason: redactor.redact(reason))
                 failed.increment()
                 logger.warning("delivery failed", metadata: [
-                    "delivery": "\(delivery.id)", "reason": "\(failure.reason.rawValue)", "error": "\(redactor.redact(reason))",
+                    "delivery": "\(delivery.id)", "incident": "\(delivery.incident)", "reason": "\(failure.reason.rawValue)", "error": "\(redactor.redact(reason))",
                 ])
             default:
                 break
@@ -240,7 +248,9 @@ final class Lane: Sendable {
             if !record.fallback.isEmpty { fallback?.wake() }
         } catch {
             // The delivery stays in flight in the store; its lease expires and it is sent again.
-            logger.error("cannot record attempt outcome", metadata: ["delivery": "\(delivery.id)", "error": "\(error)"])
+            logger.error("cannot record attempt outcome", metadata: [
+                "delivery": "\(delivery.id)", "incident": "\(delivery.incident)", "error": "\(redactor.redact("\(error)"))",
+            ])
         }
         state.withLock { $0.inFlight -= 1 }
         wakeup.signal()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeraldCore
 
 @main
 struct Herald: AsyncParsableCommand {
@@ -16,6 +17,7 @@ struct Herald: AsyncParsableCommand {
 
             Client commands read HERALD_URL (default http://127.0.0.1:8080) and HERALD_TOKEN.
             """,
+        version: HeraldVersion.current,
         subcommands: [Serve.self, Migrate.self, Send.self, Deliveries.self, Replay.self, Incidents.self, Check.self, TestChannel.self]
     )
 
