@@ -104,6 +104,7 @@ public final class HeraldApplication: Sendable {
         addAdminRoutes(to: router)
         addOpsRoutes(to: router)
         addOpenAPIRoutes(to: router)
+        addBackupRoutes(to: router)
         return router
     }
 

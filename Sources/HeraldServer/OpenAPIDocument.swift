@@ -8,7 +8,7 @@ enum OpenAPIDocument {
   "info": {
     "title": "Herald",
     "version": "1.0.0",
-    "description": "Herald's HTTP API: ingest of events and monitoring tools' webhooks, the admin API (deliveries, replay, incidents), health and metrics, and the public status page.\n\nAuthentication: `Authorization: Bearer TOKEN` with a token from `server.tokens`. Scope `ingest`: POST /v1/events, /v1/hooks/alertmanager, /v1/hooks/grafana. Scope `admin`: /v1/deliveries, /v1/replay, /v1/incidents. POST /v2/enqueue carries an ingest token as `routing_key` in the body instead. No token, a malformed header or an unknown token is 401; a valid token without the scope is 403. Failed authentications are throttled per client address: past a burst, 429 with Retry-After. The ops and status paths are public.\n\nEvery error answer is JSON `{\"error\", \"field\"}` (`field` when one field, header or parameter is at fault), except /v2/enqueue's 400 and 401, which answer as PagerDuty does. Times are RFC 3339 strings in UTC."
+    "description": "Herald's HTTP API: ingest of events and monitoring tools' webhooks, the admin API (deliveries, replay, incidents), health and metrics, and the public status page.\n\nAuthentication: `Authorization: Bearer TOKEN` with a token from `server.tokens`. Scope `ingest`: POST /v1/events, /v1/hooks/alertmanager, /v1/hooks/grafana. Scope `admin`: /v1/deliveries, /v1/replay, /v1/backup, /v1/incidents. POST /v2/enqueue carries an ingest token as `routing_key` in the body instead. No token, a malformed header or an unknown token is 401; a valid token without the scope is 403. Failed authentications are throttled per client address: past a burst, 429 with Retry-After. The ops and status paths are public.\n\nEvery error answer is JSON `{\"error\", \"field\"}` (`field` when one field, header or parameter is at fault), except /v2/enqueue's 400 and 401, which answer as PagerDuty does. Times are RFC 3339 strings in UTC."
   },
   "tags": [
     {
@@ -678,6 +678,71 @@ enum OpenAPIDocument {
           },
           "429": {
             "$ref": "#/components/responses/TooManyFailedAuthentications"
+          }
+        }
+      }
+    },
+    "/v1/backup": {
+      "get": {
+        "operationId": "backup",
+        "tags": [
+          "admin"
+        ],
+        "summary": "A consistent copy of the SQLite store, made while serving (token scope: admin)",
+        "description": "Copies the store with SQLite's online backup API in one read transaction, so the copy holds every event and delivery committed before the backup began, while Herald goes on accepting and sending. The answer is the copy itself, a SQLite database file; `herald backup --to FILE` writes it to FILE and checks it. The copy is made beside the store and removed once it is being sent, so the store's volume needs room for one more copy. One backup runs at a time per store. A PostgreSQL store is backed up with pg_dump instead: 409.",
+        "security": [
+          {
+            "bearer": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The copy: a SQLite 3 database file.",
+            "headers": {
+              "Content-Disposition": {
+                "description": "`attachment; filename=\"herald-<time>.sqlite\"`.",
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/vnd.sqlite3": {
+                "schema": {
+                  "type": "string",
+                  "contentMediaType": "application/vnd.sqlite3"
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "409": {
+            "description": "The store is PostgreSQL (use pg_dump), or a backup of it is already running.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "429": {
+            "$ref": "#/components/responses/TooManyFailedAuthentications"
+          },
+          "500": {
+            "description": "The copy could not be made (the store's directory is full or not writable).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           }
         }
       }

@@ -32,6 +32,10 @@ extension CurlTransport {
         private var continuation: Waiter?
 
         var body: [UInt8] = []
+        /// When set (a download), the body goes to this file descriptor instead of `body`, whole.
+        var bodyFile: Int32 = -1
+        /// The errno of a failed write to `bodyFile`; the transfer is then aborted.
+        var bodyFileError: Int32 = 0
         var headers: [(name: String, value: String)] = []
         /// Request headers (HTTP) or `RCPT TO` addresses (SMTP) handed to libcurl; freed once libcurl is
         /// done with the easy handle.
@@ -95,7 +99,26 @@ extension CurlTransport {
 
         // MARK: libcurl callbacks (loop thread)
 
-        func appendBody(_ bytes: UnsafeRawBufferPointer) {
+        /// False aborts the transfer (a download whose file cannot be written).
+        func appendBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            if bodyFile >= 0 {
+                var rest = bytes[...]
+                while !rest.isEmpty {
+                    let n = write(bodyFile, UnsafeRawBufferPointer(rebasing: rest).baseAddress, rest.count)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        bodyFileError = errno
+                        return false
+                    }
+                    rest = rest.dropFirst(n)
+                }
+                return true
+            }
+            appendBodyInMemory(bytes)
+            return true
+        }
+
+        private func appendBodyInMemory(_ bytes: UnsafeRawBufferPointer) {
             let room = maxResponseBytes - body.count
             guard room > 0 else { return }
             let take = min(room, bytes.count)
@@ -138,13 +161,13 @@ extension CurlTransport {
     }
 }
 
-/// WRITEFUNCTION: `userdata` is the transfer's unretained opaque pointer. Always consumes everything.
+/// WRITEFUNCTION: `userdata` is the transfer's unretained opaque pointer. Consumes everything
+/// (past the cap it is discarded), except when a download's file cannot be written: 0 aborts.
 let curlWriteCallback: hc_data_cb = { pointer, size, count, userdata in
     let total = size * count
     guard let pointer, let userdata, total > 0 else { return total }
     let transfer = Unmanaged<CurlTransport.Transfer>.fromOpaque(userdata).takeUnretainedValue()
-    transfer.appendBody(UnsafeRawBufferPointer(start: pointer, count: total))
-    return total
+    return transfer.appendBody(UnsafeRawBufferPointer(start: pointer, count: total)) ? total : 0
 }
 
 /// HEADERFUNCTION: called once per complete header line, status lines included.

@@ -18,7 +18,8 @@ struct Herald: AsyncParsableCommand {
             Client commands read HERALD_URL (default http://127.0.0.1:8080) and HERALD_TOKEN.
             """,
         version: HeraldVersion.current,
-        subcommands: [Serve.self, Migrate.self, Send.self, Deliveries.self, Replay.self, Incidents.self, Check.self, TestChannel.self]
+        subcommands: [Serve.self, Migrate.self, Send.self, Deliveries.self, Replay.self, Incidents.self, Check.self, TestChannel.self,
+                      Backup.self]
     )
 
     /// ArgumentParser exits 64 for usage errors; Herald documents 2, as shells expect.
