@@ -52,6 +52,8 @@ public struct ServerConfig: Sendable {
     /// client address may make at once, and how fast that budget refills; beyond it, `429`.
     public var failedAuthBurst: Int = 10
     public var failedAuthPerSecond: Double = 1
+    /// `server.log_format`, default `text`: `json` writes one JSON object per log line.
+    public var logFormat: LogFormat = .text
     /// `server.tls: {cert_file, key_file}`, default none: plain HTTP (see `ListenerTLSConfig`).
     public var tls: ListenerTLSConfig?
 

@@ -403,7 +403,10 @@ final class LoadContext {
 
     func loadServer(_ node: YNode, into server: inout ServerConfig) {
         guard let m = MapReader(self, node, "server") else { return }
-        m.checkKeys(["listen", "max_body_bytes", "drain_timeout", "tokens", "status_title", "failed_auth", "tls"])
+        m.checkKeys(["listen", "max_body_bytes", "drain_timeout", "tokens", "status_title", "failed_auth", "tls", "log_format"])
+        if case let (v, p)? = m.entry("log_format"), let s = get({ try reader.string(v, p) }) {
+            if let format = LogFormat(rawValue: s) { server.logFormat = format } else { report(v, p, "expected text or json") }
+        }
         if case let (v, p)? = m.entry("tls") { server.tls = loadListenerTLS(v, path: p) }
         if case let (v, p)? = m.entry("failed_auth"), let f = MapReader(self, v, p) {
             f.checkKeys(["burst", "per_second"])

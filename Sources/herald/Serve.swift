@@ -27,6 +27,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
+    @Option(help: "Log format: text (key=value) or json (one object per line), overriding server.log_format.")
+    var logFormat: String?
+
     func run() async throws {
         limitMallocArenas()
         var loaded = try loadConfig(config)
@@ -43,11 +46,14 @@ struct Serve: AsyncParsableCommand {
             }
         }
         guard let level = Logger.Level(rawValue: logLevel) else { throw CLIExit.usage("--log-level: unknown level \"\(logLevel)\"") }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        var format = loaded.server.logFormat
+        if let logFormat {
+            guard let chosen = LogFormat(rawValue: logFormat) else { throw CLIExit.usage("--log-format: expected text or json, got \"\(logFormat)\"") }
+            format = chosen
         }
+        // Configured secrets are masked in every line, whatever the call site did.
+        let redaction = LogRedaction(Redactor(secrets: loaded.secrets))
+        HeraldLogging.bootstrap(format: format, level: level, redaction: redaction)
         let logger = Logger(label: "herald")
         let app: HeraldApplication
         let opened: any Store
@@ -65,6 +71,7 @@ struct Serve: AsyncParsableCommand {
             await opened.close()
             throw CLIExit.local("herald: \(error)")
         }
+        redaction.follow(app)
         do {
             try await app.run()
             await opened.close()
