@@ -46,7 +46,11 @@ extension SQLiteStore {
                 guard try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") == 2 else { return 0 }
                 // One row per page moved; GRDB steps the statement to its end.
                 try db.execute(sql: "PRAGMA incremental_vacuum(\(max(1, pages)))")
-                return try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+                let free = try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+                // The file shrinks when the WAL holding the vacuum is checkpointed: do it now, in
+                // the mode that waits for no reader and no writer.
+                if free == 0 { try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+                return free
             }
         }
     }
