@@ -160,6 +160,8 @@ public struct ChannelConfig: Sendable {
     public var fallback: String?
     /// The type-specific keys.
     public var settings: ChannelSettings
+    /// `templates:` under the channel, over the global ones (nil: the global templates as they are).
+    public var templates: MessageRenderer.Templates?
 
     public init(name: String, type: String, retry: RetryPolicy = .default, concurrency: Int = 16,
                 ratePerSecond: Double? = nil, timeout: Duration = .seconds(30), settings: ChannelSettings) {

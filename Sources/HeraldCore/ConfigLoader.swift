@@ -301,6 +301,8 @@ final class LoadContext {
     let directory: String
     let reader: NodeReader
     var errors: [ConfigError] = []
+    /// Channels' own `templates:`, by channel, applied over the global ones once those are read.
+    var channelTemplates: [String: [String: String]] = [:]
 
     init(file: String, environment: [String: String]) {
         self.file = file
@@ -379,26 +381,50 @@ final class LoadContext {
         if let node = top.value("channels") { (config.channels, names) = loadChannels(node, retry: config.retry) }
         if let node = top.value("routes") { config.routes = loadRoutes(node, channels: names) }
         if let node = top.value("templates") { loadTemplates(node, into: &config.templates) }
+        // A channel's own templates go over the global ones, key by key.
+        for i in config.channels.indices {
+            guard let overrides = channelTemplates[config.channels[i].name] else { continue }
+            var templates = config.templates
+            for (key, field) in MessageRenderer.Templates.keys {
+                if let source = overrides[key] { templates[keyPath: field] = source }
+            }
+            config.channels[i].templates = templates
+        }
     }
 
     /// `templates:` — Mustache sources for `notice_title`, `notice_text`, `update_title`,
     /// `update_text`, `all_clear_title`, `all_clear_text`, `summary_title`, `summary_text`; each
     /// is compiled here so a syntax error is reported with its location.
     func loadTemplates(_ node: YNode, into templates: inout MessageRenderer.Templates) {
-        guard let m = MapReader(self, node, "templates") else { return }
+        let sources = templateSources(node, path: "templates")
+        for (key, field) in MessageRenderer.Templates.keys {
+            if let source = sources[key] { templates[keyPath: field] = source }
+        }
+    }
+
+    /// The templates a `templates:` mapping sets, by key, each compiled here so a syntax error is
+    /// reported with its location (the global section, or a channel's).
+    func templateSources(_ node: YNode, path: String) -> [String: String] {
+        guard let m = MapReader(self, node, path) else { return [:] }
         let keys = MessageRenderer.Templates.keys
         m.checkKeys(keys.map(\.0))
+        var sources: [String: String] = [:]
         for (key, field) in keys {
             guard case let (v, p)? = m.entry(key), let source = get({ try reader.string(v, p) }) else { continue }
             var candidate = MessageRenderer.Templates()
             candidate[keyPath: field] = source
             do {
                 _ = try MessageRenderer(templates: candidate)
-                templates[keyPath: field] = source
+                if let unknown = TemplateNames.firstUnknown(in: source) {
+                    report(v, p, "invalid template: \(unknown)")
+                    continue
+                }
+                sources[key] = source
             } catch {
                 report(v, p, "invalid template: \(error)")
             }
         }
+        return sources
     }
 
     func loadServer(_ node: YNode, into server: inout ServerConfig) {
@@ -570,7 +596,7 @@ final class LoadContext {
         return policy
     }
 
-    static let channelKeys = ["type", "retry", "concurrency", "rate_per_second", "timeout", "fallback"]
+    static let channelKeys = ["type", "retry", "concurrency", "rate_per_second", "timeout", "fallback", "templates"]
 
     func loadChannels(_ node: YNode, retry: RetryPolicy) -> ([ChannelConfig], Set<String>) {
         guard case .mapping(let pairs) = node.kind else {
@@ -634,6 +660,8 @@ final class LoadContext {
                         config.fallback = s
                         fallbacks.append((name, s, v, p))
                     }
+                case "templates":
+                    if !v.isNull { channelTemplates[name] = templateSources(v, path: p) }
                 default:
                     rest.append(field)
                 }

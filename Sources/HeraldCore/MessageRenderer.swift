@@ -109,10 +109,39 @@ public struct MessageRenderer: Sendable {
     private let allClear: Pair
     private let summary: Pair
 
+    /// What every template is compiled with, ahead of its own text.
+    static let prefix = "{{% CONTENT_TYPE: TEXT}}"
+
+    /// A template's syntax error as a person reads it: what is wrong, and where in the template.
+    public struct TemplateError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    static func describe(_ error: any Error) -> TemplateError {
+        guard let parse = error as? MustacheTemplate.ParserError else { return TemplateError(description: "\(error)") }
+        let what: String
+        switch parse.error as? MustacheTemplate.Error {
+        case .sectionCloseNameIncorrect?: what = "a {{/name}} closes a section of another name"
+        case .unfinishedName?: what = "a tag is not closed with }}"
+        case .expectedSectionEnd?: what = "a section is opened with {{#name}} or {{^name}} and never closed with {{/name}}"
+        case .invalidSetDelimiter?: what = "a delimiter change {{=…=}} is malformed"
+        case .invalidConfigVariableSyntax?, .unrecognisedConfigVariable?: what = "a {{% … }} setting is not understood"
+        default: what = "\(parse.error)"
+        }
+        // Positions count from the template's own text, not the prefix it is compiled with.
+        let line = parse.context.lineNumber
+        let column = line == 1 ? max(1, parse.context.columnNumber - prefix.count) : parse.context.columnNumber
+        return TemplateError(description: "\(what) (template line \(line), column \(column))")
+    }
+
     /// Compiles the templates once; rendering reuses them.
     public init(templates: Templates = .defaults) throws {
         func compile(_ source: String) throws -> MustacheTemplate {
-            try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + source)
+            do {
+                return try MustacheTemplate(string: Self.prefix + source)
+            } catch {
+                throw Self.describe(error)
+            }
         }
         notice = Pair(title: try compile(templates.noticeTitle), text: try compile(templates.noticeText))
         update = Pair(title: try compile(templates.updateTitle), text: try compile(templates.updateText))

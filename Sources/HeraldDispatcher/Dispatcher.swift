@@ -27,7 +27,12 @@ public final class Dispatcher: Service, Sendable {
     }
 
     let store: any Store
-    let lanes: [String: Lane]
+    /// The lanes at work, by channel; replaced as a whole by `apply` (a reload).
+    let current = Mutex<[String: Lane]>([:])
+    /// Lanes started after `run` began (a reload's), for `run`'s task group to run.
+    let added: AsyncStream<Lane>
+    let addLane: AsyncStream<Lane>.Continuation
+    let directory = LaneDirectory()
     let recorder: GroupCommitter<AttemptRecord, Void>
     let options: Options
     let logger: Logger
@@ -36,6 +41,8 @@ public final class Dispatcher: Service, Sendable {
     let sweepWake = Wakeup()
     /// Listens for other nodes' work on a shared store; cancelled by `stop()`.
     let follower = Mutex<Task<Void, Never>?>(nil)
+
+    var lanes: [String: Lane] { current.withLock { $0 } }
 
     public init(store: any Store, channels: [String: any Channel], configs: [ChannelConfig], renderer: MessageRenderer,
                 redactor: Redactor, options: Options = .init(), logger: Logger) {
@@ -48,11 +55,23 @@ public final class Dispatcher: Service, Sendable {
             return records.map { _ in () }
         }
         self.recorder = recorder
+        (added, addLane) = AsyncStream.makeStream(of: Lane.self)
+        let lanes = makeLanes(channels: channels, configs: configs, renderer: renderer, redactor: redactor)
+        current.withLock { $0 = lanes }
+        directory.lanes.withLock { $0 = lanes }
+    }
+
+    /// One lane per configured channel that could be built.
+    func makeLanes(channels: [String: any Channel], configs: [ChannelConfig], renderer: MessageRenderer,
+                   redactor: Redactor) -> [String: Lane] {
         var lanes: [String: Lane] = [:]
-        let directory = LaneDirectory()
+        let directory = self.directory
+        // One memo for the channels that use the global templates (an event fanned out to them is
+        // rendered once); a channel with templates of its own renders with its own.
         let memo = RenderMemo(renderer: renderer)
         for config in configs {
             guard let channel = channels[config.name] else { continue }
+            let channelMemo = config.templates.flatMap { try? MessageRenderer(templates: $0) }.map(RenderMemo.init(renderer:)) ?? memo
             let fallback = config.fallback.flatMap { name in
                 channels[name].map { fallback in
                     Lane.Fallback(targets: fallback.recipients.isEmpty ? [Target(channel: name)]
@@ -61,15 +80,47 @@ public final class Dispatcher: Service, Sendable {
                 }
             }
             lanes[config.name] = Lane(channel: channel, config: config, store: store, recorder: recorder,
-                                      renderer: memo, redactor: redactor, owner: owner, options: options, logger: logger,
+                                      renderer: channelMemo, redactor: redactor, owner: owner, options: options, logger: logger,
                                       fallback: fallback)
         }
-        self.lanes = lanes
-        directory.lanes.withLock { $0 = lanes }
+        return lanes
+    }
+
+    /// What a reload changed in the dispatcher.
+    public struct Applied: Sendable, Equatable {
+        public var added: [String]
+        public var replaced: [String]
+        public var removed: [String]
+    }
+
+    /// Puts a new set of channels to work (a reload): each channel gets a new lane with its new
+    /// settings; the lanes it replaces stop claiming at once and let their attempts in flight
+    /// finish on the old settings (up to the channel's old timeout). A channel that is gone keeps
+    /// its waiting deliveries in the store: they go out if it comes back, and can be replayed.
+    public func apply(channels: [String: any Channel], configs: [ChannelConfig], renderer: MessageRenderer,
+                      redactor: Redactor) -> Applied {
+        let fresh = makeLanes(channels: channels, configs: configs, renderer: renderer, redactor: redactor)
+        let old = current.withLock { lanes -> [String: Lane] in
+            defer { lanes = fresh }
+            return lanes
+        }
+        directory.lanes.withLock { $0 = fresh }
+        for lane in old.values {
+            lane.stop(drainTimeout: lane.config.timeout + .seconds(1))
+        }
+        if !stopping.load(ordering: .relaxed) {
+            for lane in fresh.values { addLane.yield(lane) }
+            // The new lanes look for due work at once (what the old ones left behind included).
+            wake(channels: fresh.keys)
+        }
+        return Applied(added: fresh.keys.filter { old[$0] == nil }.sorted(),
+                       replaced: fresh.keys.filter { old[$0] != nil }.sorted(),
+                       removed: old.keys.filter { fresh[$0] == nil }.sorted())
     }
 
     /// New work was committed for these channels: start on it now.
     public func wake(channels: some Sequence<String>) {
+        let lanes = self.lanes
         for name in channels { lanes[name]?.wakeup.signal() }
     }
 
@@ -81,6 +132,7 @@ public final class Dispatcher: Service, Sendable {
             }
         }
         logger.info("dispatcher started", metadata: ["channels": "\(lanes.count)", "node": "\(owner)"])
+        let added = self.added
         // Graceful shutdown (SIGTERM) and cancellation both stop claiming and drain.
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
@@ -92,6 +144,11 @@ public final class Dispatcher: Service, Sendable {
                         group.addTask { await lane.run() }
                     }
                     group.addTask { await self.sweepLeases() }
+                    // A reload's lanes join the group; the stream ends at `stop()`, and the group
+                    // then waits for every lane, old and new, to drain.
+                    for await lane in added {
+                        group.addTask { await lane.run() }
+                    }
                 }
             } onGracefulShutdown: {
                 self.stop()
@@ -109,6 +166,7 @@ public final class Dispatcher: Service, Sendable {
     public func stop() {
         stopping.store(true, ordering: .relaxed)
         for lane in lanes.values { lane.stop(drainTimeout: options.drainTimeout) }
+        addLane.finish()
         sweepWake.signal()
         follower.withLock { $0?.cancel() }
     }
@@ -133,7 +191,7 @@ public final class Dispatcher: Service, Sendable {
     private func followOtherNodes() async {
         for await channel in store.workSignals() {
             if stopping.load(ordering: .relaxed) { break }
-            lanes[channel]?.wakeup.signal()
+            wake(channels: [channel])
         }
     }
 

@@ -16,19 +16,35 @@ import Synchronization
 /// dispatcher, HTTP routes — and runs it until SIGTERM/SIGINT. Tests build it the same way and
 /// may swap the console sink.
 public final class HeraldApplication: Sendable {
-    public let config: HeraldConfig
     public let store: any Store
     public let transport: CurlTransport
-    public let channels: [String: any HeraldChannels.Channel]
     public let dispatcher: Dispatcher
     /// Commits groups of events (one request's, or one monitoring call's alerts) together with
     /// whatever other groups arrived meanwhile; a group is never split across transactions.
     let ingest: GroupCommitter<[EnqueueRequest], [EnqueueResult]>
-    /// The routes and the recipients of each channel, as the lifecycle planner routes events.
-    let routing: Routing
-    let auth: Authenticator
-    let redactor: Redactor
     let logger: Logger
+    let console: @Sendable (String) -> Void
+
+    /// What a reload replaces as a whole: the configuration and everything built from it that
+    /// requests read. A request sees one consistent state, the old or the new.
+    struct Live: Sendable {
+        var config: HeraldConfig
+        var channels: [String: any HeraldChannels.Channel]
+        /// The routes and the recipients of each channel, as the lifecycle planner routes events.
+        var routing: Routing
+        var auth: Authenticator
+        var redactor: Redactor
+    }
+    let live: Mutex<Live>
+    /// A reload is running.
+    let reloading = Mutex(false)
+    let commandLineOverrides = Mutex<(@Sendable (inout HeraldConfig) -> Void)?>(nil)
+
+    public var config: HeraldConfig { live.withLock { $0.config } }
+    public var channels: [String: any HeraldChannels.Channel] { live.withLock { $0.channels } }
+    var routing: Routing { live.withLock { $0.routing } }
+    var auth: Authenticator { live.withLock { $0.auth } }
+    var redactor: Redactor { live.withLock { $0.redactor } }
     let ready = Atomic<Bool>(false)
     /// `server.tls`: the listener's certificate, swapped by `reloadTLS`; nil serves plain HTTP.
     public let listenerTLS: ListenerTLS?
@@ -55,14 +71,14 @@ public final class HeraldApplication: Sendable {
                 console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput) throws {
         // Before anything creates a metric: swift-metrics binds each one to the factory at creation.
         HeraldMetrics.bootstrap()
-        self.config = config
         self.logger = logger
+        self.console = console
         transport = CurlTransport()
         self.store = store
-        channels = try ChannelRegistry.build(config, transport: transport, console: console,
-                                             statusBoard: StoreStatusBoard(store: store))
+        let channels = try ChannelRegistry.build(config, transport: transport, console: console,
+                                                 statusBoard: StoreStatusBoard(store: store))
         // After the channel factories ran: they record which of their settings are secrets.
-        redactor = Redactor(secrets: config.secrets)
+        let redactor = Redactor(secrets: config.secrets)
         let renderer = try MessageRenderer(templates: config.templates)
         var options = Dispatcher.Options()
         options.drainTimeout = config.server.drainTimeout
@@ -76,7 +92,7 @@ public final class HeraldApplication: Sendable {
         }
         dispatcher = Dispatcher(store: store, channels: channels, configs: config.channels, renderer: renderer,
                                 redactor: redactor, options: options, logger: logger)
-        routing = Routing(routes: config.routes, recipients: channels.compactMapValues { $0.recipients.isEmpty ? nil : $0.recipients })
+
         ingest = GroupCommitter(maxBatch: 500, isolating: { ($0 as? StoreError)?.isRejected == true }) { groups in
             let results = try await store.enqueue(groups.flatMap { $0 }, now: Date())
             var rest = results[...]
@@ -86,8 +102,14 @@ public final class HeraldApplication: Sendable {
             }
         }
         listenerTLS = try config.server.tls.map(ListenerTLS.init)
-        auth = Authenticator(tokens: config.server.tokens,
-                             throttle: AuthThrottle(burst: config.server.failedAuthBurst, perSecond: config.server.failedAuthPerSecond))
+        let auth = Authenticator(tokens: config.server.tokens,
+                                 throttle: AuthThrottle(burst: config.server.failedAuthBurst, perSecond: config.server.failedAuthPerSecond))
+        live = Mutex(Live(config: config, channels: channels, routing: Self.routing(config, channels), auth: auth, redactor: redactor))
+    }
+
+    /// The routes and, for channels with several recipients, who they are.
+    static func routing(_ config: HeraldConfig, _ channels: [String: any HeraldChannels.Channel]) -> Routing {
+        Routing(routes: config.routes, recipients: channels.compactMapValues { $0.recipients.isEmpty ? nil : $0.recipients })
     }
 
     /// The port the server listens on, once it does (useful with `listen: 127.0.0.1:0`).

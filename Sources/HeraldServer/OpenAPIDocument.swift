@@ -8,7 +8,7 @@ enum OpenAPIDocument {
   "info": {
     "title": "Herald",
     "version": "1.0.0",
-    "description": "Herald's HTTP API: ingest of events and monitoring tools' webhooks, the admin API (deliveries, replay, incidents), health and metrics, and the public status page.\n\nAuthentication: `Authorization: Bearer TOKEN` with a token from `server.tokens`. Scope `ingest`: POST /v1/events, /v1/hooks/alertmanager, /v1/hooks/grafana. Scope `admin`: /v1/deliveries, /v1/replay, /v1/backup, /v1/incidents. POST /v2/enqueue carries an ingest token as `routing_key` in the body instead. No token, a malformed header or an unknown token is 401; a valid token without the scope is 403. Failed authentications are throttled per client address: past a burst, 429 with Retry-After. The ops and status paths are public.\n\nEvery error answer is JSON `{\"error\", \"field\"}` (`field` when one field, header or parameter is at fault), except /v2/enqueue's 400 and 401, which answer as PagerDuty does. Times are RFC 3339 strings in UTC."
+    "description": "Herald's HTTP API: ingest of events and monitoring tools' webhooks, the admin API (deliveries, replay, incidents), health and metrics, and the public status page.\n\nAuthentication: `Authorization: Bearer TOKEN` with a token from `server.tokens`. Scope `ingest`: POST /v1/events, /v1/hooks/alertmanager, /v1/hooks/grafana. Scope `admin`: /v1/deliveries, /v1/replay, /v1/backup, /v1/reload, /v1/incidents. POST /v2/enqueue carries an ingest token as `routing_key` in the body instead. No token, a malformed header or an unknown token is 401; a valid token without the scope is 403. Failed authentications are throttled per client address: past a burst, 429 with Retry-After. The ops and status paths are public.\n\nEvery error answer is JSON `{\"error\", \"field\"}` (`field` when one field, header or parameter is at fault), except /v2/enqueue's 400 and 401, which answer as PagerDuty does. Times are RFC 3339 strings in UTC."
   },
   "tags": [
     {
@@ -563,6 +563,55 @@ enum OpenAPIDocument {
           },
           "415": {
             "$ref": "#/components/responses/UnsupportedMediaType"
+          },
+          "429": {
+            "$ref": "#/components/responses/TooManyFailedAuthentications"
+          }
+        }
+      }
+    },
+    "/v1/reload": {
+      "post": {
+        "operationId": "reload",
+        "tags": [
+          "admin"
+        ],
+        "summary": "Re-read the configuration file without a restart, as SIGHUP does (token scope: admin)",
+        "description": "Channels, routes, templates, tokens, retry policies and the listener's certificate apply to work claimed and requests answered from then on; attempts already in flight finish on the settings they started with, and deliveries waiting for a removed channel stay in the store. A file with any problem changes nothing: the 400 answer lists every error with file:line:column and key path, as `herald check` prints them. The listen address and the store take effect only at the next start (`notes` says so).",
+        "security": [
+          {
+            "bearer": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The new configuration is in use.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ReloadReport"
+                }
+              }
+            }
+          },
+          "400": {
+            "$ref": "#/components/responses/BadRequest"
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          },
+          "409": {
+            "description": "Another reload is running; try again when it is done.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
           },
           "429": {
             "$ref": "#/components/responses/TooManyFailedAuthentications"
@@ -2332,6 +2381,51 @@ enum OpenAPIDocument {
           }
         },
         "description": "The incident with its events, deliveries and a per-recipient report."
+      },
+      "ReloadReport": {
+        "type": "object",
+        "required": [
+          "file",
+          "added",
+          "replaced",
+          "removed",
+          "notes"
+        ],
+        "additionalProperties": false,
+        "properties": {
+          "file": {
+            "type": "string",
+            "description": "The configuration file that was read."
+          },
+          "added": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "Channels that did not exist before."
+          },
+          "replaced": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "Channels rebuilt from their (possibly changed) settings."
+          },
+          "removed": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "Channels that are gone; their waiting deliveries stay in the store."
+          },
+          "notes": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "Changes that take effect only at the next start."
+          }
+        }
       }
     },
     "responses": {

@@ -80,6 +80,21 @@ extension HeraldApplication {
             return JSONBody.response(.ok, ReplayBody(result, dryRun: dryRun))
         }
 
+        // Re-reads the configuration file (as SIGHUP does); a file with a problem changes nothing
+        // and the answer says what, as `herald check` prints it.
+        router.post("/v1/reload") { request, context in
+            _ = try self.auth.require(.admin, request, context)
+            do {
+                return JSONBody.response(.ok, try await self.reload())
+            } catch let errors as ConfigErrors {
+                throw APIError.badRequest("configuration not reloaded; the running one is unchanged:\n\(errors.description)")
+            } catch let busy as ReloadBusy {
+                throw APIError(.conflict, busy.description)
+            } catch let error as MessageRenderer.TemplateError {
+                throw APIError.badRequest("configuration not reloaded; the running one is unchanged: templates: \(error)")
+            }
+        }
+
         router.get("/v1/incidents") { request, context in
             _ = try self.auth.require(.admin, request, context)
             let limit = try Self.limit(request.uri.queryParameters["limit"].map(String.init))

@@ -33,18 +33,21 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         limitMallocArenas()
         var loaded = try loadConfig(config)
-        if let listen {
-            guard let hp = HostPort(parsing: listen) else { throw CLIExit.usage("--listen: expected HOST:PORT, got \"\(listen)\"") }
-            loaded.server.listen = hp
+        if let listen, HostPort(parsing: listen) == nil {
+            throw CLIExit.usage("--listen: expected HOST:PORT, got \"\(listen)\"")
         }
-        if let store {
-            if StoreConfig.isPostgresURL(store) {
-                loaded.store.url = Secret(store)
-            } else {
-                loaded.store.path = store
-                loaded.store.url = nil
+        let overrides: @Sendable (inout HeraldConfig) -> Void = { [listen, store] loaded in
+            if let listen, let hp = HostPort(parsing: listen) { loaded.server.listen = hp }
+            if let store {
+                if StoreConfig.isPostgresURL(store) {
+                    loaded.store.url = Secret(store)
+                } else {
+                    loaded.store.path = store
+                    loaded.store.url = nil
+                }
             }
         }
+        overrides(&loaded)
         guard let level = Logger.Level(rawValue: logLevel) else { throw CLIExit.usage("--log-level: unknown level \"\(logLevel)\"") }
         var format = loaded.server.logFormat
         if let logFormat {
@@ -72,6 +75,22 @@ struct Serve: AsyncParsableCommand {
             throw CLIExit.local("herald: \(error)")
         }
         redaction.follow(app)
+        app.keepOverrides(overrides)
+        // SIGHUP re-reads the configuration (as `herald reload` does): a file with a problem
+        // changes nothing, and the log says why.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler {
+            Task {
+                do {
+                    _ = try await app.reload()
+                } catch {
+                    logger.error("configuration not reloaded; the running one is unchanged", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        hangup.resume()
+        defer { hangup.cancel() }
         do {
             try await app.run()
             await opened.close()

@@ -131,10 +131,7 @@ import TestSupport
         let client = CurlTransport()
         defer { client.shutdown() }
         func post(_ incident: String) async throws -> Int {
-            try await client.send(HTTPRequest(
-                url: "http://127.0.0.1:\(port)/v1/events",
-                headers: [("Authorization", "Bearer \(Self.ingest)"), ("Content-Type", "application/json")],
-                body: Array(#"{"incident":"\#(incident)","status":"triggered","title":"Disk full on \#(incident)"}"#.utf8))).status
+            try await postEvent(client, port: port, token: Self.ingest, incident: incident)
         }
         /// How many times the limited provider was asked for each delivery.
         func attemptsPerDelivery() -> [String: Int] {

@@ -299,6 +299,55 @@ private func tempFile(_ contents: String) throws -> String {
         for line in short { #expect(!line.contains("sup3r-s3cret")) }
     }
 
+    /// A channel's own templates go over the global ones key by key; the others keep the global
+    /// ones; a broken channel template is reported where it is.
+    @Test func templatesPerChannelAndKind() throws {
+        let config = try ConfigLoader.load(yaml: """
+            templates:
+              notice_title: "GLOBAL {{title}}"
+            channels:
+              short: {type: webhook, templates: {notice_title: "{{title}}", all_clear_text: "fixed"}}
+              plain: {type: webhook}
+            """, file: "t.yaml")
+        let short = try #require(config.channels.first { $0.name == "short" }?.templates)
+        #expect(short.noticeTitle == "{{title}}" && short.allClearText == "fixed")
+        #expect(short.updateTitle == MessageRenderer.Templates.defaults.updateTitle)
+        #expect(config.channels.first { $0.name == "plain" }?.templates == nil)
+        #expect(config.templates.noticeTitle == "GLOBAL {{title}}")
+        let e = makeTemplateEvent()
+        let r = try MessageRenderer(templates: short)
+        #expect(r.render(kind: .notice, event: e, incident: makeTemplateIncident(e)).title == "DNS down")
+        #expect(r.render(kind: .allClear, event: e, incident: makeTemplateIncident(e)).text == "fixed")
+        #expect(errorLines("""
+            channels:
+              short:
+                type: webhook
+                templates:
+                  notice_title: "{{#title}}"
+                  allclear_text: x
+            """) == ["h.yaml:5:21: channels.short.templates.notice_title: invalid template: a section is opened with {{#name}} or {{^name}} and never closed with {{/name}} (template line 1, column 11)",
+                     "h.yaml:6:7: channels.short.templates.allclear_text: unknown key; did you mean \"all_clear_text\"?"])
+    }
+
+    /// Mustache renders a name it does not know as nothing: a template naming a value no event
+    /// has is refused at load, with what was probably meant.
+    @Test func templatesNameOnlyValuesEventsHave() throws {
+        #expect(errorLines("""
+            templates:
+              all_clear_title: "Fixed: {{incident.title}}"
+              notice_text: "{{#labels.team}}team {{labels.team}}{{/labels.team}}"
+              update_text: "{{ sevrity }} {{{title}}} {{&message}} {{label_team}} {{! a comment }}"
+            """) == ["h.yaml:2:20: templates.all_clear_title: invalid template: {{incident.title}} is not a value a template can use; did you mean {{title}}?",
+                     "h.yaml:3:16: templates.notice_text: invalid template: {{labels.team}} is not a value a template can use; a label is {{label_team}}",
+                     "h.yaml:4:16: templates.update_text: invalid template: {{sevrity}} is not a value a template can use (values: \(TemplateNames.known.joined(separator: ", ")), label_<name>)"])
+        // Every default template, and sections over known values and the implicit iterator, pass.
+        let defaults = MessageRenderer.Templates.defaults
+        for (_, field) in MessageRenderer.Templates.keys {
+            #expect(TemplateNames.firstUnknown(in: defaults[keyPath: field]) == nil, "\(defaults[keyPath: field])")
+        }
+        #expect(TemplateNames.firstUnknown(in: "{{#components}}{{.}}{{/components}}{{^link}}no link{{/link}}") == nil)
+    }
+
     @Test func missingFile() {
         #expect(throws: ConfigErrors.self) { try ConfigLoader.load(file: "/nonexistent/herald.yaml") }
         do {
@@ -537,4 +586,14 @@ private func tempFile(_ contents: String) throws -> String {
             #expect("\(error)" == "<memory>: channels.t.never-read: unknown key", "\(String(describing: error).prefix(500))")
         }
     }
+}
+
+private func makeTemplateEvent() -> Event {
+    let at = Date(timeIntervalSince1970: 1_800_000_000)
+    return Event(id: "evt_t", incident: "dns", status: .resolved, severity: .major, title: "DNS down", occurredAt: at, receivedAt: at)
+}
+
+private func makeTemplateIncident(_ e: Event) -> Incident {
+    Incident(key: e.incident, status: .resolved, cycle: 1, title: e.title, severity: e.severity, openedAt: e.occurredAt,
+             resolvedAt: e.occurredAt, updatedAt: e.occurredAt)
 }

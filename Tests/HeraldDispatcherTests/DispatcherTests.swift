@@ -40,7 +40,8 @@ import TestSupport
     static let secret = "whsec_" + Data("test-signing-key-0123456789".utf8).base64EncodedString()
 
     func start(_ channels: [(name: String, url: String, retry: RetryPolicy, concurrency: Int)],
-               fallbacks: [String: String] = [:], rates: [String: Double] = [:]) async throws -> Harness {
+               fallbacks: [String: String] = [:], rates: [String: Double] = [:],
+               templates: [String: MessageRenderer.Templates] = [:]) async throws -> Harness {
         let dir = try temporaryDirectory()
         let store = try SQLiteStore(path: dir.appendingPathComponent("h.sqlite").path)
         let configs = channels.map {
@@ -48,6 +49,7 @@ import TestSupport
                                   settings: ChannelSettings(channel: $0.name, type: "webhook", values: ["url": $0.url, "secret": Self.secret]))
             c.fallback = fallbacks[$0.name]
             c.ratePerSecond = rates[$0.name]
+            c.templates = templates[$0.name]
             return c
         }
         let config = HeraldConfig(channels: configs)
@@ -210,6 +212,29 @@ import TestSupport
         _ = try await h.enqueue(makeEvent("next"), to: ["primary"])
         #expect(await primary.waitFor(count: 2))
         #expect(primary.received.compactMap { $0.json?["kind"] as? String } == ["notice", "notice"])
+        await h.stop()
+    }
+
+    /// A channel with templates of its own renders with them, per kind; the others with the
+    /// global ones, for the same event.
+    @Test func aChannelsOwnTemplatesRenderPerKind() async throws {
+        let short = TestSink()
+        let plain = TestSink()
+        try await short.start()
+        try await plain.start()
+        defer { Task { await short.stop(); await plain.stop() } }
+        var own = MessageRenderer.Templates()
+        own.noticeTitle = "DOWN {{title}}"
+        own.allClearTitle = "UP {{title}}"
+        let h = try await start([("short", short.url, Self.fast, 4), ("plain", plain.url, Self.fast, 4)], templates: ["short": own])
+        _ = try await h.enqueue(makeEvent("dns", title: "DNS"), to: ["short", "plain"])
+        #expect(await short.waitFor(count: 1))
+        #expect(await plain.waitFor(count: 1))
+        _ = try await h.enqueue(makeEvent("dns", .resolved, title: "DNS"), to: ["short", "plain"])
+        #expect(await short.waitFor(count: 2))
+        #expect(await plain.waitFor(count: 2))
+        #expect(short.received.compactMap { $0.json?["title"] as? String } == ["DOWN DNS", "UP DNS"])
+        #expect(plain.received.compactMap { $0.json?["title"] as? String } == ["[CRITICAL] DNS", "[RESOLVED] DNS"])
         await h.stop()
     }
 

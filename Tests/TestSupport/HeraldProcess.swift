@@ -1,4 +1,5 @@
 import Foundation
+import HeraldTransport
 
 /// The built `herald` binary, run as a child process: what a user runs.
 public enum HeraldBinary {
@@ -89,4 +90,14 @@ public final class HeraldProcess: Sendable {
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
+}
+
+/// POSTs one event to a running server's /v1/events as a monitoring tool would; the status.
+public func postEvent(_ client: CurlTransport, port: Int, token: String, incident: String, status: String = "triggered",
+                      title: String? = nil) async throws -> Int {
+    let body = #"{"incident":"\#(incident)","status":"\#(status)","title":"\#(title ?? "Disk full on \(incident)")"}"#
+    return try await client.send(HTTPRequest(
+        url: "http://127.0.0.1:\(port)/v1/events",
+        headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
+        body: Array(body.utf8))).status
 }
