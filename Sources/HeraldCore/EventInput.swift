@@ -145,16 +145,28 @@ public enum RFC3339 {
         let whole = Date.ISO8601FormatStyle(includingFractionalSeconds: false)
         let fractional = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
         let normalised = text.replacingOccurrences(of: " ", with: "T")
-        return (try? fractional.parse(normalised)) ?? (try? whole.parse(normalised))
+        guard let date = (try? fractional.parse(normalised)) ?? (try? whole.parse(normalised)) else { return nil }
+        // RFC 3339 has four-digit years; an offset can carry 0000-01-01 into year -1.
+        return range.contains(date.timeIntervalSinceReferenceDate) ? date : nil
     }
+
+    /// Foundation's 0001-01-01T00:00:00Z (`Date.distantPast`) up to the last millisecond of 9999,
+    /// as seconds since 2001.
+    static let range = -63_114_076_800.0...252_423_993_599.999
 
     /// `2026-11-25T10:02:00.123Z` (UTC, milliseconds, truncated like ISO8601FormatStyle). Written by
     /// hand: every webhook payload carries three timestamps, and the format style was a visible
-    /// cost per delivery.
+    /// cost per delivery. A date outside years 1–9999 (none is parsed, but a `Date` can hold one)
+    /// is written as the nearest end of that range rather than trapping.
     public static func format(_ date: Date) -> String {
+        let seconds = date.timeIntervalSinceReferenceDate
+        let reference = seconds.isNaN ? 0 : min(max(seconds, range.lowerBound), range.upperBound)
+        return format(reference: reference)
+    }
+
+    private static func format(reference: TimeInterval) -> String {
         // From the reference-date interval Date stores, as Foundation does: converting to 1970 first
         // would round some milliseconds up.
-        let reference = date.timeIntervalSinceReferenceDate
         let whole = reference.rounded(.down)
         let millis = min(999, Int(((reference - whole) * 1000).rounded(.down)))
         let seconds = Int64(whole) + 978_307_200

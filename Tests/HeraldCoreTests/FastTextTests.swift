@@ -18,6 +18,23 @@ import Testing
         }
     }
 
+    /// A time before year 1 (0000-01-01 with an offset east of UTC) is not a timestamp Herald
+    /// takes; and no Date at all, however far out, traps the formatter.
+    @Test func rfc3339RefusesYearsOutsideOneToNineThousandNineHundredNinetyNine() throws {
+        #expect(RFC3339.parse("0000-01-01T00:00:00+01:00") == nil)
+        #expect(RFC3339.parse("0001-01-01T00:00:00Z") != nil, "Go's zero time, which Alertmanager sends as endsAt")
+        #expect(RFC3339.format(RFC3339.parse("9999-12-31T23:59:59.5Z")!) == "9999-12-31T23:59:59.500Z")
+        #expect(RFC3339.parse("10000-01-01T00:00:00Z") == nil)
+        #expect(throws: InputError.self) {
+            try EventInput.parse(json: Array(#"{"incident":"a","status":"triggered","title":"t","occurred_at":"0000-01-01T00:00:00+01:00"}"#.utf8),
+                                 id: "evt_x", receivedAt: Date())
+        }
+        for far in [Date.distantPast, Date.distantFuture, Date(timeIntervalSinceReferenceDate: -.infinity),
+                    Date(timeIntervalSinceReferenceDate: .infinity), Date(timeIntervalSinceReferenceDate: .nan)] {
+            #expect(RFC3339.format(far).count == 24 && !RFC3339.format(far).hasPrefix("-"), "\(RFC3339.format(far))")
+        }
+    }
+
     @Test func trimmingWhitespaceMatchesFoundation() {
         for s in ["", "   ", "a", "  a b  ", "\n\t x \r\n", "\u{00A0}Störung\u{2003}", "🚨 DNS down\n\n", "x\u{0085}"] {
             #expect(s.trimmingWhitespace() == s.trimmingCharacters(in: .whitespacesAndNewlines), "\(s.debugDescription)")
