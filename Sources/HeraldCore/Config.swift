@@ -13,6 +13,8 @@ public struct HeraldConfig: Sendable {
     public var templates: MessageRenderer.Templates = .defaults
     /// `retention:` — how long finished history is kept (see `RetentionConfig`).
     public var retention = RetentionConfig()
+    /// `health:` — every channel's default health policy (see `HealthPolicy`).
+    public var health = HealthPolicy()
     /// Where the configuration came from (for messages).
     public var file: String
 
@@ -162,6 +164,8 @@ public struct ChannelConfig: Sendable {
     public var settings: ChannelSettings
     /// `templates:` under the channel, over the global ones (nil: the global templates as they are).
     public var templates: MessageRenderer.Templates?
+    /// `health:` under the channel over the global one: when it pauses, how it is probed, who is told.
+    public var health = HealthPolicy()
 
     public init(name: String, type: String, retry: RetryPolicy = .default, concurrency: Int = 16,
                 ratePerSecond: Double? = nil, timeout: Duration = .seconds(30), settings: ChannelSettings) {

@@ -2,7 +2,7 @@ import Foundation
 
 /// `channels:`: the keys every channel has; the channel registry checks the type's own.
 extension LoadContext {
-    static let channelKeys = ["type", "retry", "concurrency", "rate_per_second", "timeout", "fallback", "templates"]
+    static let channelKeys = ["type", "retry", "concurrency", "rate_per_second", "timeout", "fallback", "templates", "health"]
 
     func loadChannels(_ node: YNode, retry: RetryPolicy) -> ([ChannelConfig], Set<String>) {
         guard case .mapping(let pairs) = node.kind else {
@@ -66,6 +66,8 @@ extension LoadContext {
                         config.fallback = s
                         fallbacks.append((name, s, v, p))
                     }
+                case "health":
+                    if !v.isNull { channelHealth[name] = v }
                 case "templates":
                     if !v.isNull { channelTemplates[name] = templateSources(v, path: p) }
                 default:

@@ -8,6 +8,8 @@ final class LoadContext {
     var errors: [ConfigError] = []
     /// Channels' own `templates:`, by channel, applied over the global ones once those are read.
     var channelTemplates: [String: [String: String]] = [:]
+    /// Each channel's own `health:` node, read once the global one is known.
+    var channelHealth: [String: YNode] = [:]
 
     init(file: String, environment: [String: String]) {
         self.file = file
@@ -75,7 +77,7 @@ final class LoadContext {
 
     func loadRoot(_ root: YNode, into config: inout HeraldConfig) {
         guard let top = MapReader(self, root, "") else { return }
-        top.checkKeys(["server", "store", "retry", "channels", "routes", "templates", "retention"])
+        top.checkKeys(["server", "store", "retry", "channels", "routes", "templates", "retention", "health"])
         if let node = top.value("server") { loadServer(node, into: &config.server) }
         if let node = top.value("store") { loadStore(node, into: &config.store) }
         if let node = top.value("retention") { loadRetention(node, into: &config.retention) }
@@ -83,6 +85,12 @@ final class LoadContext {
         var names: Set<String> = []
         if let node = top.value("channels") { (config.channels, names) = loadChannels(node, retry: config.retry) }
         if let node = top.value("routes") { config.routes = loadRoutes(node, channels: names) }
+        if let node = top.value("health") { config.health = loadHealth(node, path: "health", base: config.health, channels: names) }
+        for i in config.channels.indices {
+            let name = config.channels[i].name
+            config.channels[i].health = channelHealth[name].map { loadHealth($0, path: "channels.\(name).health", base: config.health, channels: names) }
+                ?? config.health
+        }
         if let node = top.value("templates") { loadTemplates(node, into: &config.templates) }
         // A channel's own templates go over the global ones, key by key.
         for i in config.channels.indices {

@@ -33,6 +33,8 @@ public final class Dispatcher: Service, Sendable {
     let added: AsyncStream<Lane>
     let addLane: AsyncStream<Lane>.Continuation
     let directory = LaneDirectory()
+    /// Every channel's health: pauses a channel whose every attempt fails, and says so.
+    public let health = HealthBoard()
     let recorder: GroupCommitter<AttemptRecord, Void>
     let options: Options
     let logger: Logger
@@ -81,7 +83,8 @@ public final class Dispatcher: Service, Sendable {
             }
             lanes[config.name] = Lane(channel: channel, config: config, store: store, recorder: recorder,
                                       renderer: channelMemo, redactor: redactor, owner: owner, options: options, logger: logger,
-                                      fallback: fallback)
+                                      health: health, fallback: fallback)
+            health.register(config.name)
         }
         return lanes
     }

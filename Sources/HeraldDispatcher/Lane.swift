@@ -20,6 +20,8 @@ final class Lane: Sendable {
     let wakeup = Wakeup()
     /// The fallback channel's targets, and how to wake its lane.
     let fallback: Fallback?
+    /// Pauses this channel when every attempt fails (see `ChannelHealth`).
+    let health: HealthBoard
 
     struct Fallback: Sendable {
         var targets: [Target]
@@ -45,8 +47,9 @@ final class Lane: Sendable {
 
     init(channel: any Channel, config: ChannelConfig, store: any Store, recorder: GroupCommitter<AttemptRecord, Void>,
          renderer: RenderMemo, redactor: Redactor, owner: String, options: Dispatcher.Options, logger: Logger,
-         fallback: Fallback? = nil) {
+         health: HealthBoard, fallback: Fallback? = nil) {
         self.fallback = fallback
+        self.health = health
         self.channel = channel
         self.config = config
         self.store = store
@@ -101,8 +104,15 @@ final class Lane: Sendable {
                     return (s.stopping, free, allowed, next)
                 }
                 if stopping { break }
+                // A paused channel starts one probe per `probe_every`; its other work waits.
+                let admitted = health.admits(config.name, want: min(free, rateAllowed, options.claimBatch), at: Date(),
+                                             policy: config.health)
+                if admitted.count == 0, let probe = admitted.nextProbe {
+                    await wakeup.wait(until: probe)
+                    continue
+                }
                 var deadline: Date?
-                let want = min(free, rateAllowed, options.claimBatch)
+                let want = admitted.count
                 // Under load, claim in batches rather than one query per finished attempt: with
                 // fewer than a quarter of the slots free, wait up to 5 ms for more to free up, then
                 // claim anyway — so an all-clear is never held longer than that by batching.
@@ -137,6 +147,7 @@ final class Lane: Sendable {
                         continue
                     }
                     if !claimed.isEmpty {
+                        health.probed(config.name, at: now)
                         state.withLock { s in
                             s.inFlight += claimed.count
                             s.limiter?.take(claimed.count, now)
@@ -205,6 +216,7 @@ final class Lane: Sendable {
             record = AttemptRecord(deliveryId: delivery.id, lease: item.lease, startedAt: startedAt, duration: elapsed,
                                    outcome: .delivered(reference: receipt.reference), status: receipt.status)
             delivered.increment()
+            health.record(config.name, failure: nil, at: Date(), policy: config.health)
             duration.recordNanoseconds(elapsed.nanoseconds)
             if delivery.kind == .allClear {
                 let waited = min(max(0, Date().timeIntervalSince(item.event.receivedAt)), 1e9)
@@ -215,6 +227,7 @@ final class Lane: Sendable {
             duration.recordNanoseconds(elapsed.nanoseconds)
             var failure = (error as? DeliveryError) ?? .transient(.other, "\(error)")
             failure.detail = redactor.redact(failure.detail)
+            health.record(config.name, failure: failure.description, at: Date(), policy: config.health)
             var outcome = DeliveryLifecycle.judge(failure, attempts: item.budgetAttempts + 1, since: item.budgetSince, now: Date(),
                                                   policy: config.retry, random: Double.random(in: 0...1))
             switch outcome {

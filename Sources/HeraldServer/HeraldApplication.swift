@@ -39,6 +39,9 @@ public final class HeraldApplication: Sendable {
     /// A reload is running.
     let reloading = Mutex(false)
     let commandLineOverrides = Mutex<(@Sendable (inout HeraldConfig) -> Void)?>(nil)
+    /// The last operator notice about a channel's health being committed: each waits for the one
+    /// before, so a recovery never commits ahead of its pause.
+    let announcing = Mutex<Task<Void, Never>?>(nil)
 
     public var config: HeraldConfig { live.withLock { $0.config } }
     public var channels: [String: any HeraldChannels.Channel] { live.withLock { $0.channels } }
@@ -105,6 +108,16 @@ public final class HeraldApplication: Sendable {
         let auth = Authenticator(tokens: config.server.tokens,
                                  throttle: AuthThrottle(burst: config.server.failedAuthBurst, perSecond: config.server.failedAuthPerSecond))
         live = Mutex(Live(config: config, channels: channels, routing: Self.routing(config, channels), auth: auth, redactor: redactor))
+        dispatcher.health.onChange { [weak self] change in
+            guard let self else { return }
+            announcing.withLock { last in
+                let before = last
+                last = Task {
+                    await before?.value
+                    await self.announce(change)
+                }
+            }
+        }
     }
 
     /// The routes and, for channels with several recipients, who they are.
@@ -127,6 +140,7 @@ public final class HeraldApplication: Sendable {
         addOpsRoutes(to: router)
         addOpenAPIRoutes(to: router)
         addBackupRoutes(to: router)
+        addChannelRoutes(to: router)
         return router
     }
 

@@ -36,6 +36,8 @@ public enum HeraldMetrics {
         "herald_auth_failures_total":
             "Failed authentications: denied (no or a wrong token) and throttled (too many failures from one address).",
         "herald_pruned_rows_total": "Rows removed by retention, by table.",
+        "herald_channel_paused":
+            "1 while a channel is paused because every attempt failed for its health.pause_after (one probe per probe_every), else 0.",
         "herald_build_info": "Always 1; the version label names the running Herald.",
     ]
 

@@ -619,6 +619,51 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/v1/channels": {
+      "get": {
+        "operationId": "listChannels",
+        "tags": [
+          "admin"
+        ],
+        "summary": "Every configured channel with its health (token scope: admin)",
+        "description": "A channel whose every attempt failed for its `health.pause_after` (and at least 3 times) is `paused`: its deliveries wait, nothing is dropped, and one is sent every `health.probe_every`; the first that succeeds resumes it. `failing` means every attempt since `failing_since` failed but the channel is not paused yet. Health is kept per process: a restart starts every channel healthy.",
+        "security": [
+          {
+            "bearer": []
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The channels, in configuration order.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object",
+                  "required": [
+                    "channels"
+                  ],
+                  "additionalProperties": false,
+                  "properties": {
+                    "channels": {
+                      "type": "array",
+                      "items": {
+                        "$ref": "#/components/schemas/ChannelHealth"
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "401": {
+            "$ref": "#/components/responses/Unauthorized"
+          },
+          "403": {
+            "$ref": "#/components/responses/Forbidden"
+          }
+        }
+      }
+    },
     "/v1/incidents": {
       "get": {
         "operationId": "listIncidents",
@@ -2424,6 +2469,80 @@ enum OpenAPIDocument {
               "type": "string"
             },
             "description": "Changes that take effect only at the next start."
+          }
+        }
+      },
+      "ChannelHealth": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "name",
+          "type",
+          "state",
+          "in_flight",
+          "failures",
+          "pause_after",
+          "probe_every",
+          "notify"
+        ],
+        "properties": {
+          "name": {
+            "type": "string"
+          },
+          "type": {
+            "type": "string",
+            "description": "The channel type, e.g. webhook or slack."
+          },
+          "state": {
+            "type": "string",
+            "enum": [
+              "healthy",
+              "failing",
+              "paused"
+            ]
+          },
+          "in_flight": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Attempts running now in this process."
+          },
+          "failures": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Failed attempts since the last success."
+          },
+          "failing_since": {
+            "type": "string",
+            "format": "date-time",
+            "description": "The first failed attempt since the last success."
+          },
+          "last_error": {
+            "type": "string",
+            "description": "The last failure's reason, secrets masked."
+          },
+          "paused_since": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "next_probe_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When a paused channel may send its next probe."
+          },
+          "pause_after": {
+            "type": "string",
+            "description": "`health.pause_after` as configured, e.g. `1h`, or `off`."
+          },
+          "probe_every": {
+            "type": "string",
+            "description": "`health.probe_every`, e.g. `5m`."
+          },
+          "notify": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "description": "Channels told when this one pauses and recovers."
           }
         }
       }

@@ -18,7 +18,7 @@ extension HeraldApplication {
         ("/v1/deliveries/:id/replay", ["POST"]), ("/v1/replay", ["POST"]), ("/v1/incidents", ["GET"]),
         ("/v1/incidents/:key", ["GET"]), ("/healthz", ["GET"]), ("/readyz", ["GET"]), ("/metrics", ["GET"]),
         ("/status", ["GET"]), ("/status/feed.atom", ["GET"]), ("/status.json", ["GET"]), ("/openapi.json", ["GET"]),
-        ("/v1/backup", ["GET"]), ("/v1/reload", ["POST"]),
+        ("/v1/backup", ["GET"]), ("/v1/reload", ["POST"]), ("/v1/channels", ["GET"]),
     ].map { (path: String, methods: [String]) in (path.split(separator: "/"), methods) }
 
     /// The methods a known path allows, or nil for an unknown path.

@@ -13,12 +13,7 @@ import TestSupport
 
     func writeConfig(_ path: String, dir: URL, sink: String, audit: Bool, routes: String? = nil) throws {
         try """
-            server:
-              listen: 127.0.0.1:0
-              drain_timeout: 2s
-              tokens:
-                - {name: monitoring, token: "\(Self.ingest)", scopes: [ingest]}
-                - {name: ops, token: "\(Self.admin)", scopes: [admin]}
+            \(serverYAML(ingest: Self.ingest, admin: Self.admin))
             store: {path: "\(dir.path)/herald.sqlite"}
             retry: {initial: 100ms, max: 300ms, max_attempts: 100, max_age: 1h}
             channels:

@@ -101,3 +101,16 @@ public func postEvent(_ client: CurlTransport, port: Int, token: String, inciden
         headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
         body: Array(body.utf8))).status
 }
+
+/// The `server:` block an end-to-end test's configuration starts with: any free port, a short
+/// drain, an ingest token and an admin token.
+public func serverYAML(ingest: String, admin: String) -> String {
+    """
+    server:
+      listen: 127.0.0.1:0
+      drain_timeout: 2s
+      tokens:
+        - {name: monitoring, token: "\(ingest)", scopes: [ingest]}
+        - {name: ops, token: "\(admin)", scopes: [admin]}
+    """
+}
