@@ -2,6 +2,7 @@ import Foundation
 import HeraldChannels
 import HeraldCore
 import HeraldDispatcher
+import HeraldStore
 import Synchronization
 
 extension HeraldApplication {
@@ -60,6 +61,9 @@ extension HeraldApplication {
             live = Live(config: fresh, channels: channels, routing: Self.routing(fresh, channels),
                         auth: Authenticator(tokens: fresh.server.tokens, throttle: live.auth.throttle), redactor: redactor)
         }
+        for name in applied.removed {
+            notes.append(await waitingNote(removed: name))
+        }
         let report = ReloadReport(file: fresh.file, added: applied.added, replaced: applied.replaced, removed: applied.removed,
                                   notes: notes)
         logger.notice("configuration reloaded", metadata: [
@@ -68,5 +72,17 @@ extension HeraldApplication {
         ])
         for note in notes { logger.warning("\(note)") }
         return report
+    }
+
+    /// What waits for a channel a reload removed: it stays in the store, untouched.
+    func waitingNote(removed name: String) async -> String {
+        let cap = 1000
+        var waiting = 0
+        for state in [DeliveryState.queued, .retrying] {
+            waiting += (try? await store.deliveries(DeliveryFilter(state: state, channel: name, limit: cap)).count) ?? 0
+        }
+        let count = waiting >= cap ? "\(cap) or more deliveries wait" : waiting == 1 ? "1 delivery waits" : "\(waiting) deliveries wait"
+        return "channel \(name) removed: \(count) for it in the store (herald deliveries --channel \(name)); "
+            + "they go out if it comes back, and nothing is sent for it meanwhile"
     }
 }

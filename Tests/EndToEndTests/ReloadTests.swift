@@ -78,6 +78,8 @@ import TestSupport
         try writeConfig(config, dir: dir, sink: sink.url, audit: false)
         let removed = try await HeraldBinary.run(["reload", "--server", server, "--token", Self.admin])
         #expect(removed.0 == 0 && removed.1.contains("removed: audit"), "\(removed)")
+        // What waited for it is said, and stays: everything routed to it was delivered.
+        #expect(removed.1.contains("note: channel audit removed: 0 deliveries wait for it in the store"), "\(removed)")
         #expect(try await post("hook-only") == 202)
         #expect(await eventually(timeout: .seconds(30)) { keys("/hook").contains("hook-only") })
         let listed = try await client.send(HTTPRequest(method: "GET", url: "\(server)/v1/deliveries?incident=hook-only",
