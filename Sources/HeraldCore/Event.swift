@@ -95,3 +95,15 @@ public struct Event: Codable, Sendable, Equatable {
         if !omitted.isEmpty { try c.encode(omitted.sorted(), forKey: .omitted) }
     }
 }
+
+extension Event {
+    /// Roughly what the event holds in memory, for caches bounded in bytes: its text, plus a
+    /// little per string and per label for the containers.
+    public var approximateBytes: Int {
+        var bytes = 256 + id.utf8.count + incident.utf8.count + title.utf8.count + (message?.utf8.count ?? 0)
+            + (link?.utf8.count ?? 0) + (source?.utf8.count ?? 0) + (actor?.utf8.count ?? 0)
+        for c in components { bytes += 32 + c.utf8.count }
+        for (k, v) in labels { bytes += 64 + k.utf8.count + v.utf8.count }
+        return bytes
+    }
+}

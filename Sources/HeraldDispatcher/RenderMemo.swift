@@ -2,7 +2,8 @@ import Foundation
 import HeraldCore
 
 /// Rendered words per event, shared by the lanes: an event fanned out to ten channels is rendered
-/// once, not ten times (rendering was a tenth of the delivery profile). Bounded; entries depend
+/// once, not ten times (rendering was a tenth of the delivery profile). Bounded in entries and
+/// bytes (see `BoundedCache`); entries depend
 /// only on immutable inputs (the event, and the incident's opening and resolution times).
 final class RenderMemo: Sendable {
     private struct Key: Hashable {
@@ -17,7 +18,7 @@ final class RenderMemo: Sendable {
         var text: String
     }
     private let renderer: MessageRenderer
-    private let cache = BoundedCache<Key, Rendered>()
+    private let cache = BoundedCache<Key, Rendered>(cost: { 64 + $0.title.utf8.count + $0.text.utf8.count })
 
     init(renderer: MessageRenderer) {
         self.renderer = renderer

@@ -15,7 +15,7 @@ public final class PostgresStore: Store {
     let encoder: JSONEncoder
     let decoder: JSONDecoder
     /// Decoded events by id: a fan-out claims the same event once per channel.
-    let eventCache = BoundedCache<String, Event>()
+    let eventCache = BoundedCache<String, Event>(cost: \.approximateBytes)
     /// How long an operation waits for a pooled connection before failing (the database is down).
     let leaseTimeout: Duration
     private let runTask: Task<Void, Never>

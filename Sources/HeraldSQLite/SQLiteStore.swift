@@ -16,7 +16,7 @@ public final class SQLiteStore: Store {
     let encoder: JSONEncoder
     let decoder: JSONDecoder
     /// Decoded events by id: a fan-out claims the same event once per channel.
-    let eventCache = BoundedCache<String, Event>()
+    let eventCache = BoundedCache<String, Event>(cost: \.approximateBytes)
 
     /// Opens (creating if needed) and migrates the store. With `exclusive`, refuses a file another
     /// live process holds.

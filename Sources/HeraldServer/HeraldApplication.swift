@@ -52,6 +52,8 @@ public final class HeraldApplication: Sendable {
     /// `server.tls`: the listener's certificate, swapped by `reloadTLS`; nil serves plain HTTP.
     public let listenerTLS: ListenerTLS?
     let boundPort = Atomic<Int>(0)
+    /// The public status documents as last rendered.
+    let statusCache: StatusCache
 
     /// Opens the SQLite store at `store.path` and builds every channel. Throws `ConfigErrors` for
     /// channel configuration problems and `StoreError` when the store cannot be opened.
@@ -78,8 +80,11 @@ public final class HeraldApplication: Sendable {
         self.console = console
         transport = CurlTransport()
         self.store = store
+        // Another node of a cluster publishes too: its posts show within a second.
+        let statusCache = StatusCache(ttl: store.isShared ? .seconds(1) : .seconds(5))
+        self.statusCache = statusCache
         let channels = try ChannelRegistry.build(config, transport: transport, console: console,
-                                                 statusBoard: StoreStatusBoard(store: store))
+                                                 statusBoard: StoreStatusBoard(store: store, cache: statusCache))
         // After the channel factories ran: they record which of their settings are secrets.
         let redactor = Redactor(secrets: config.secrets)
         let renderer = try MessageRenderer(templates: config.templates)

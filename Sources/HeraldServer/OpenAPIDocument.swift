@@ -924,6 +924,7 @@ enum OpenAPIDocument {
           "status"
         ],
         "summary": "The public status page (HTML)",
+        "description": "Rendered once per change and served from memory, with `ETag`, `Last-Modified` and `Cache-Control: public, max-age=15`, so a proxy or CDN in front can absorb a crowd. A conditional GET (`If-None-Match`, or `If-Modified-Since`) answers 304 while nothing changed; `HEAD` answers the same headers without the body.",
         "security": [],
         "responses": {
           "200": {
@@ -931,6 +932,12 @@ enum OpenAPIDocument {
             "headers": {
               "Cache-Control": {
                 "description": "public, max-age=15",
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "ETag": {
+                "description": "A strong validator of what the document was made from.",
                 "schema": {
                   "type": "string"
                 }
@@ -943,6 +950,9 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "304": {
+            "description": "Not modified since the ETag or date the client sent; no body."
           }
         }
       }
@@ -954,6 +964,7 @@ enum OpenAPIDocument {
           "status"
         ],
         "summary": "The public status feed (Atom 1.0)",
+        "description": "Rendered once per change and served from memory, with `ETag`, `Last-Modified` and `Cache-Control: public, max-age=15`, so a proxy or CDN in front can absorb a crowd. A conditional GET (`If-None-Match`, or `If-Modified-Since`) answers 304 while nothing changed; `HEAD` answers the same headers without the body.",
         "security": [],
         "responses": {
           "200": {
@@ -961,6 +972,12 @@ enum OpenAPIDocument {
             "headers": {
               "Cache-Control": {
                 "description": "public, max-age=15",
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "ETag": {
+                "description": "A strong validator of what the document was made from.",
                 "schema": {
                   "type": "string"
                 }
@@ -973,6 +990,9 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "304": {
+            "description": "Not modified since the ETag or date the client sent; no body."
           }
         }
       }
@@ -984,6 +1004,7 @@ enum OpenAPIDocument {
           "status"
         ],
         "summary": "The public status as JSON",
+        "description": "Rendered once per change and served from memory, with `ETag`, `Last-Modified` and `Cache-Control: public, max-age=15`, so a proxy or CDN in front can absorb a crowd. A conditional GET (`If-None-Match`, or `If-Modified-Since`) answers 304 while nothing changed; `HEAD` answers the same headers without the body.",
         "security": [],
         "responses": {
           "200": {
@@ -991,6 +1012,12 @@ enum OpenAPIDocument {
             "headers": {
               "Cache-Control": {
                 "description": "public, max-age=15",
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "ETag": {
+                "description": "A strong validator of what the document was made from.",
                 "schema": {
                   "type": "string"
                 }
@@ -1003,6 +1030,9 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "304": {
+            "description": "Not modified since the ETag or date the client sent; no body."
           }
         }
       }

@@ -2,38 +2,108 @@ import Foundation
 import HeraldChannels
 import HeraldCore
 import HeraldStore
+import HTTPTypes
 import Hummingbird
 
 /// The public status page, feed and JSON: no token, and only what a statuspage channel published.
+/// Served from memory (see `StatusCache`) with an `ETag` and `Last-Modified`, so a conditional GET
+/// is a 304 and a proxy or CDN in front can absorb a crowd; `HEAD` answers the same headers.
 extension HeraldApplication {
     func addStatusRoutes(to router: Router<HeraldRequestContext>) {
-        router.get("/status") { _, _ in
-            let page = StatusPage(posts: try await self.store.statusPosts(limit: 500))
-            return Self.text(page.html(title: self.config.server.statusTitle), type: "text/html; charset=utf-8",
-                             policy: PublicHeaders.pagePolicy)
-        }
-        router.get("/status/feed.atom") { _, _ in
-            let page = StatusPage(posts: try await self.store.statusPosts(limit: 100))
-            return Self.text(page.atom(title: self.config.server.statusTitle), type: "application/atom+xml; charset=utf-8",
-                             policy: PublicHeaders.dataPolicy)
-        }
-        router.get("/status.json") { _, _ in
-            let page = StatusPage(posts: try await self.store.statusPosts(limit: 500))
-            let data = (try? JSONSerialization.data(withJSONObject: page.json(), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-            return Self.text(String(decoding: data, as: UTF8.self), type: "application/json", policy: PublicHeaders.dataPolicy)
+        let documents: [(path: String, kind: StatusCache.Kind, type: String, policy: String)] = [
+            ("/status", .page, "text/html; charset=utf-8", PublicHeaders.pagePolicy),
+            ("/status/feed.atom", .feed, "application/atom+xml; charset=utf-8", PublicHeaders.dataPolicy),
+            ("/status.json", .json, "application/json", PublicHeaders.dataPolicy),
+        ]
+        for d in documents {
+            router.get(RouterPath(d.path)) { request, _ in
+                try await self.statusResponse(request, d.kind, type: d.type, policy: d.policy, head: false)
+            }
+            router.head(RouterPath(d.path)) { request, _ in
+                try await self.statusResponse(request, d.kind, type: d.type, policy: d.policy, head: true)
+            }
         }
     }
 
-    static func text(_ body: String, type: String, policy: String) -> Response {
-        Response(status: .ok, headers: PublicHeaders.fields(contentType: type, policy: policy),
-                 body: .init(byteBuffer: ByteBuffer(string: body)))
+    func statusResponse(_ request: Request, _ kind: StatusCache.Kind, type: String, policy: String, head: Bool) async throws -> Response {
+        let title = config.server.statusTitle
+        let store = self.store
+        let document = try await statusCache.document(kind, title: title) {
+            switch kind {
+            case .page:
+                let posts = try await store.statusPosts(limit: 500)
+                return (posts, StatusPage(posts: posts).html(title: title))
+            case .feed:
+                let posts = try await store.statusPosts(limit: 100)
+                return (posts, StatusPage(posts: posts).atom(title: title))
+            case .json:
+                let posts = try await store.statusPosts(limit: 500)
+                let data = (try? JSONSerialization.data(withJSONObject: StatusPage(posts: posts).json(),
+                                                        options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+                return (posts, String(decoding: data, as: UTF8.self))
+            }
+        }
+        var headers = PublicHeaders.fields(contentType: type, policy: policy)
+        headers[.eTag] = document.etag
+        if let modified = document.lastModified { headers[.lastModified] = HTTPDate.format(modified) }
+        if Self.notModified(request.headers, document) {
+            headers[.contentType] = nil
+            return Response(status: .notModified, headers: headers)
+        }
+        if head {
+            headers[.contentLength] = "\(document.body.readableBytes)"
+            return Response(status: .ok, headers: headers)
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: document.body))
+    }
+
+    /// `If-None-Match` (any of its tags, weak or strong, or `*`) wins; else `If-Modified-Since`.
+    static func notModified(_ headers: HTTPFields, _ document: StatusCache.Document) -> Bool {
+        if let match = headers[.ifNoneMatch] {
+            return match.split(separator: ",").contains { tag in
+                let t = tag.trimmingCharacters(in: .whitespaces)
+                return t == "*" || t == document.etag || t == "W/" + document.etag
+            }
+        }
+        if let since = headers[.ifModifiedSince].flatMap(HTTPDate.parse), let modified = document.lastModified {
+            return modified.timeIntervalSince1970.rounded(.down) <= since.timeIntervalSince1970
+        }
+        return false
     }
 }
 
-/// Publishes status posts into the store.
+/// Publishes status posts into the store, and drops the rendered documents so the next reader
+/// sees the post at once.
 struct StoreStatusBoard: StatusBoard {
     let store: any Store
+    let cache: StatusCache
     func publish(_ post: StatusPost) async throws {
         try await store.publishStatus(post)
+        cache.invalidate()
+    }
+}
+
+/// IMF-fixdate (RFC 9110): `Sun, 06 Nov 1994 08:49:37 GMT`.
+enum HTTPDate {
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    static func format(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: date)
+        return String(format: "%@, %02d %@ %04d %02d:%02d:%02d GMT", days[(c.weekday ?? 1) - 1], c.day ?? 1,
+                      months[(c.month ?? 1) - 1], c.year ?? 1970, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+    }
+
+    static func parse(_ text: String) -> Date? {
+        let parts = text.split(separator: " ")
+        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), let month = months.firstIndex(of: String(parts[2])),
+              let year = Int(parts[3]) else { return nil }
+        let time = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard time.count == 3 else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar.date(from: DateComponents(year: year, month: month + 1, day: day, hour: time[0], minute: time[1], second: time[2]))
     }
 }

@@ -42,10 +42,11 @@ import TestSupport
     }
 
     /// curl's exit status and what it printed: the body, then the status code on its own line.
-    static func curl(_ url: String, trusting ca: String? = nil, _ extra: [String] = []) throws -> (Int32, String, String) {
+    static func curl(_ url: String, trusting ca: String? = nil, _ extra: [String] = []) async throws -> (Int32, String, String) {
         var args = ["-sS", "--max-time", "20", "-w", "\n%{http_code}"]
         if let ca { args += ["--cacert", ca] }
-        return try run("/usr/bin/curl", args + extra + [url])
+        let arguments = args + extra + [url]
+        return try await offPool { try run("/usr/bin/curl", arguments) }
     }
 
     func yaml(dir: URL, tls: String) -> String {
@@ -76,10 +77,10 @@ import TestSupport
         #expect(herald.stderr.contains("listening on https://127.0.0.1:\(port)"))
         let base = "https://127.0.0.1:\(port)"
 
-        let health = try Self.curl(base + "/healthz", trusting: first.cert)
+        let health = try await Self.curl(base + "/healthz", trusting: first.cert)
         #expect(health.0 == 0, "curl: \(health.2)")
         #expect(health.1.hasSuffix("\n200"), "\(health.1)")
-        let event = try Self.curl(base + "/v1/events", trusting: first.cert, [
+        let event = try await Self.curl(base + "/v1/events", trusting: first.cert, [
             "-H", "Authorization: Bearer \(Self.ingest)", "-H", "Content-Type: application/json",
             "-d", #"{"incident":"tls","status":"triggered","title":"Served over TLS"}"#,
         ])
@@ -88,19 +89,19 @@ import TestSupport
 
         // Without trusting the certificate curl refuses it (60: peer certificate cannot be
         // authenticated): the port really speaks TLS with this certificate, nothing else.
-        let untrusted = try Self.curl(base + "/healthz")
+        let untrusted = try await Self.curl(base + "/healthz")
         #expect(untrusted.0 == 60, "\(untrusted)")
 
         // Plain HTTP to the TLS port: the handshake fails and the connection is closed at once
         // (52 empty reply or 56 reset), not left hanging (28 would be curl's timeout).
         let started = ContinuousClock.now
-        let plain = try Self.curl("http://127.0.0.1:\(port)/healthz")
+        let plain = try await Self.curl("http://127.0.0.1:\(port)/healthz")
         #expect(plain.0 == 52 || plain.0 == 56, "\(plain)")
         #expect(!plain.1.hasSuffix("\n200"))
         #expect(ContinuousClock.now - started < .seconds(15), "plain HTTP was not refused but left to time out")
         // The listener is unharmed.
         #expect(herald.isRunning)
-        #expect(try Self.curl(base + "/healthz", trusting: first.cert).1.hasSuffix("\n200"))
+        #expect(try await Self.curl(base + "/healthz", trusting: first.cert).1.hasSuffix("\n200"))
 
         herald.signal(SIGTERM)
         #expect(await herald.waitForExit() == 0)
@@ -120,7 +121,7 @@ import TestSupport
         defer { task.cancel() }
         #expect(await eventually { app.port != 0 })
         let url = "https://127.0.0.1:\(app.port)/healthz"
-        #expect(try Self.curl(url, trusting: first.cert).1.hasSuffix("\n200"))
+        #expect(try await Self.curl(url, trusting: first.cert).1.hasSuffix("\n200"))
 
         // Renewal: a new certificate and key for the same name, over the same files, as certbot
         // or cert-manager would write them. Keep a copy of the old certificate to test against.
@@ -130,11 +131,11 @@ import TestSupport
         try FileManager.default.removeItem(atPath: first.key)
         try Self.makeCertificate("first", in: dir)
         // Until the reload, the old certificate is still what is served.
-        #expect(try Self.curl(url, trusting: oldCopy).1.hasSuffix("\n200"))
+        #expect(try await Self.curl(url, trusting: oldCopy).1.hasSuffix("\n200"))
         try app.reloadTLS(certFile: first.cert, keyFile: first.key)
-        let renewed = try Self.curl(url, trusting: first.cert)
+        let renewed = try await Self.curl(url, trusting: first.cert)
         #expect(renewed.0 == 0 && renewed.1.hasSuffix("\n200"), "\(renewed)")
-        let stale = try Self.curl(url, trusting: oldCopy)
+        let stale = try await Self.curl(url, trusting: oldCopy)
         #expect(stale.0 == 60, "a new connection still got the old certificate: \(stale)")
 
         // A key that is not the certificate's: refused, located at key_file, and the renewed
@@ -147,11 +148,11 @@ import TestSupport
         }
         #expect(throws: ConfigErrors.self) { try app.reloadTLS(certFile: dir.appendingPathComponent("gone.crt").path, keyFile: first.key) }
         #expect(throws: ConfigErrors.self) { try app.reloadTLS(nil) }
-        #expect(try Self.curl(url, trusting: first.cert).1.hasSuffix("\n200"))
+        #expect(try await Self.curl(url, trusting: first.cert).1.hasSuffix("\n200"))
         // Other files entirely (as a reloaded configuration naming new paths would).
         try app.reloadTLS(ListenerTLSConfig(certFile: other.cert, keyFile: other.key))
-        #expect(try Self.curl(url, trusting: other.cert).1.hasSuffix("\n200"))
-        #expect(try Self.curl(url, trusting: first.cert).0 == 60)
+        #expect(try await Self.curl(url, trusting: other.cert).1.hasSuffix("\n200"))
+        #expect(try await Self.curl(url, trusting: first.cert).0 == 60)
         task.cancel()
         _ = try? await task.value
     }

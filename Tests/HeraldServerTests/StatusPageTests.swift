@@ -75,6 +75,43 @@ import TestSupport
         await s.stop()
     }
 
+    /// A crowd reloading the page is served from memory: every document has an ETag, a conditional
+    /// GET with it is a 304 without a body, HEAD answers the headers, and a new post shows at once
+    /// (a new ETag, the new words) rather than after the cache's lifetime.
+    @Test func conditionalGetHeadAndANewPostShowsAtOnce() async throws {
+        let s = try await start()
+        for path in ["/status", "/status.json", "/status/feed.atom"] {
+            let first = try await s.call("GET", path, token: nil).2
+            let etag = try #require(first.header("ETag"), "\(path) has no ETag")
+            #expect(etag.hasPrefix("\"") && etag.hasSuffix("\""))
+            let again = try await s.call("GET", path, token: nil, headers: [("If-None-Match", "W/\"other\", \(etag)")]).2
+            #expect(again.status == 304 && again.body.isEmpty, "\(path): \(again.status)")
+            #expect(again.header("ETag") == etag && again.header("Cache-Control") == "public, max-age=15")
+            let other = try await s.call("GET", path, token: nil, headers: [("If-None-Match", "\"stale\"")]).2
+            #expect(other.status == 200 && other.body == first.body)
+            let head = try await s.call("HEAD", path, token: nil, headers: []).2
+            #expect(head.status == 200 && head.body.isEmpty && head.header("ETag") == etag, "\(path): HEAD \(head.status)")
+            #expect(head.header("Content-Length") == "\(first.body.count)")
+        }
+        let before = try await s.call("GET", "/status", token: nil).2
+        try await send(s, #"{"incident":"db","status":"triggered","severity":"major","title":"Database failover in progress"}"#)
+        // The post is published by the dispatcher; the page shows it as soon as it is, not 5 s later.
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(try await eventually(timeout: .seconds(3)) { try await self.page(s, "/status").contains("Database failover in progress") })
+        #expect(clock.now - start < .seconds(3))
+        let after = try await s.call("GET", "/status", token: nil, headers: [("If-None-Match", before.header("ETag") ?? "")]).2
+        #expect(after.status == 200 && after.header("ETag") != before.header("ETag"))
+        let modified = try #require(after.header("Last-Modified"))
+        #expect(modified.hasSuffix(" GMT"), "\(modified)")
+        let notModified = try await s.call("GET", "/status", token: nil, headers: [("If-Modified-Since", modified)]).2
+        #expect(notModified.status == 304)
+        // The 405 for other methods names HEAD too.
+        let post = try await s.call("POST", "/status", token: nil).2
+        #expect(post.status == 405 && post.header("Allow") == "GET, HEAD", "\(post.status) \(post.header("Allow") ?? "")")
+        await s.stop()
+    }
+
     /// Event text reaches the public pages: nothing on them may run script, be framed, be sniffed
     /// into another type, or tell the next site where its reader came from.
     @Test func publicPagesSendAStrictPolicy() async throws {
@@ -110,7 +147,7 @@ import TestSupport
                               "entries": [{"id": e.id, "title": e.title, "updated": e.updated, "summary": e.get("summary", "")} for e in d.entries]}))
             """
         let python = ProcessInfo.processInfo.environment["HERALD_TEST_PYTHON"] ?? "python3"
-        let (status, out) = try run(python, ["-c", script, file.path])
+        let (status, out) = try await run(python, ["-c", script, file.path])
         #expect(status == 0, "feedparser: \(out)")
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "feedparser said: \(out)")
         #expect(parsed["bozo"] as? Int == 0)
@@ -128,7 +165,7 @@ import TestSupport
         let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
         let binary = try #require(chromium, "chromium is needed (apt-get install chromium; scripts/test installs it)")
         let profile = try temporaryDirectory("chromium-profile")
-        let (status, dom) = try run(binary, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        let (status, dom) = try await run(binary, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                                              "--user-data-dir=\(profile.path)", "--dump-dom", url])
         #expect(status == 0)
         #expect(dom.contains("All systems operational"), "chromium rendered: \(dom.prefix(400))")
@@ -137,7 +174,11 @@ import TestSupport
     }
 
     /// Runs a program to completion with output to a file (no pipe readers).
-    func run(_ program: String, _ args: [String]) throws -> (Int32, String) {
+    func run(_ program: String, _ args: [String]) async throws -> (Int32, String) {
+        try await offPool { try Self.runBlocking(program, args) }
+    }
+
+    static func runBlocking(_ program: String, _ args: [String]) throws -> (Int32, String) {
         let out = try temporaryDirectory("run").appendingPathComponent("out")
         FileManager.default.createFile(atPath: out.path, contents: nil)
         let p = Process()

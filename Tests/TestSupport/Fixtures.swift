@@ -24,3 +24,14 @@ public func makeEvent(_ incident: String, _ status: EventStatus = .triggered, se
           title: title, message: "resolvers time out", components: ["web"], labels: ["team": "net"],
           occurredAt: date, receivedAt: date)
 }
+
+/// Runs blocking work (a child process and its pipes) on a thread of its own rather than one of
+/// the concurrency pool's (two on this machine): a test that blocks a pool thread while its child
+/// talks to a server in this process can starve that server until the child times out.
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try body() })
+        }
+    }
+}
