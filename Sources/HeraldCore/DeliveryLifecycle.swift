@@ -112,6 +112,27 @@ public enum DeliveryLifecycle {
                           effects: current.kind == .notice ? [.supersedeUpdates, .allClearBecomesSummary] : [])
     }
 
+    /// An operator sends a channel's work elsewhere (the channel was removed, or its endpoint is
+    /// gone): a notice of an open cycle that is waiting or failed fails on this channel (so its
+    /// resolve sends nothing here, as after a fallback) and the other channel takes it, as a fallback
+    /// would — its updates and all-clear follow there. Anything else stays: an update follows its
+    /// notice, a notice in flight finishes, and a cycle that is over needs no notice. nil: left alone.
+    /// `newTargets`: some target has no notice in the cycle yet (a failed notice already sent
+    /// elsewhere is left alone).
+    public static func redirect(_ current: Current, newTargets: Bool) -> Transition? {
+        guard current.kind == .notice, !current.cycleClosed,
+              current.state == .queued || current.state == .retrying || current.state == .failed else { return nil }
+        if current.state == .failed && !newTargets { return nil }
+        return Transition(state: .failed, dueAt: nil, countsAttempt: false, effects: [.supersedeUpdates, .fallback])
+    }
+
+    /// The reason a redirected notice carries.
+    public static func redirectReason(_ targets: [Target]) -> String {
+        var names: [String] = []
+        for t in targets where !names.contains(t.channel) { names.append(t.channel) }
+        return "sent to \(names.joined(separator: ", ")) instead by an operator"
+    }
+
     /// Whether an operator's replay re-queues it: a failed delivery, except a notice or update of a
     /// cycle that is over (its target got the summary instead).
     public static func replayable(_ current: Current) -> Bool {

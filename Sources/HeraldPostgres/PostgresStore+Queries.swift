@@ -202,6 +202,52 @@ extension PostgresStore {
         }
     }
 
+    public func redirect(channel: String, to targets: [Target], dryRun: Bool, now: Date) async throws -> ReplayResult {
+        let t = now.timeIntervalSince1970
+        let logger = self.logger
+        let reason = DeliveryLifecycle.redirectReason(targets)
+        /// Each row with what redirecting it does, given its cycle's deliveries.
+        @Sendable func plan(_ rows: [LiveDelivery], _ connection: PostgresConnection)
+            async throws -> [(row: LiveDelivery, change: DeliveryLifecycle.Transition?)] {
+            let cycles = try await Self.cycleDeliveries(rows.map { ($0.incident, $0.cycle) }, connection, lock: false, logger: logger)
+            return rows.map { row in
+                let fresh = LifecyclePlanner.fallbackTargets(targets, cycle: cycles[row.incident] ?? [], cycleOpen: !row.current.cycleClosed)
+                return (row, DeliveryLifecycle.redirect(row.current, newTargets: !fresh.isEmpty))
+            }
+        }
+        if dryRun {
+            return try await run { connection in
+                let rows = try await connection.query("""
+                    SELECT \(unescaped: Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
+                    WHERE d.channel = \(channel) AND d.state IN ('queued', 'retrying', 'failed') ORDER BY d.seq
+                    """, logger: logger).collect().compactMap(Self.liveDelivery)
+                return ReplayResult.redirect(try await plan(rows, connection), targets: targets)
+            }
+        }
+        return try await transaction { connection in
+            let candidates = try await connection.query("""
+                SELECT id FROM deliveries WHERE channel = \(channel) AND state IN ('queued', 'retrying', 'failed')
+                """, logger: logger).collect().map { try $0.decode(String.self) }
+            guard !candidates.isEmpty else { return ReplayResult(count: 0, ids: [], channels: []) }
+            // Incidents first, as every writer takes them; then the rows as they are now.
+            try await Self.lockIncidents(ofDeliveries: candidates, connection, logger: logger)
+            let live = try await connection.query("""
+                SELECT \(unescaped: Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
+                WHERE d.id = ANY(\(candidates)::text[]) AND d.state IN ('queued', 'retrying', 'failed') ORDER BY d.seq FOR UPDATE OF d
+                """, logger: logger).collect().compactMap(Self.liveDelivery)
+            let planned = try await plan(live, connection)
+            for (row, change) in planned {
+                guard let change, let state = change.state else { continue }
+                _ = try await connection.query("""
+                    UPDATE deliveries SET state = \(state.rawValue), due_at = NULL, last_error = \(reason), updated_at = \(t)
+                    WHERE id = \(row.id)
+                    """, logger: logger).collect()
+                try await Self.apply(change.effects, of: row, fallback: targets, now: now, connection, logger: logger)
+            }
+            return ReplayResult.redirect(planned, targets: targets)
+        }
+    }
+
     public func incidents(limit: Int) async throws -> [Incident] {
         let logger = self.logger
         let rows = try await run { connection in

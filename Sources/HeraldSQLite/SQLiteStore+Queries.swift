@@ -147,6 +147,37 @@ extension SQLiteStore {
         }
     }
 
+    public func redirect(channel: String, to targets: [Target], dryRun: Bool, now: Date) async throws -> ReplayResult {
+        let t = now.timeIntervalSince1970
+        /// The channel's waiting and failed deliveries, each with what redirecting it does.
+        @Sendable func plan(_ db: Database) throws -> [(row: LiveDelivery, change: DeliveryLifecycle.Transition?)] {
+            try Row.fetchAll(db, sql: """
+                SELECT \(Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
+                WHERE d.channel = ? AND d.state IN ('queued', 'retrying', 'failed') ORDER BY d.created_at, d.id
+                """, arguments: [channel]).compactMap(Self.liveRow).map { row in
+                    let cycle = try Self.cycleDeliveries(incident: row.incident, cycle: row.cycle, db: db)
+                    let fresh = LifecyclePlanner.fallbackTargets(targets, cycle: cycle, cycleOpen: !row.current.cycleClosed)
+                    return (row, DeliveryLifecycle.redirect(row.current, newTargets: !fresh.isEmpty))
+                }
+        }
+        return try await wrap {
+            if dryRun {
+                return try await pool.read { db in ReplayResult.redirect(try plan(db), targets: targets) }
+            }
+            return try await pool.write { db in
+                let planned = try plan(db)
+                for (row, change) in planned {
+                    guard let change, let state = change.state else { continue }
+                    try db.cachedStatement(sql: """
+                        UPDATE deliveries SET state = ?, due_at = NULL, last_error = ?, updated_at = ? WHERE id = ?
+                        """).execute(arguments: [state.rawValue, DeliveryLifecycle.redirectReason(targets), t, row.id])
+                    try Self.apply(change.effects, of: row, fallback: targets, now: now, db: db)
+                }
+                return ReplayResult.redirect(planned, targets: targets)
+            }
+        }
+    }
+
     public func incidents(limit: Int) async throws -> [Incident] {
         try await wrap {
             try await pool.read { db in

@@ -2110,6 +2110,13 @@ enum OpenAPIDocument {
               "boolean",
               "null"
             ]
+          },
+          "to": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "description": "Send `channel`'s waiting and failed notices of open incidents to this configured channel instead (the first was removed, or its endpoint is gone); their updates and all-clear follow there, and the first channel gets nothing more for them. Needs `channel`; `state`, `incident` and `since` are not allowed with it. `replayed` counts the notices moved."
           }
         }
       },

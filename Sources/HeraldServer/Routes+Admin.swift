@@ -55,7 +55,7 @@ extension HeraldApplication {
                 guard let dict = object as? [String: Any] else { throw APIError.badRequest("body must be a JSON object") }
                 fields = dict
             }
-            let known: Set<String> = ["state", "channel", "incident", "since", "dry_run"]
+            let known: Set<String> = ["state", "channel", "incident", "since", "dry_run", "to"]
             if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
                 throw APIError.badRequest("unknown field (expected one of: \(known.sorted().joined(separator: ", ")))", field: unknown)
             }
@@ -68,6 +68,10 @@ extension HeraldApplication {
             if let v = fields["dry_run"], !(v is NSNull) {
                 guard let n = v as? NSNumber, isJSONBool(n) else { throw APIError.badRequest("must be true or false", field: "dry_run") }
                 dryRun = n.boolValue
+            }
+            if let to = try string("to") {
+                let result = try await self.redirect(from: try string("channel"), to: to, fields: fields, dryRun: dryRun)
+                return JSONBody.response(.ok, ReplayBody(result, dryRun: dryRun))
             }
             let state = try string("state")
             if let state, state != DeliveryState.failed.rawValue {
@@ -177,6 +181,33 @@ struct IncidentDetailBody: Encodable {
         try c.encode(events, forKey: .events)
         try c.encode(deliveries, forKey: .deliveries)
         try c.encode(IncidentReport(events: events, deliveries: deliveries).rows, forKey: .recipients)
+    }
+}
+
+extension HeraldApplication {
+    /// `POST /v1/replay` with `to`: a channel's waiting and failed notices of open incidents go to
+    /// another channel (the first was removed from the configuration, or its endpoint is gone).
+    func redirect(from channel: String?, to: String, fields: [String: Any], dryRun: Bool) async throws -> ReplayResult {
+        guard let channel, !channel.isEmpty else {
+            throw APIError.badRequest("required with \"to\": the channel whose notices go elsewhere", field: "channel")
+        }
+        if let other = ["state", "incident", "since"].first(where: { fields[$0] != nil && !(fields[$0] is NSNull) }) {
+            throw APIError.badRequest("not allowed with \"to\": every waiting or failed notice of the channel moves", field: other)
+        }
+        let (channels, routing) = live.withLock { ($0.channels, $0.routing) }
+        guard channels[to] != nil else { throw APIError.badRequest("unknown channel \"\(to)\"", field: "to") }
+        guard to != channel else { throw APIError.badRequest("must be another channel than \"channel\"", field: "to") }
+        let targets = routing.recipients[to].map { $0.map { Target(channel: to, recipient: $0) } } ?? [Target(channel: to)]
+        let result = try await store.redirect(channel: channel, to: targets, dryRun: dryRun, now: Date())
+        if !dryRun {
+            dispatcher.wake(channels: result.channels)
+            if result.count > 0 {
+                logger.notice("notices sent to another channel", metadata: [
+                    "from": "\(channel)", "to": "\(to)", "notices": "\(result.count)", "left": "\(result.skipped.count)",
+                ])
+            }
+        }
+        return result
     }
 }
 

@@ -19,3 +19,15 @@ public struct LiveDelivery: Sendable {
         self.eventId = eventId
     }
 }
+
+extension ReplayResult {
+    /// What a redirect did (or would do): the notices moved, the targets that got work, and the
+    /// channel's other waiting or failed deliveries, left as they are.
+    public static func redirect(_ planned: [(row: LiveDelivery, change: DeliveryLifecycle.Transition?)], targets: [Target]) -> ReplayResult {
+        let moved = planned.filter { $0.change != nil }.map(\.row)
+        var channels: [String] = []
+        if !moved.isEmpty { for t in targets where !channels.contains(t.channel) { channels.append(t.channel) } }
+        return ReplayResult(count: moved.count, ids: moved.map(\.id), channels: channels,
+                            skipped: planned.filter { $0.change == nil }.map(\.row.id))
+    }
+}

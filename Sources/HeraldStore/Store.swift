@@ -272,6 +272,12 @@ public protocol Store: Sendable {
     /// skipped (its target got the summary). With `dryRun`, changes nothing and says what would be.
     func replay(ids: [String]?, filter: DeliveryFilter, dryRun: Bool, now: Date) async throws -> ReplayResult
 
+    /// Sends `channel`'s waiting and failed notices of open incident cycles to `targets` instead
+    /// (see `DeliveryLifecycle.redirect`): each fails here, and each target without a notice in
+    /// that cycle gets one, queued now. `ids` are the notices moved, `channels` the targets that got
+    /// work, `skipped` the channel's other waiting or failed deliveries, left as they are.
+    func redirect(channel: String, to targets: [Target], dryRun: Bool, now: Date) async throws -> ReplayResult
+
     func incidents(limit: Int) async throws -> [Incident]
     func incident(key: String) async throws -> IncidentDetail?
 

@@ -129,7 +129,12 @@ struct Incidents: AsyncParsableCommand {
 struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Re-queue failed deliveries with a fresh retry budget (the old attempts are kept).",
-        discussion: "Name delivery ids, or a filter: `herald replay --state failed --since 2h` replays every delivery that failed in the last two hours.")
+        discussion: """
+            Name delivery ids, or a filter: `herald replay --state failed --since 2h` replays every delivery \
+            that failed in the last two hours. `herald replay --channel OLD --to NEW` sends OLD's waiting and \
+            failed notices of open incidents to NEW instead (OLD was removed from the configuration, or its \
+            endpoint is gone); their all-clears follow on NEW.
+            """)
 
     @OptionGroup var client: ClientOptions
 
@@ -148,6 +153,9 @@ struct Replay: AsyncParsableCommand {
     @Option(help: "Only deliveries created within this duration (2h, 30m) or since an RFC 3339 time.")
     var since: String?
 
+    @Option(help: "Send --channel's waiting and failed notices of open incidents to this channel instead.")
+    var to: String?
+
     @Flag(help: "Say what would be replayed without changing anything.")
     var dryRun = false
 
@@ -155,6 +163,13 @@ struct Replay: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
+        if to != nil {
+            guard channel != nil else { throw ValidationError("--to needs --channel: the channel whose notices go elsewhere") }
+            guard ids.isEmpty && state == nil && incident == nil && since == nil else {
+                throw ValidationError("--to moves every waiting or failed notice of --channel: no ids, --state, --incident or --since")
+            }
+            return
+        }
         if ids.isEmpty && state == nil && channel == nil && incident == nil && since == nil {
             throw ValidationError("name delivery ids or a filter (--state failed replays every failed delivery)")
         }
@@ -173,6 +188,15 @@ struct Replay: AsyncParsableCommand {
                 let answer = try await api.call("POST", "/v1/deliveries/\(percentEncode(id))/replay")
                 if json { printJSON(answer) } else { print("replayed \(id)") }
             }
+            return
+        }
+        if let to, let channel {
+            let answer = try await api.call("POST", "/v1/replay", body: ["channel": channel, "to": to, "dry_run": dryRun])
+            if json { return printJSON(answer) }
+            let result = answer as? [String: Any] ?? [:]
+            let n = result["replayed"] as? Int ?? 0, left = result["skipped"] as? Int ?? 0
+            print("\(dryRun ? "would send" : "sent") \(n) notices of \(channel) to \(to)"
+                  + (left > 0 ? "; \(left) other deliveries of \(channel) left as they are (updates, all-clears, closed incidents)" : ""))
             return
         }
         var body: [String: Any] = ["state": "failed", "dry_run": dryRun]

@@ -42,7 +42,7 @@ import TestSupport
         }
     }
 
-    func start(sinkURL: String, maxBody: Int = 4096) async throws -> Running {
+    func start(sinkURL: String, maxBody: Int = 4096, extraChannels: String = "") async throws -> Running {
         let dir = try temporaryDirectory()
         let yaml = """
             server:
@@ -60,6 +60,7 @@ import TestSupport
                 secret: "\(Self.webhookSecret)"
               quiet:
                 type: console
+            \(extraChannels)
             routes:
               - match: {severity: [critical, major]}
                 channels: [hook]
@@ -169,6 +170,41 @@ import TestSupport
         // Neither the webhook path nor any token appears in any admin answer.
         let all = try await s.call("GET", "/v1/deliveries/\(id)", token: Self.adminToken).2.bodyText
         #expect(!all.contains(Self.ingestToken) && !all.contains(Self.webhookSecret))
+        await s.stop()
+    }
+
+    /// `POST /v1/replay {"channel": C, "to": D}`: a dead (or removed) channel's failed notice goes to
+    /// another channel, which then holds the incident's thread; mistakes name their field.
+    @Test func aDeadChannelsNoticesGoToAnotherChannel() async throws {
+        let sink = TestSink { _, _ in .init(status: 410, body: "gone") }
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let s = try await start(sinkURL: sink.url + "/hook", extraChannels: "  spare: {type: console}")
+        _ = try await s.call("POST", "/v1/events", body: #"{"incident":"dns","status":"triggered","title":"DNS down","severity":"critical"}"#)
+        #expect(try await eventually { try await s.app.store.countsByState()[.failed] == 1 })
+        for (body, field) in [(#"{"to":"spare"}"#, "channel"), (#"{"channel":"hook","to":"nope"}"#, "to"),
+                              (#"{"channel":"hook","to":"hook"}"#, "to"), (#"{"channel":"hook","to":"spare","state":"failed"}"#, "state"),
+                              (#"{"channel":"hook","to":7}"#, "to")] {
+            let r = try await s.call("POST", "/v1/replay", token: Self.adminToken, body: body)
+            #expect(r.0 == 400 && r.1["field"] as? String == field, "\(body): \(r.0) \(r.1)")
+        }
+        var r = try await s.call("POST", "/v1/replay", token: Self.adminToken, body: #"{"channel":"hook","to":"spare","dry_run":true}"#)
+        #expect(r.0 == 200 && r.1["replayed"] as? Int == 1 && r.1["dry_run"] as? Bool == true, "\(r.1)")
+        #expect(try await s.app.store.deliveries(DeliveryFilter(channel: "spare")).isEmpty)
+        r = try await s.call("POST", "/v1/replay", token: Self.adminToken, body: #"{"channel":"hook","to":"spare"}"#)
+        #expect(r.0 == 200 && r.1["replayed"] as? Int == 1)
+        #expect(try await eventually {
+            try await s.app.store.deliveries(DeliveryFilter(channel: "spare")).map { "\($0.kind.rawValue):\($0.state.rawValue)" } == ["notice:delivered"]
+        })
+        #expect(try await s.app.store.deliveries(DeliveryFilter(channel: "hook")).map(\.lastError) == ["sent to spare instead by an operator"])
+        // The resolve's all-clear goes where the notice went.
+        _ = try await s.call("POST", "/v1/events", body: #"{"incident":"dns","status":"resolved","title":"DNS down"}"#)
+        #expect(try await eventually {
+            try await s.app.store.deliveries(DeliveryFilter(channel: "spare")).contains { $0.kind == .allClear && $0.state == .delivered }
+        })
+        // Delivered before the all-clear was: the quiet channel's own notice and all-clear, both through.
+        #expect(try await eventually { try await s.app.store.countsByState()[.queued, default: 0] == 0 })
+        #expect(sink.received.count == 1, "the dead endpoint was tried once, by the notice, and got no summary")
         await s.stop()
     }
 

@@ -160,6 +160,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case prunedIncidentsGoWithTheirHistoryAfterTheirPeriod
     case pruningForgetsIdempotencyKeysAfterTheirPeriod
     case waitingCountsAreTheWaitingStates
+    case aRemovedChannelsNoticesGoElsewhereAndTheirAllClearFollows
 
     var testDescription: String { rawValue }
 
@@ -194,6 +195,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .prunedIncidentsGoWithTheirHistoryAfterTheirPeriod: try await c.prunedIncidentsGoWithTheirHistoryAfterTheirPeriod()
         case .pruningForgetsIdempotencyKeysAfterTheirPeriod: try await c.pruningForgetsIdempotencyKeysAfterTheirPeriod()
         case .waitingCountsAreTheWaitingStates: try await c.waitingCountsAreTheWaitingStates()
+        case .aRemovedChannelsNoticesGoElsewhereAndTheirAllClearFollows: try await c.aRemovedChannelsNoticesGoElsewhereAndTheirAllClearFollows()
         }
     }
 }
@@ -690,6 +692,55 @@ struct Conformance {
         #expect(done.channels == ["b"] && done.skipped.count == 1)
         #expect(try await states("dns", "a") == ["notice:failed", "summary:queued"])
         #expect(try await claim("b", at: later).map(\.delivery.kind) == [.allClear])
+    }
+
+    /// `herald replay --channel gone --to hook`: gone's waiting and failed notices of open incidents
+    /// go to hook (once per incident: hook's own notice counts), its notices of a closed incident and
+    /// other kinds stay, and the all-clear then follows on hook, threaded onto hook's notice.
+    func aRemovedChannelsNoticesGoElsewhereAndTheirAllClearFollows() async throws {
+        // A closed incident: told on gone before its resolve; its all-clear waits on gone and stays there.
+        _ = try await store.enqueue([EnqueueRequest(event: event("old", .triggered, at: t0), channels: ["gone"])], now: t0)
+        try await answer(try #require(try await claim("gone").first), .delivered(reference: "g-old"))
+        _ = try await store.enqueue([EnqueueRequest(event: event("old", .resolved, at: t0.addingTimeInterval(1)), channels: ["gone"])],
+                                    now: t0.addingTimeInterval(1))
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["gone"])], now: t0)
+        _ = try await store.enqueue([EnqueueRequest(event: event("db", .triggered, at: t0), channels: ["gone"])], now: t0)
+        _ = try await store.enqueue([EnqueueRequest(event: event("web", .triggered, at: t0), channels: ["gone", "hook"])], now: t0)
+        // db's notice failed for good on gone; the rest go back to waiting.
+        let gone = try await claim("gone", at: t0.addingTimeInterval(2))
+        #expect(gone.count == 4)
+        for c in gone {
+            try await store.record([AttemptRecord(deliveryId: c.delivery.id, lease: c.lease, startedAt: t0, duration: .zero,
+                                                  outcome: c.delivery.incident == "db" ? .failed(reason: "gone") : .released)],
+                                   now: t0.addingTimeInterval(2))
+        }
+        let later = t0.addingTimeInterval(5)
+        let hook = [Target(channel: "hook")]
+        let dry = try await store.redirect(channel: "gone", to: hook, dryRun: true, now: later)
+        #expect(dry.count == 3 && dry.channels == ["hook"] && dry.skipped.count == 1, "\(dry)")
+        #expect(try await states("dns", "gone") == ["notice:queued"], "a dry run changes nothing")
+        let done = try await store.redirect(channel: "gone", to: hook, dryRun: false, now: later)
+        #expect(done.count == 3 && done.skipped.count == 1)
+        for incident in ["dns", "db"] {
+            #expect(try await states(incident, "hook") == ["notice:queued"], "\(incident)")
+        }
+        #expect(try await states("dns", "gone") == ["notice:failed"])
+        #expect(try await states("db", "gone") == ["notice:failed"])
+        #expect(try await store.deliveries(DeliveryFilter(channel: "gone", incident: "dns")).first?.lastError == "sent to hook instead by an operator")
+        // web: hook had its own notice; no second one.
+        #expect(try await states("web", "hook") == ["notice:queued"])
+        #expect(try await states("old", "gone") == ["all_clear:queued", "notice:delivered"])
+        #expect(try await store.deliveries(DeliveryFilter(channel: "hook", incident: "old")).isEmpty)
+        // Nothing is left to move; and the all-clear follows on hook, threaded.
+        #expect(try await store.redirect(channel: "gone", to: hook, dryRun: false, now: later).count == 0)
+        let moved = try #require(try await claim("hook", at: later).first { $0.delivery.incident == "dns" })
+        try await answer(moved, .delivered(reference: "h-dns"), at: later)
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: later), channels: ["gone"])], now: later)
+        let clear = try await claim("hook", at: later.addingTimeInterval(1)).filter { $0.delivery.incident == "dns" }
+        #expect(clear.map(\.delivery.kind) == [.allClear] && clear.first?.thread == "h-dns")
+        // gone gets nothing for dns: no summary for a notice an operator sent elsewhere.
+        #expect(try await claim("gone", at: later.addingTimeInterval(1)).allSatisfy { $0.delivery.incident == "old" })
+        #expect(try await states("dns", "gone") == ["notice:failed"])
     }
 
     func noFallbackAfterTheResolveAndNoneToATargetAlreadyPaged() async throws {
