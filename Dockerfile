@@ -12,9 +12,11 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libcurl4-openssl-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# The manifest names test targets too, so their folders must exist before SwiftPM loads it.
-COPY Package.swift ./
+# The manifest names test targets too, so their folders must exist before SwiftPM loads it; the
+# EmbedOpenAPI plugin (Plugins/) builds openapi.json into the binary.
+COPY Package.swift openapi.json ./
 COPY Sources ./Sources
+COPY Plugins ./Plugins
 COPY Tests ./Tests
 RUN swift package resolve
 RUN swift build -c release --product herald --static-swift-stdlib \

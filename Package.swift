@@ -83,6 +83,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // openapi.json is in the repository once: the plugin embeds it into HeraldServer at build time.
+        .executableTarget(name: "openapi-embed"),
+        .plugin(name: "EmbedOpenAPI", capability: .buildTool(), dependencies: ["openapi-embed"]),
         .target(
             name: "HeraldServer",
             dependencies: [
@@ -94,7 +97,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedOpenAPI"]
         ),
         .executableTarget(
             name: "herald",

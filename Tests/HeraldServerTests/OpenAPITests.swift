@@ -41,7 +41,7 @@ import TestSupport
         #expect(response.header("Content-Type")?.hasPrefix("application/json") == true)
 
         let expected = try Data(contentsOf: Self.repoDocument)
-        #expect(Data(response.body) == expected, "GET /openapi.json differs from openapi.json: run scripts/gen-openapi-swift")
+        #expect(Data(response.body) == expected, "GET /openapi.json differs from openapi.json (the EmbedOpenAPI plugin embeds it at build time)")
 
         let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
         #expect(object["openapi"] as? String == "3.1.0")
