@@ -7,7 +7,7 @@ import Testing
 import TestSupport
 
 /// The document served at GET /openapi.json is the repo's openapi.json, byte for byte
-/// (regenerate Sources/HeraldServer/OpenAPIDocument.swift with scripts/gen-openapi-swift).
+/// (the EmbedOpenAPI build plugin compiles it into HeraldServer).
 @Suite(.serialized) struct OpenAPITests {
     static let repoDocument = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
