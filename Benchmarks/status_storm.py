@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""The public status page under its own storm. With 60 posts on the page (30 incidents, each
+triggered and resolved), wrk with 64 connections reads `/status`, `/status.json` and
+`/status/feed.atom` (and `/healthz` for comparison) for SECONDS each; then, while 64 connections
+keep reloading `/status`, incidents routed to the page and to a watched webhook are triggered and
+resolved one after another, and the time from each resolve's 202 to its all-clear at the webhook
+is measured — beside the same with nobody reading the page. Prints figures and a RESULT line;
+asserts nothing.
+
+    python3 Benchmarks/status_storm.py [--herald .build/release/herald] [--seconds 10] [--runs 30]
+"""
+import argparse, http.client, json, os, re, shutil, subprocess, sys, tempfile, threading, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import emit, free_port, percentile, queue_depth, start_herald, stop_herald
+from allclear_latency import start_sink
+
+TOKEN = "bench-token-0123456789abcdefgh"
+
+def post(port, body):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", "/v1/events", body=json.dumps(body), headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    r = c.getresponse(); r.read()
+    if r.status != 202: raise SystemExit(f"POST answered {r.status}")
+
+def read_rate(url, seconds, connections=64):
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", url],
+                         capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, int(non2xx.group(1)) if non2xx else 0
+
+def wait_for(arrivals, lock, kind, key, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with lock:
+            for k, incident, t in arrivals:
+                if k == kind and incident == key: return t
+        time.sleep(0.0005)
+    raise SystemExit(f"no {kind} for {key}")
+
+def allclear_latencies(port, arrivals, lock, prefix, runs):
+    waits = []
+    for i in range(runs):
+        key = f"{prefix}-{i}"
+        post(port, {"incident": key, "status": "triggered", "severity": "major", "title": f"Outage {key}"})
+        wait_for(arrivals, lock, "notice", key)
+        t0 = time.perf_counter()
+        post(port, {"incident": key, "status": "resolved", "title": f"Outage {key}"})
+        waits.append((wait_for(arrivals, lock, "all_clear", key) - t0) * 1000)
+    return sorted(waits)
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--herald", default=".build/release/herald")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=30)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="herald-storm-")
+    sink, sink_port, arrivals, lock = start_sink(0)
+    herald = None
+    try:
+        herald, port, _ = start_herald(a.herald, tmp, f"""  tokens: [{{name: b, token: {TOKEN}, scopes: [ingest]}}]
+store: {{path: {tmp}/h.sqlite}}
+channels:
+  public: {{type: statuspage}}
+  watch: {{type: webhook, url: 'http://127.0.0.1:{sink_port}/watch'}}
+routes:
+  - channels: [public, watch]
+""")
+        for i in range(30):
+            post(port, {"incident": f"seed-{i}", "status": "triggered", "severity": "major", "title": f"Seed outage {i}",
+                        "message": "Investigating elevated error rates.", "components": ["api", "web"]})
+            post(port, {"incident": f"seed-{i}", "status": "resolved", "title": f"Seed outage {i}"})
+        while sum(queue_depth(port).get(s, 0) for s in ("queued", "retrying", "in_flight")) > 0: time.sleep(0.1)
+        base = f"http://127.0.0.1:{port}"
+        result = {}
+        for name, path in [("healthz", "/healthz"), ("status", "/status"), ("status_json", "/status.json"), ("feed", "/status/feed.atom")]:
+            rps, bad = read_rate(base + path, a.seconds)
+            print(f"GET {path:<18} {rps:>10,.0f} req/s (64 connections; {bad} not 2xx/3xx)")
+            result[f"{name}_rps"] = rps
+        quiet = allclear_latencies(port, arrivals, lock, "quiet", a.runs)
+        storm_out = {}
+        reader = threading.Thread(target=lambda: storm_out.update(r=read_rate(base + "/status", a.seconds + 60)))
+        reader.start()
+        time.sleep(1)
+        storm = allclear_latencies(port, arrivals, lock, "storm", a.runs)
+        subprocess.run(["pkill", "-INT", "-f", f"wrk.*{port}/status"])
+        reader.join()
+        for label, w in [("nobody reading", quiet), ("64 connections reloading /status", storm)]:
+            print(f"resolve 202 -> all-clear, {label}: p50 {percentile(w, 0.5):.1f} ms, p99 {percentile(w, 0.99):.1f} ms, max {w[-1]:.1f} ms")
+        result.update(quiet_p50_ms=percentile(quiet, 0.5), quiet_p99_ms=percentile(quiet, 0.99),
+                      storm_p50_ms=percentile(storm, 0.5), storm_p99_ms=percentile(storm, 0.99),
+                      storm_p99_delta_ms=percentile(storm, 0.99) - percentile(quiet, 0.99))
+        emit(result)
+    finally:
+        if herald: stop_herald(herald)
+        sink.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+if __name__ == "__main__":
+    main()
