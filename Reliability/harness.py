@@ -9,7 +9,7 @@ Every child process is started in its own session and killed with SIGKILL at exi
 exception, SIGTERM/SIGINT, or the scenario's time budget running out).
 """
 import atexit, base64, errno, hashlib, hmac, http.client, http.server, json, os, random, re, secrets, signal
-import socket, socketserver, struct, subprocess, sys, tempfile, threading, time
+import shutil, socket, socketserver, struct, subprocess, sys, tempfile, threading, time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 HERALD_BIN = os.path.abspath(os.environ.get("HERALD_BIN") or os.path.join(REPO, ".build/debug/herald"))
@@ -305,10 +305,34 @@ def metrics(port, scenario):
     return out
 
 
-def queue_depth(port, scenario):
+def queue_depth(port, scenario, store=None):
+    """Deliveries per state. The waiting states come from /metrics (herald_queue_depth: waiting
+    work only, so a scrape never counts the history); delivered, failed and superseded are read
+    from the store itself when `store` (a SQLite path or a postgres:// URL) is given, else 0."""
     m = metrics(port, scenario)
-    return {st: int(m.get(f'herald_queue_depth{{state="{st}"}}', 0))
-            for st in ("queued", "in_flight", "delivered", "retrying", "failed", "superseded")}
+    depth = {st: int(m.get(f'herald_queue_depth{{state="{st}"}}', 0)) for st in ("queued", "in_flight", "retrying")}
+    finished = store_counts(store) if store else {}
+    for st in ("delivered", "failed", "superseded"):
+        depth[st] = finished.get(st, 0)
+    return depth
+
+
+def store_counts(store):
+    """{state: count} of every delivery, read from the store (SQLite read-only beside the running
+    server, or psql for PostgreSQL)."""
+    if store.startswith("postgres"):
+        psql = shutil.which("psql") or next(iter(sorted(__import__("glob").glob("/usr/lib/postgresql/*/bin/psql"), reverse=True)), "psql")
+        out = subprocess.run([psql, store, "-At", "-F", "\t", "-c", "SELECT state, count(*) FROM deliveries GROUP BY state"],
+                             capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise OSError(f"psql: {out.stderr.strip()}")
+        return {st: int(n) for st, n in (line.split("\t") for line in out.stdout.splitlines() if line)}
+    import sqlite3
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30)
+    try:
+        return {st: n for st, n in db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state")}
+    finally:
+        db.close()
 
 
 # ---------------------------------------------------------------- herald

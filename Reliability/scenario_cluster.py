@@ -157,7 +157,7 @@ class Cluster:
     def depth(self):
         for n in self.live():
             try:
-                return h.queue_depth(n.port, NAME)
+                return h.queue_depth(n.port, NAME, store=n.store)
             except OSError:
                 continue
         return None
@@ -500,7 +500,7 @@ def probe_nodes(cluster):
             res.append(f"/readyz {type(e).__name__}")
         out.append(f"{n.name}: " + ", ".join(res))
     try:
-        out.append(f"store: {h.queue_depth(cluster.live()[0].port, NAME)}")
+        out.append(f"store: {h.queue_depth(cluster.live()[0].port, NAME, store=cluster.live()[0].store)}")
     except OSError:
         pass
     return "; ".join(out)

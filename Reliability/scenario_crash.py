@@ -108,12 +108,12 @@ def main():
 
         # ---- wait until the store says everything is delivered (or failed)
         def done():
-            d = h.queue_depth(port, "crash")
+            d = h.queue_depth(port, "crash", store=herald.store)
             return d if d["delivered"] + d["failed"] >= total and d["queued"] + d["in_flight"] + d["retrying"] == 0 else None
         try:
             depth = h.wait_until(done, 150, 0.25, "every delivery to be delivered")
         except h.ScenarioFailure:
-            depth = h.queue_depth(port, "crash")
+            depth = h.queue_depth(port, "crash", store=herald.store)
         t_all = time.monotonic() - t0
         time.sleep(0.5)   # late repeats, if any, would arrive now
         arrivals = sink.snapshot()
