@@ -71,7 +71,8 @@ import TestSupport
         logger.logLevel = .critical
         let app = try HeraldApplication(config: config, logger: logger, console: { _ in })
         let task = Task { try await app.run() }
-        let client = CurlTransport()
+        // The registry is the whole test process's: far past the transport's default 64 KiB cap.
+        let client = CurlTransport(maxResponseBytes: 16 << 20)
         defer {
             task.cancel()
             client.shutdown()

@@ -16,7 +16,9 @@ import TestSupport
     final class Running: Sendable {
         let app: HeraldApplication
         let task: Task<Void, any Error>
-        let client = CurlTransport()
+        /// /metrics is the whole test process's registry (every test's channels, a histogram each):
+        /// past the transport's default 64 KiB cap, which would cut it at a random family.
+        let client = CurlTransport(maxResponseBytes: 16 << 20)
         let base: String
         init(app: HeraldApplication, task: Task<Void, any Error>, port: Int) {
             self.app = app
