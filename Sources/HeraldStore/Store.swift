@@ -220,6 +220,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var isNotMigrated: Bool { if case .notMigrated = code { return true } else { return false } }
     public var isSchemaTooNew: Bool { if case .schemaTooNew = code { return true } else { return false } }
     public var isCannotOpen: Bool { if case .cannotOpen = code { return true } else { return false } }
+    public var isLocked: Bool { if case .locked = code { return true } else { return false } }
     public var isRejected: Bool { if case .rejected = code { return true } else { return false } }
 
     public var description: String {

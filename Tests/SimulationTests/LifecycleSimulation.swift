@@ -272,7 +272,17 @@ final class LifecycleSimulation {
         nodes[node] = nil
         switch backend {
         case .sqlite:
-            nodes[node] = try SQLiteStore(path: sqlitePath)
+            // A crashed process's file lock goes with the process; here it goes with the old
+            // instance's last reference, which a task still finishing may hold a moment longer.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while nodes[node] == nil {
+                do {
+                    nodes[node] = try SQLiteStore(path: sqlitePath)
+                } catch let error as StoreError where ContinuousClock.now < deadline {
+                    guard error.isLocked else { throw error }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+            }
             _ = try await store(node).releaseLeases(expiredBefore: nil, owner: nil)
         case .postgres(let url):
             nodes[node] = try await PostgresStore.open(url: url, migrate: false)
