@@ -76,21 +76,27 @@ import TestSupport
         return path
     }
 
-    @Test func everyKeyOfTheListSignsAndAReceiverHoldingEitherAccepts() async throws {
+    /// Serves with these webhook secret keys, sends one event with `herald send`, and answers the
+    /// request the receiver got, with the running server.
+    func sendOne(secretKeys: String) async throws -> (TestSink.Received, HeraldProcess) {
         let dir = try temporaryDirectory("herald-rotation")
         let sink = TestSink()
         try await sink.start()
         defer { Task { await sink.stop() } }
-        let config = try writeConfig(dir: dir, sink: sink.url, secretKeys: """
-                secret: ["\(Self.newKey)", "\(Self.oldKey)"]
-            """)
+        let config = try writeConfig(dir: dir, sink: sink.url, secretKeys: secretKeys)
         let herald = try HeraldProcess(["serve", "--config", config])
         let port = try #require(await herald.waitForPort(), "herald did not start: \(herald.stderr)")
         let sent = try await HeraldBinary.run(["send", "--server", "http://127.0.0.1:\(port)", "--token", Self.ingest,
                                                "--incident", "dns", "--status", "triggered", "--title", "DNS down"])
         #expect(sent.0 == 0, "\(sent)")
         #expect(await sink.waitFor(count: 1))
-        let got = try #require(sink.received.first)
+        return (try #require(sink.received.first), herald)
+    }
+
+    @Test func everyKeyOfTheListSignsAndAReceiverHoldingEitherAccepts() async throws {
+        let (got, herald) = try await sendOne(secretKeys: """
+                secret: ["\(Self.newKey)", "\(Self.oldKey)"]
+            """)
         // Two Standard Webhooks signatures, space-separated, in the configured order.
         let signature = try #require(got.headers["webhook-signature"])
         let parts = signature.split(separator: " ", omittingEmptySubsequences: false)
@@ -114,20 +120,9 @@ import TestSupport
 
     /// After the rotation the list is one key again: only that signature is sent.
     @Test func aSingleSecretStillSendsOneSignature() async throws {
-        let dir = try temporaryDirectory("herald-rotation")
-        let sink = TestSink()
-        try await sink.start()
-        defer { Task { await sink.stop() } }
-        let config = try writeConfig(dir: dir, sink: sink.url, secretKeys: """
+        let (got, herald) = try await sendOne(secretKeys: """
                 secret: ["\(Self.newKey)", "${OLD_WEBHOOK_SECRET:-}"]
             """)
-        let herald = try HeraldProcess(["serve", "--config", config])
-        let port = try #require(await herald.waitForPort(), "herald did not start: \(herald.stderr)")
-        let sent = try await HeraldBinary.run(["send", "--server", "http://127.0.0.1:\(port)", "--token", Self.ingest,
-                                               "--incident", "dns", "--status", "triggered", "--title", "DNS down"])
-        #expect(sent.0 == 0, "\(sent)")
-        #expect(await sink.waitFor(count: 1))
-        let got = try #require(sink.received.first)
         let signature = try #require(got.headers["webhook-signature"])
         #expect(!signature.contains(" ") && signature.hasPrefix("v1,"), "\(signature)")
         let verdicts = try verify(got, keys: [["whsec": Self.newKey], ["raw": Self.oldKey]])
