@@ -128,9 +128,7 @@ public enum DeliveryLifecycle {
 
     /// The reason a redirected notice carries.
     public static func redirectReason(_ targets: [Target]) -> String {
-        var names: [String] = []
-        for t in targets where !names.contains(t.channel) { names.append(t.channel) }
-        return "sent to \(names.joined(separator: ", ")) instead by an operator"
+        "sent to \(targets.map(\.channel).uniqued().joined(separator: ", ")) instead by an operator"
     }
 
     /// Whether an operator's replay re-queues it: a failed delivery, except a notice or update of a

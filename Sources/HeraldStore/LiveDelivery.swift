@@ -25,9 +25,7 @@ extension ReplayResult {
     /// channel's other waiting or failed deliveries, left as they are.
     public static func redirect(_ planned: [(row: LiveDelivery, change: DeliveryLifecycle.Transition?)], targets: [Target]) -> ReplayResult {
         let moved = planned.filter { $0.change != nil }.map(\.row)
-        var channels: [String] = []
-        if !moved.isEmpty { for t in targets where !channels.contains(t.channel) { channels.append(t.channel) } }
-        return ReplayResult(count: moved.count, ids: moved.map(\.id), channels: channels,
+        return ReplayResult(count: moved.count, ids: moved.map(\.id), channels: moved.isEmpty ? [] : targets.map(\.channel).uniqued(),
                             skipped: planned.filter { $0.change == nil }.map(\.row.id))
     }
 }
