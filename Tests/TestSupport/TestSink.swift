@@ -55,9 +55,22 @@ public final class TestSink: Sendable {
 
     public var received: [Received] { state.withLock { $0.received } }
 
-    /// Starts listening on `port` (0: any free one) and returns once it does.
+    /// Starts listening on `port` (0: a loopback port no sink or `closedPort()` of this process has
+    /// had before, so a delivery still retrying to an earlier test's stopped sink cannot reach this
+    /// one) and returns once it does.
     @discardableResult
     public func start(port: Int = 0) async throws -> Int {
+        if port != 0 { return try await listen(port: port) }
+        var lastError: (any Error)?
+        for _ in 0..<20 {
+            do { return try await listen(port: TestPorts.fresh()) } catch { lastError = error }
+        }
+        throw lastError ?? SinkError.noPort
+    }
+
+    enum SinkError: Error { case noPort }
+
+    private func listen(port: Int) async throws -> Int {
         let router = Router()
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { [self] request, _ in
             var body: [UInt8] = []
@@ -79,6 +92,7 @@ public final class TestSink: Sendable {
         var logger = Logger(label: "test-sink")
         logger.logLevel = .critical
         let ready = Wait()
+        portBox.store(0, ordering: .relaxed)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: port)),
@@ -87,9 +101,17 @@ public final class TestSink: Sendable {
                 ready.open()
             },
             logger: logger)
-        let t = Task { try await app.runService(gracefulShutdownSignals: []) }
-        task.withLock { $0 = t }
+        // A bind that fails ends the service without `onServerRunning`: open the gate then too.
+        let t = Task {
+            defer { ready.open() }
+            try await app.runService(gracefulShutdownSignals: [])
+        }
         await ready.wait()
+        guard self.port != 0 else {
+            _ = try? await t.value
+            throw SinkError.noPort
+        }
+        task.withLock { $0 = t }
         return self.port
     }
 
@@ -152,20 +174,38 @@ final class Wait: Sendable {
     }
 }
 
-/// A loopback port nothing listens on (bound, then closed).
-public func closedPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = 0
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+/// A loopback port nothing listens on (bound, then closed), never handed out before in this process.
+public func closedPort() -> Int { TestPorts.fresh() }
+
+/// Loopback ports for test servers, each handed out once per process. A test whose app keeps
+/// retrying to its stopped sink (or to a `closedPort()`) after the test has moved on must not reach
+/// a later test's sink that the kernel happened to give the same port.
+enum TestPorts {
+    private static let used = Mutex<Set<Int>>([])
+
+    static func fresh() -> Int {
+        while true {
+            let port = probe()
+            let new = used.withLock { $0.insert(port).inserted }
+            if new && port != 0 { return port }
+        }
     }
-    _ = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+
+    /// A port the kernel would give a listener now (bound to port 0, read back, closed).
+    private static func probe() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+        }
+        _ = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return Int(UInt16(bigEndian: addr.sin_port))
     }
-    return Int(UInt16(bigEndian: addr.sin_port))
 }
