@@ -15,6 +15,8 @@ public struct HeraldConfig: Sendable {
     public var retention = RetentionConfig()
     /// `health:` — every channel's default health policy (see `HealthPolicy`).
     public var health = HealthPolicy()
+    /// `quiet_hours:` — recurring silences (see `QuietHours`).
+    public var quietHours: [QuietHours] = []
     /// Where the configuration came from (for messages).
     public var file: String
 

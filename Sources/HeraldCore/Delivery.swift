@@ -12,6 +12,9 @@ public enum DeliveryState: String, Codable, Sendable, CaseIterable {
     case retrying
     /// Permanently failed or out of retries. Final until replayed.
     case failed
+    /// A notice an operator's silence holds (`silencedBy`): it goes out (queued, due then) when no
+    /// silence holds it any more and its cycle is still open; the resolve supersedes it.
+    case silenced
     /// Never to be sent: a later event made it moot (the resolve overtook a notice or update still
     /// waiting, or a notice that failed or was released after the resolve). Final.
     case superseded
@@ -72,11 +75,13 @@ public struct Delivery: Codable, Sendable, Equatable {
     public var deliveredAt: Date?
     /// How many times an operator replayed it.
     public var replays: Int
+    /// The silence that holds it (state `silenced`), or last held it.
+    public var silencedBy: String?
 
     public init(id: String, eventId: String, incident: String, cycle: Int = 1, channel: String, recipient: String? = nil, kind: DeliveryKind,
                 state: DeliveryState, priority: Int, attempts: Int, createdAt: Date, dueAt: Date?,
                 updatedAt: Date, lastStatus: Int? = nil, lastError: String? = nil, receipt: String? = nil,
-                deliveredAt: Date? = nil, replays: Int = 0) {
+                deliveredAt: Date? = nil, replays: Int = 0, silencedBy: String? = nil) {
         self.id = id
         self.eventId = eventId
         self.incident = incident
@@ -95,6 +100,7 @@ public struct Delivery: Codable, Sendable, Equatable {
         self.receipt = receipt
         self.deliveredAt = deliveredAt
         self.replays = replays
+        self.silencedBy = silencedBy
     }
 
     enum CodingKeys: String, CodingKey {
@@ -106,6 +112,7 @@ public struct Delivery: Codable, Sendable, Equatable {
         case lastStatus = "last_status"
         case lastError = "last_error"
         case deliveredAt = "delivered_at"
+        case silencedBy = "silenced_by"
     }
 }
 

@@ -18,6 +18,8 @@ public enum DeliveryOutcome: Sendable, Equatable {
 ///    │                 └──permanent / exhausted──► failed ──replay──► queued
 ///    └──released: lease expired / drained / restarted (attempt not counted)
 /// queued | retrying ──the resolve──► superseded
+/// silenced (a notice a silence held at its creation) ──no silence holds it──► queued (due now)
+///    └──the resolve──► superseded (its target gets nothing)
 /// in_flight ──fails or is released after its cycle resolved (notice, update)──► superseded
 /// ```
 ///
@@ -129,6 +131,16 @@ public enum DeliveryLifecycle {
     /// The reason a redirected notice carries.
     public static func redirectReason(_ targets: [Target]) -> String {
         "sent to \(targets.map(\.channel).uniqued().joined(separator: ", ")) instead by an operator"
+    }
+
+    /// A silence that held a notice (`silenced`) has ended: the notice goes out now, or waits for
+    /// the silence that still holds it (`stillHeldBy`); a notice of a cycle that is over is never
+    /// sent (the resolve supersedes silenced notices; this covers one it missed). nil: not silenced.
+    public static func unsilence(_ current: Current, stillHeldBy: String?) -> (state: DeliveryState, silencedBy: String?)? {
+        guard current.state == .silenced else { return nil }
+        if current.cycleClosed { return (.superseded, nil) }
+        if let stillHeldBy { return (.silenced, stillHeldBy) }
+        return (.queued, nil)
     }
 
     /// Whether an operator's replay re-queues it: a failed delivery, except a notice or update of a

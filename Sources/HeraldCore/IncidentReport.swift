@@ -9,11 +9,16 @@ public struct IncidentReport: Codable, Sendable, Equatable {
         public var state: DeliveryState
         public var deliveredAt: Date?
         public var error: String?
+        /// The silence that holds (or held) this notice, and when it ends (or ended).
+        public var silencedBy: String?
+        public var silencedUntil: Date?
 
         enum CodingKeys: String, CodingKey {
             case kind, state, error
             case deliveryId = "delivery_id"
             case deliveredAt = "delivered_at"
+            case silencedBy = "silenced_by"
+            case silencedUntil = "silenced_until"
         }
     }
 
@@ -48,7 +53,8 @@ public struct IncidentReport: Codable, Sendable, Equatable {
 
     public var rows: [Row]
 
-    public init(events: [Event], deliveries: [Delivery]) {
+    /// - Parameter silenceEnds: when the silences named by the deliveries end, by id.
+    public init(events: [Event], deliveries: [Delivery], silenceEnds: [String: Date] = [:]) {
         let resolvedAt = events.first { $0.status == .resolved }?.receivedAt
         var rows: [Row] = []
         func index(_ d: Delivery) -> Int {
@@ -58,7 +64,8 @@ public struct IncidentReport: Codable, Sendable, Equatable {
         }
         for d in deliveries {
             let leg = Leg(deliveryId: d.id, kind: d.kind, state: d.state, deliveredAt: d.deliveredAt,
-                          error: d.state == .delivered ? nil : d.lastError)
+                          error: d.state == .delivered ? nil : d.lastError, silencedBy: d.silencedBy,
+                          silencedUntil: d.silencedBy.flatMap { silenceEnds[$0] })
             let i = index(d)
             if d.kind == .notice {
                 // The first notice delivered counts; else the first one at all.

@@ -25,11 +25,15 @@ public struct PlannedDelivery: Sendable, Equatable {
     /// Not due yet: an update to a recipient whose notice is still being sent waits for the
     /// notice's receipt, which makes it due (or, if the notice never arrives, supersedes it).
     public var waitsForNotice: Bool
+    /// A notice held by this silence (its id): created `silenced`, it goes out when nothing holds
+    /// it any more and its cycle is still open.
+    public var silencedBy: String?
 
-    public init(target: Target, kind: DeliveryKind, waitsForNotice: Bool = false) {
+    public init(target: Target, kind: DeliveryKind, waitsForNotice: Bool = false, silencedBy: String? = nil) {
         self.target = target
         self.kind = kind
         self.waitsForNotice = waitsForNotice
+        self.silencedBy = silencedBy
     }
 }
 
@@ -87,6 +91,9 @@ public struct LifecyclePlan: Sendable, Equatable {
 ///   was handed to a fallback channel is followed there instead. Notices and updates still waiting
 ///   are superseded.
 /// - A field an event leaves out keeps the incident's value.
+/// - A notice that an active silence holds is created `silenced`: not told, so no update follows
+///   it; at the resolve it is superseded and its target gets nothing (it was never told, by the
+///   operator's choice). Silences hold notices only, never an update or all-clear to a target told.
 public enum LifecyclePlanner {
     /// - Parameters:
     ///   - incident: the incident as stored, nil if Herald never saw the key.
@@ -95,12 +102,13 @@ public enum LifecyclePlanner {
     ///   - event: the event as received (its `omitted` fields still to be filled in).
     ///   - routing: the routes and recipients in force.
     ///   - now: the commit time.
+    ///   - silences: the silences in force at `now` (others are ignored).
     public static func plan(incident current: Incident?, cycle: [CycleDelivery], event: Event, routing: Routing,
-                            now: Date) -> LifecyclePlan {
+                            now: Date, silences: [Silence] = []) -> LifecyclePlan {
         guard let current else {
             let event = merged(event, into: nil)
             if event.status == .triggered {
-                return open(event, cycle: 1, routing: routing, now: now, isNew: true)
+                return open(event, cycle: 1, routing: routing, now: now, isNew: true, silences: silences)
             }
             // Nothing to follow up: the incident is known from now on, closed, at cycle 0, so the
             // next trigger opens cycle 1.
@@ -115,13 +123,14 @@ public enum LifecyclePlanner {
         case (.resolved, .triggered):
             var event = event
             event = merged(event, into: current, sameCycle: false)
-            return open(event, cycle: current.cycle + 1, routing: routing, now: now, isNew: false)
+            return open(event, cycle: current.cycle + 1, routing: routing, now: now, isNew: false, silences: silences)
         case (.resolved, _):
             let event = merged(event, into: current, sameCycle: false)
             return LifecyclePlan(transition: event.status == .resolved ? .alreadyResolved : .recorded, incident: current,
                                  isNewIncident: false, event: event, create: [], supersede: [])
         case (.open, .triggered):
-            return repeated(merged(event, into: current), incident: current, cycle: cycle, routing: routing, now: now)
+            return repeated(merged(event, into: current), incident: current, cycle: cycle, routing: routing, now: now,
+                            silences: silences)
         case (.open, .updated), (.open, .acknowledged):
             return update(merged(event, into: current), incident: current, cycle: cycle, now: now)
         case (.open, .resolved):
@@ -150,13 +159,22 @@ public enum LifecyclePlanner {
         return e
     }
 
-    private static func open(_ event: Event, cycle: Int, routing: Routing, now: Date, isNew: Bool) -> LifecyclePlan {
+    private static func open(_ event: Event, cycle: Int, routing: Routing, now: Date, isNew: Bool,
+                             silences: [Silence]) -> LifecyclePlan {
         let incident = Incident(key: event.incident, status: .open, cycle: cycle, title: event.title, severity: event.severity,
                                 openedAt: event.occurredAt, resolvedAt: nil, updatedAt: now, components: event.components,
                                 labels: event.labels, link: event.link, triggers: 1, lastSeenAt: event.receivedAt)
-        let create = routing.targets(for: event).map { PlannedDelivery(target: $0, kind: .notice) }
+        let create = notices(routing.targets(for: event), event: event, now: now, silences: silences)
         return LifecyclePlan(transition: .opened, incident: incident, isNewIncident: isNew, event: event, create: create,
                              supersede: [])
+    }
+
+    /// A notice to each target, held by the silence that holds it, if any.
+    private static func notices(_ targets: [Target], event: Event, now: Date, silences: [Silence]) -> [PlannedDelivery] {
+        targets.map { target in
+            PlannedDelivery(target: target, kind: .notice,
+                            silencedBy: silences.isEmpty ? nil : silences.holding(event, channel: target.channel, at: now)?.id)
+        }
     }
 
     /// The incident's fields an event of its open cycle changes (never by an acknowledgement).
@@ -171,13 +189,13 @@ public enum LifecyclePlanner {
     }
 
     private static func repeated(_ event: Event, incident current: Incident, cycle: [CycleDelivery], routing: Routing,
-                                 now: Date) -> LifecyclePlan {
+                                 now: Date, silences: [Silence]) -> LifecyclePlan {
         var incident = current
         absorb(event, into: &incident, now: now)
         incident.triggers += 1
         let routedBefore = Set(cycle.lazy.filter { $0.kind == .notice }.map(\.target))
-        let create = routing.targets(for: event).filter { !routedBefore.contains($0) }
-            .map { PlannedDelivery(target: $0, kind: .notice) }
+        let create = notices(routing.targets(for: event).filter { !routedBefore.contains($0) }, event: event, now: now,
+                             silences: silences)
         return LifecyclePlan(transition: .repeated, incident: incident, isNewIncident: false, event: event, create: create,
                              supersede: [])
     }
@@ -216,19 +234,23 @@ public enum LifecyclePlanner {
         let handedOverIds = Set(notices.compactMap(\.fallbackOf))
         var told: Set<Target> = []
         var handedOver: Set<Target> = []
+        var silenced: Set<Target> = []
         for n in notices {
             if n.state == .delivered || n.state == .inFlight { told.insert(n.target) }
             if handedOverIds.contains(n.id) { handedOver.insert(n.target) }
+            if n.state == .silenced { silenced.insert(n.target) }
         }
         var create: [PlannedDelivery] = []
         for target in noticeOrder(cycle) {
             if told.contains(target) {
                 create.append(PlannedDelivery(target: target, kind: .allClear))
-            } else if !handedOver.contains(target) {
+            } else if !handedOver.contains(target) && !silenced.contains(target) {
                 create.append(PlannedDelivery(target: target, kind: .summary))
             }
         }
-        let supersede = cycle.filter { ($0.kind == .notice || $0.kind == .update) && ($0.state == .queued || $0.state == .retrying) }
+        let supersede = cycle.filter {
+            ($0.kind == .notice || $0.kind == .update) && ($0.state == .queued || $0.state == .retrying || $0.state == .silenced)
+        }
             .map(\.id)
         return LifecyclePlan(transition: .resolved, incident: incident, isNewIncident: false, event: event, create: create,
                              supersede: supersede)

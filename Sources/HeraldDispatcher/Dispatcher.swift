@@ -41,6 +41,10 @@ public final class Dispatcher: Service, Sendable {
     let owner: String
     let stopping = Atomic<Bool>(false)
     let sweepWake = Wakeup()
+    /// Rings when a silence is added or expired, so the notices it held are looked at at once.
+    let silenceWake = Wakeup()
+    /// The configuration's quiet hours, and whether they changed since the last sync.
+    let quietHours = Mutex<(hours: [QuietHours], dirty: Bool)>(([], false))
     /// Listens for other nodes' work on a shared store; cancelled by `stop()`.
     let follower = Mutex<Task<Void, Never>?>(nil)
 
@@ -147,6 +151,7 @@ public final class Dispatcher: Service, Sendable {
                         group.addTask { await lane.run() }
                     }
                     group.addTask { await self.sweepLeases() }
+                    group.addTask { await self.releaseSilences() }
                     // A reload's lanes join the group; the stream ends at `stop()`, and the group
                     // then waits for every lane, old and new, to drain.
                     for await lane in added {
@@ -171,6 +176,7 @@ public final class Dispatcher: Service, Sendable {
         for lane in lanes.values { lane.stop(drainTimeout: options.drainTimeout) }
         addLane.finish()
         sweepWake.signal()
+        silenceWake.signal()
         follower.withLock { $0?.cancel() }
     }
 
@@ -186,6 +192,60 @@ public final class Dispatcher: Service, Sendable {
             } catch {
                 logger.warning("lease sweep failed", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// A silence was added, changed or expired: the notices it held are looked at now.
+    public func silencesChanged() {
+        silenceWake.signal()
+    }
+
+    /// How far ahead quiet hours are stored as silences, and how often that is renewed.
+    static let quietHorizon: TimeInterval = 86_400
+    static let quietRenewal: TimeInterval = 3600
+
+    /// The configuration's quiet hours (at start and on every reload): stored as silences a day
+    /// ahead, renewed hourly.
+    public func setQuietHours(_ hours: [QuietHours]) {
+        quietHours.withLock { $0 = (hours, true) }
+        silenceWake.signal()
+    }
+
+    /// Lets go of the notices of silences that have ended, at each silence's end (a timer to the
+    /// next end, not a poll), when an operator expires one, and once per lease sweep as a backstop
+    /// (a notice held by a silence that ended while its event was being committed; another node's
+    /// silence on a shared store).
+    private func releaseSilences() async {
+        var lastSync = Date.distantPast
+        while !stopping.load(ordering: .relaxed) {
+            var next = Date().addingTimeInterval(options.leaseSweepInterval.seconds)
+            let (hours, dirty) = quietHours.withLock { q in
+                defer { q.dirty = false }
+                return q
+            }
+            if dirty || Date().timeIntervalSince(lastSync) >= Self.quietRenewal {
+                let now = Date()
+                let desired = hours.flatMap { $0.silences(from: now, horizon: Self.quietHorizon, createdAt: now) }
+                do {
+                    try await store.syncQuietHours(desired, now: now)
+                    lastSync = now
+                } catch {
+                    logger.warning("storing quiet hours as silences failed", metadata: ["error": "\(error)"])
+                    quietHours.withLock { $0.dirty = true }
+                }
+            }
+            do {
+                let released = try await store.releaseSilences(now: Date())
+                if !released.channels.isEmpty {
+                    logger.info("silence over: held notices are due", metadata: ["channels": "\(released.channels.joined(separator: ","))"])
+                    wake(channels: released.channels)
+                }
+                if let end = released.nextEnd, end < next { next = end }
+            } catch {
+                logger.warning("releasing silenced notices failed", metadata: ["error": "\(error)"])
+            }
+            if stopping.load(ordering: .relaxed) { return }
+            await silenceWake.wait(until: next)
         }
     }
 

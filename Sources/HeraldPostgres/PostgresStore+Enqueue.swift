@@ -11,11 +11,12 @@ import PostgresNIO
 ///    the same order, so concurrent batches wait for each other instead of deadlocking), which
 ///    locks the rows and answers their current state.
 /// 3. For the incidents that are open: their cycle's deliveries (every notice, and what is not
-///    final), locked.
+///    final), locked; and the silences in force (one indexed probe, usually empty).
 /// 4. `LifecyclePlanner` runs in memory, event after event, on that state and what this batch
 ///    already planned — the same planner `SQLiteStore` calls row by row.
 /// 5. One statement writes it all (events, deliveries, superseded ones, incidents, idempotency
-///    answers) and `pg_notify`s each channel that got work, delivered at commit.
+///    answers) and `pg_notify`s each channel that got work, delivered at commit (a notice a silence
+///    holds is no work yet: `releaseSilences` signals its channel when it is let go).
 extension PostgresStore {
     public func enqueue(_ batch: [EnqueueRequest], now: Date) async throws -> [EnqueueResult] {
         guard !batch.isEmpty else { return [] }
@@ -37,7 +38,7 @@ extension PostgresStore {
         let rows = try await connection.query(PostgresQuery(unsafeSQL: """
             SELECT id, incident, channel, recipient, kind, state, fallback_of FROM deliveries
             WHERE (incident, cycle) IN (SELECT * FROM unnest($1::text[], $2::int8[]))
-              AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight'))
+              AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight', 'silenced'))
             ORDER BY created_at, seq
             \(lock ? "FOR UPDATE" : "")
             """, binds: {
@@ -157,6 +158,7 @@ struct EnqueueRun {
         var state: String
         var priority: Int
         var due_at: Double?
+        var silenced_by: String?
     }
 
     struct IdemRow: Encodable {
@@ -177,6 +179,8 @@ struct EnqueueRun {
     var events: [EventRow] = []
     var deliveries: [DeliveryRow] = []
     var superseded: [String] = []
+    /// The silences in force at `now`, read once for the batch.
+    var silences: [Silence] = []
 
     mutating func execute(_ connection: PostgresConnection, logger: Logger) async throws -> [EnqueueResult] {
         // 1. Idempotency keys: the first request with a key decides; the rest repeat or conflict.
@@ -231,6 +235,7 @@ struct EnqueueRun {
         var accepted: [Int: EnqueueResult.Accepted] = [:]
         if !live.isEmpty {
             try await lockIncidents(live, connection: connection, logger: logger)
+            silences = try await PostgresStore.silencesInForce(now: now, connection, decoder: decoder, logger: logger)
             for i in live {
                 accepted[i] = apply(i)
             }
@@ -291,7 +296,7 @@ struct EnqueueRun {
         let key = request.event.incident
         let current = incidents[key]
         let plan = LifecyclePlanner.plan(incident: current, cycle: current?.status == .open ? cycles[key] ?? [] : [],
-                                         event: request.event, routing: request.routing, now: now)
+                                         event: request.event, routing: request.routing, now: now, silences: silences)
         if current == nil || plan.cycle != current?.cycle { cycles[key] = [] }
         if plan.incident != current {
             incidents[key] = plan.incident
@@ -317,15 +322,17 @@ struct EnqueueRun {
         }
         for planned in plan.create {
             let id = Identifier.make(prefix: "dlv", at: now)
+            let state: DeliveryState = planned.silencedBy == nil ? .queued : .silenced
             pending[id] = deliveries.count
             deliveries.append(DeliveryRow(ord: deliveries.count, id: id, event_id: event.id, incident: key, cycle: plan.cycle,
                                           channel: planned.target.channel, recipient: planned.target.recipient,
-                                          kind: planned.kind.rawValue, state: DeliveryState.queued.rawValue,
-                                          priority: planned.kind.priority, due_at: planned.waitsForNotice ? nil : t))
-            cycles[key, default: []].append(CycleDelivery(id: id, target: planned.target, kind: planned.kind, state: .queued))
+                                          kind: planned.kind.rawValue, state: state.rawValue, priority: planned.kind.priority,
+                                          due_at: planned.waitsForNotice || state == .silenced ? nil : t,
+                                          silenced_by: planned.silencedBy))
+            cycles[key, default: []].append(CycleDelivery(id: id, target: planned.target, kind: planned.kind, state: state))
         }
         return .init(eventId: event.id, incident: key, deliveries: plan.create.count,
-                     channels: plan.create.filter { !$0.waitsForNotice }.map(\.target.channel).uniqued(),
+                     channels: plan.create.filter { !$0.waitsForNotice && $0.silencedBy == nil }.map(\.target.channel).uniqued(),
                      transition: plan.transition.rawValue)
     }
 
@@ -348,17 +355,17 @@ struct EnqueueRun {
                 RETURNING 1
             ), dl AS (
                 INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority,
-                                        budget_since, created_at, due_at, updated_at)
+                                        budget_since, created_at, due_at, updated_at, silenced_by)
                 SELECT r.id, r.event_id, r.incident, r.cycle, r.channel, r.recipient, r.kind, r.state, r.priority,
-                       \(t), \(t), r.due_at, \(t)
+                       \(t), \(t), r.due_at, \(t), r.silenced_by
                 FROM jsonb_to_recordset(\(try PostgresStore.json(deliveries))::jsonb)
                     AS r(ord int, id text, event_id text, incident text, cycle int, channel text, recipient text,
-                         kind text, state text, priority int, due_at float8)
+                         kind text, state text, priority int, due_at float8, silenced_by text)
                 ORDER BY r.ord
                 RETURNING 1
             ), sup AS (
                 UPDATE deliveries SET state = 'superseded', due_at = NULL, updated_at = \(t)
-                WHERE id = ANY(\(superseded)::text[]) AND state IN ('queued', 'retrying')
+                WHERE id = ANY(\(superseded)::text[]) AND state IN ('queued', 'retrying', 'silenced')
                 RETURNING 1
             ), inc AS (
                 UPDATE incidents AS i SET status = r.status, cycle = r.cycle, title = r.title, severity = r.severity,

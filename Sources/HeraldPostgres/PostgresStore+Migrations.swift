@@ -6,7 +6,7 @@ import PostgresNIO
 /// under an advisory lock, so nodes starting together with `--migrate` migrate once.
 extension PostgresStore {
     /// The schema version this herald reads and writes.
-    public static let schemaVersion = 3
+    public static let schemaVersion = 4
 
     /// Statements per version, in order. Never edit a released one: add a version.
     static let migrations: [Int: [String]] = [
@@ -137,6 +137,22 @@ extension PostgresStore {
             "CREATE INDEX incidents_updated ON incidents (updated_at, key)",
             "DROP INDEX status_posts_time",
             "CREATE INDEX status_posts_time ON status_posts (posted_at, id)",
+        ],
+        // Silences: a notice a silence holds waits in the `silenced` state, found again through a
+        // partial index that holds only those (adding the nullable column rewrites nothing).
+        4: [
+            "ALTER TABLE deliveries ADD COLUMN silenced_by TEXT",
+            "CREATE INDEX deliveries_silenced ON deliveries (silenced_by) WHERE state = 'silenced'",
+            """
+            CREATE TABLE silences (
+                id TEXT PRIMARY KEY,
+                starts_at DOUBLE PRECISION NOT NULL,
+                ends_at DOUBLE PRECISION NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                body TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX silences_ends ON silences (ends_at)",
         ],
     ]
 

@@ -6,7 +6,7 @@ import PostgresNIO
 extension PostgresStore {
     static let deliveryColumnNames = [
         "id", "event_id", "incident", "channel", "recipient", "kind", "state", "priority", "attempts", "created_at", "due_at",
-        "updated_at", "last_status", "last_error", "receipt", "delivered_at", "replays", "cycle",
+        "updated_at", "last_status", "last_error", "receipt", "delivered_at", "replays", "cycle", "silenced_by",
     ]
 
     /// The columns `delivery(from:)` reads, optionally qualified by a table alias.
@@ -28,7 +28,8 @@ extension PostgresStore {
             createdAt: date(try r["created_at"].decode(Double.self)), dueAt: try r["due_at"].decode(Double?.self).map(date),
             updatedAt: date(try r["updated_at"].decode(Double.self)), lastStatus: try r["last_status"].decode(Int?.self),
             lastError: try r["last_error"].decode(String?.self), receipt: try r["receipt"].decode(String?.self),
-            deliveredAt: try r["delivered_at"].decode(Double?.self).map(date), replays: try r["replays"].decode(Int.self))
+            deliveredAt: try r["delivered_at"].decode(Double?.self).map(date), replays: try r["replays"].decode(Int.self),
+            silencedBy: try r["silenced_by"].decode(String?.self))
     }
 
     static func date(_ value: Double) -> Date {

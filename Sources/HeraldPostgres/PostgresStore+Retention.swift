@@ -29,7 +29,8 @@ extension PostgresStore {
                         SELECT c.incident, c.cycle FROM (SELECT DISTINCT incident, cycle FROM page WHERE finished) c
                         WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.key = c.incident AND i.cycle = c.cycle AND i.status = 'open')
                           AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.incident = c.incident AND o.cycle = c.cycle
-                                          AND (o.state IN ('queued', 'retrying', 'in_flight') OR o.updated_at >= \(cut)))
+                                          AND (o.state IN ('queued', 'retrying', 'in_flight', 'silenced')
+                                               OR o.updated_at >= \(cut)))
                     ), doomed AS (
                         SELECT d.id FROM deliveries d
                         JOIN page p ON p.id = d.id AND p.finished

@@ -12,6 +12,7 @@ extension SQLiteStore {
         let decoder = self.decoder
         return try await wrap {
             try await pool.write { db in
+                let silences = try Self.silencesInForce(now: now, db: db, decoder: decoder)
                 var results: [EnqueueResult] = []
                 results.reserveCapacity(batch.count)
                 for (request, body) in zip(batch, bodies) {
@@ -29,7 +30,7 @@ extension SQLiteStore {
                         }
                         continue
                     }
-                    let accepted = try Self.insert(request, body: body, now: now, db: db)
+                    let accepted = try Self.insert(request, body: body, now: now, silences: silences, db: db)
                     if let idem = request.idempotency {
                         try db.cachedStatement(sql: """
                             INSERT INTO idempotency (scope, key, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?)
@@ -44,13 +45,15 @@ extension SQLiteStore {
 
     /// One event through the lifecycle planner: read the incident and its open cycle, plan, store
     /// what the plan says.
-    private static func insert(_ request: EnqueueRequest, body: Data, now: Date, db: Database) throws -> EnqueueResult.Accepted {
+    private static func insert(_ request: EnqueueRequest, body: Data, now: Date, silences: [Silence],
+                               db: Database) throws -> EnqueueResult.Accepted {
         let current = try fetchIncident(key: request.event.incident, db: db)
         var cycle: [CycleDelivery] = []
         if let current, current.status == .open {
             cycle = try cycleDeliveries(incident: current.key, cycle: current.cycle, db: db)
         }
-        let plan = LifecyclePlanner.plan(incident: current, cycle: cycle, event: request.event, routing: request.routing, now: now)
+        let plan = LifecyclePlanner.plan(incident: current, cycle: cycle, event: request.event, routing: request.routing, now: now,
+                                         silences: silences)
         if plan.incident != current {
             try writeIncident(plan.incident, isNew: plan.isNewIncident, db: db)
         }
@@ -64,23 +67,25 @@ extension SQLiteStore {
         if !plan.supersede.isEmpty {
             let supersede = try db.cachedStatement(sql: """
                 UPDATE deliveries SET state = 'superseded', due_at = NULL, updated_at = ?
-                WHERE id = ? AND state IN ('queued', 'retrying')
+                WHERE id = ? AND state IN ('queued', 'retrying', 'silenced')
                 """)
             for id in plan.supersede { try supersede.execute(arguments: [t, id]) }
         }
         let insert = try db.cachedStatement(sql: """
             INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority, budget_since,
-                                    created_at, due_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
+                                    created_at, due_at, updated_at, silenced_by)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for planned in plan.create {
             let id = Identifier.make(prefix: "dlv", at: now)
+            let held = planned.silencedBy != nil
             try insert.execute(arguments: [id, event.id, event.incident, plan.cycle, planned.target.channel, planned.target.recipient,
-                                           planned.kind.rawValue, planned.kind.priority, t, t,
-                                           planned.waitsForNotice ? nil : t, t])
+                                           planned.kind.rawValue, held ? DeliveryState.silenced.rawValue : DeliveryState.queued.rawValue,
+                                           planned.kind.priority, t, t, planned.waitsForNotice || held ? nil : t, t,
+                                           planned.silencedBy])
         }
         return .init(eventId: event.id, incident: event.incident, deliveries: plan.create.count,
-                     channels: plan.create.filter { !$0.waitsForNotice }.map(\.target.channel).uniqued(),
+                     channels: plan.create.filter { !$0.waitsForNotice && $0.silencedBy == nil }.map(\.target.channel).uniqued(),
                      transition: plan.transition.rawValue)
     }
 
@@ -88,7 +93,7 @@ extension SQLiteStore {
     static func cycleDeliveries(incident: String, cycle: Int, db: Database) throws -> [CycleDelivery] {
         try Row.fetchAll(db.cachedStatement(sql: """
             SELECT id, channel, recipient, kind, state, fallback_of FROM deliveries
-            WHERE incident = ? AND cycle = ? AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight'))
+            WHERE incident = ? AND cycle = ? AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight', 'silenced'))
             ORDER BY created_at, rowid
             """), arguments: [incident, cycle]).compactMap { row in
             guard let kind = DeliveryKind(rawValue: row[3]), let state = DeliveryState(rawValue: row[4]) else { return nil }

@@ -9,10 +9,10 @@ extension SQLiteStore {
     /// claimed delivery).
     static let deliveryColumns = """
         id, event_id, incident, channel, recipient, kind, state, priority, attempts, created_at, due_at, updated_at,
-        last_status, last_error, receipt, delivered_at, replays, cycle
+        last_status, last_error, receipt, delivered_at, replays, cycle, silenced_by
         """
     /// The position of the first column after `deliveryColumns`.
-    static let afterDeliveryColumns = 18
+    static let afterDeliveryColumns = 19
 
     static func delivery(from row: Row) throws -> Delivery {
         guard let kind = DeliveryKind(rawValue: row[5]), let state = DeliveryState(rawValue: row[6]) else {
@@ -25,6 +25,7 @@ extension SQLiteStore {
             lastStatus: row[12], lastError: row[13], receipt: row[14],
             deliveredAt: date(row[15]), replays: row[16])
         d.cycle = row[17]
+        d.silencedBy = row[18]
         return d
     }
 

@@ -95,7 +95,7 @@ extension SQLiteStore {
     // MARK: - Stages
 
     static let finishedStates = "('delivered', 'failed', 'superseded')"
-    static let waitingStates = "('queued', 'retrying', 'in_flight')"
+    static let waitingStates = "('queued', 'retrying', 'in_flight', 'silenced')"
 
     private static func pruneDeliveries(_ cutoffs: RetentionConfig.Cutoffs, _ cursor: PruneCursor, _ limit: Int,
                                         _ db: Database) throws -> PruneStep {

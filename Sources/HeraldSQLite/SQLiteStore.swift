@@ -82,7 +82,7 @@ public final class SQLiteStore: Store {
     }
 
     /// The number of migrations this herald knows.
-    static let schemaVersion = 3
+    static let schemaVersion = 4
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -194,6 +194,22 @@ public final class SQLiteStore: Store {
                 CREATE INDEX incidents_updated ON incidents(updated_at, key);
                 DROP INDEX status_posts_time;
                 CREATE INDEX status_posts_time ON status_posts(posted_at, id);
+                """)
+        }
+        // Silences: a notice a silence holds waits in the `silenced` state, found again through a
+        // partial index that holds only those.
+        m.registerMigration("v4") { db in
+            try db.execute(sql: """
+                ALTER TABLE deliveries ADD COLUMN silenced_by TEXT;
+                CREATE INDEX deliveries_silenced ON deliveries(silenced_by) WHERE state = 'silenced';
+                CREATE TABLE silences (
+                    id TEXT PRIMARY KEY,
+                    starts_at REAL NOT NULL,
+                    ends_at REAL NOT NULL,
+                    created_at REAL NOT NULL,
+                    body BLOB NOT NULL
+                );
+                CREATE INDEX silences_ends ON silences(ends_at);
                 """)
         }
         return m

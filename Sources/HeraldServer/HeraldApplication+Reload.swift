@@ -57,6 +57,7 @@ extension HeraldApplication {
         // Errors of attempts still running on old settings may quote old secrets: mask both.
         let redactor = Redactor(secrets: old.secrets + fresh.secrets)
         let applied = dispatcher.apply(channels: channels, configs: fresh.channels, renderer: renderer, redactor: redactor)
+        dispatcher.setQuietHours(fresh.quietHours)
         live.withLock { live in
             live = Live(config: fresh, channels: channels, routing: Self.routing(fresh, channels),
                         auth: Authenticator(tokens: fresh.server.tokens, throttle: live.auth.throttle), redactor: redactor)

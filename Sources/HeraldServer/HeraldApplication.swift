@@ -100,6 +100,7 @@ public final class HeraldApplication: Sendable {
         }
         dispatcher = Dispatcher(store: store, channels: channels, configs: config.channels, renderer: renderer,
                                 redactor: redactor, options: options, logger: logger)
+        dispatcher.setQuietHours(config.quietHours)
 
         ingest = GroupCommitter(maxBatch: 500, isolating: { ($0 as? StoreError)?.isRejected == true }) { groups in
             let results = try await store.enqueue(groups.flatMap { $0 }, now: Date())
@@ -142,6 +143,7 @@ public final class HeraldApplication: Sendable {
         addHookRoutes(to: router)
         addStatusRoutes(to: router)
         addAdminRoutes(to: router)
+        addSilenceRoutes(to: router)
         addOpsRoutes(to: router)
         addOpenAPIRoutes(to: router)
         addBackupRoutes(to: router)

@@ -44,17 +44,7 @@ extension HeraldApplication {
 
         router.post("/v1/replay") { request, context in
             _ = try self.auth.require(.admin, request, context)
-            let body = try await self.readJSONBody(request)
-            let fields: [String: Any]
-            if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
-                fields = [:]
-            } else {
-                guard let object = try? JSONSerialization.jsonObject(with: Data(body)) else {
-                    throw APIError.badRequest("body is not valid JSON")
-                }
-                guard let dict = object as? [String: Any] else { throw APIError.badRequest("body must be a JSON object") }
-                fields = dict
-            }
+            let fields = try await self.readJSONObject(request)
             let known: Set<String> = ["state", "channel", "incident", "since", "dry_run", "to"]
             if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
                 throw APIError.badRequest("unknown field (expected one of: \(known.sorted().joined(separator: ", ")))", field: unknown)
@@ -111,8 +101,12 @@ extension HeraldApplication {
             guard let detail = try await self.store.incident(key: key) else {
                 throw APIError.notFound("no incident \(key)")
             }
+            var silenceEnds: [String: Date] = [:]
+            for id in detail.deliveries.compactMap(\.silencedBy).uniqued() {
+                silenceEnds[id] = try await self.store.silence(id: id)?.endsAt
+            }
             return JSONBody.response(.ok, IncidentDetailBody(incident: detail.incident, events: detail.events,
-                                                             deliveries: detail.deliveries))
+                                                             deliveries: detail.deliveries, silenceEnds: silenceEnds))
         }
     }
 
@@ -174,13 +168,14 @@ struct IncidentDetailBody: Encodable {
     let incident: Incident
     let events: [Event]
     let deliveries: [Delivery]
+    var silenceEnds: [String: Date] = [:]
     enum K: String, CodingKey { case events, deliveries, recipients }
     func encode(to encoder: any Encoder) throws {
         try incident.encode(to: encoder)
         var c = encoder.container(keyedBy: K.self)
         try c.encode(events, forKey: .events)
         try c.encode(deliveries, forKey: .deliveries)
-        try c.encode(IncidentReport(events: events, deliveries: deliveries).rows, forKey: .recipients)
+        try c.encode(IncidentReport(events: events, deliveries: deliveries, silenceEnds: silenceEnds).rows, forKey: .recipients)
     }
 }
 

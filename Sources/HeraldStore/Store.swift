@@ -192,6 +192,17 @@ public struct ReplayResult: Sendable, Equatable {
     }
 }
 
+/// What `releaseSilences` did: channels with notices now due, and when to look again.
+public struct SilenceRelease: Sendable, Equatable {
+    public var channels: [String]
+    /// When the next silence ends (nil: none is in force or pending).
+    public var nextEnd: Date?
+    public init(channels: [String], nextEnd: Date?) {
+        self.channels = channels
+        self.nextEnd = nextEnd
+    }
+}
+
 /// Why a store operation failed. A struct around a private enum so cases can be added.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     private enum Code: Sendable {
@@ -304,6 +315,24 @@ public protocol Store: Sendable {
 
     /// The newest public status posts first.
     func statusPosts(limit: Int) async throws -> [StatusPost]
+
+    /// Stores a new silence (see `Silence`).
+    func addSilence(_ silence: Silence) async throws
+
+    /// Silences, newest first: those not over at `now`, or with `includeExpired` every one.
+    func silences(includeExpired: Bool, now: Date, limit: Int) async throws -> [Silence]
+
+    func silence(id: String) async throws -> Silence?
+
+    /// Ends a silence at `now` (one already over is left as it is). Answers it as it now stands;
+    /// nil: no such silence. `releaseSilences` then lets go of what it held.
+    func expireSilence(id: String, now: Date) async throws -> Silence?
+
+    /// Lets go of the notices held by silences that have ended by `now`: each is due now (or, if
+    /// another silence in force holds it, waits for that one; if its cycle is over, superseded —
+    /// see `DeliveryLifecycle.unsilence`). Answers the channels that got work and when the next
+    /// silence ends.
+    func releaseSilences(now: Date) async throws -> SilenceRelease
 
     /// Several nodes share this store (defaults to false; see the extension below).
     var isShared: Bool { get }

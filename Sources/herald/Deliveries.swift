@@ -5,7 +5,7 @@ import HeraldCore
 struct Deliveries: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List deliveries (newest first), e.g. the failed ones and why.",
-        discussion: "States: queued, in_flight, delivered, retrying, failed, superseded.")
+        discussion: "States: queued, in_flight, delivered, retrying, failed, superseded, silenced.")
 
     @OptionGroup var client: ClientOptions
 
@@ -108,9 +108,12 @@ struct Incidents: AsyncParsableCommand {
             for r in i["recipients"] as? [[String: Any]] ?? [] {
                 let notice = r["notice"] as? [String: Any]
                 let clear = r["all_clear"] as? [String: Any]
-                let why = (clear?["error"] as? String) ?? (notice?["error"] as? String) ?? ""
+                var why = (clear?["error"] as? String) ?? (notice?["error"] as? String) ?? ""
+                if why.isEmpty, let silence = notice?["silenced_by"] as? String, notice?["state"] as? String != "delivered" {
+                    why = "silenced by \(silence)" + ((notice?["silenced_until"] as? String).map { " until \($0)" } ?? "")
+                }
                 table.append(["\(r["channel"] ?? "")", (r["recipient"] as? String) ?? "-", leg(notice), "\(r["updates"] ?? 0)", leg(clear),
-                              wholeMilliseconds(r["all_clear_delay_ms"]).map { "\($0) ms" } ?? "-", String(why.prefix(60))])
+                              wholeMilliseconds(r["all_clear_delay_ms"]).map { "\($0) ms" } ?? "-", String(why.prefix(90))])
             }
             printTable(table)
             return

@@ -149,3 +149,41 @@ import Testing
         #expect(LifecyclePlanner.fallbackTargets([Target(channel: "sms")], cycle: cycle, cycleOpen: false).isEmpty)
     }
 }
+
+/// Silences in the planner: they hold notices only, of matching events, on their channels.
+extension LifecyclePlannerTests {
+    func silence(_ id: String, _ matcher: String, channels: [String] = [], until: TimeInterval = 600) throws -> Silence {
+        Silence(id: id, matchers: [try SilenceMatcher(parsing: matcher)], channels: channels, startsAt: t0.addingTimeInterval(-1),
+                endsAt: t0.addingTimeInterval(until), createdBy: "ops", comment: "c", createdAt: t0)
+    }
+
+    @Test func aSilenceHoldsTheNoticesOfItsChannelsAndTheResolveSupersedesThem() throws {
+        let quiet = [try silence("sil_db", "component=db", channels: ["dba", "public"]), try silence("sil_x", "severity=info")]
+        let opened = LifecyclePlanner.plan(incident: nil, cycle: [], event: event(.triggered, severity: .critical, components: ["db"]),
+                                           routing: routing, now: t0, silences: quiet)
+        #expect(opened.create.map { "\($0.target):\($0.silencedBy ?? "-")" }
+                == ["oncall:-", "public:sil_db", "dba/a@x:sil_db", "dba/b@x:sil_db"])
+        // The silenced were never told: an update reaches only oncall; a repeat pages nobody.
+        let cycle = [notice("n1", "oncall", .delivered), notice("n2", "public", .silenced),
+                     notice("n3", "dba", .silenced, recipient: "a@x"), notice("n4", "dba", .silenced, recipient: "b@x")]
+        let update = LifecyclePlanner.plan(incident: open(severity: .critical, components: ["db"]), cycle: cycle,
+                                           event: event(.updated, omitted: [.severity]), routing: routing, now: t0, silences: quiet)
+        #expect(created(update) == ["update:oncall"])
+        let repeated = LifecyclePlanner.plan(incident: open(severity: .critical, components: ["db"]), cycle: cycle,
+                                             event: event(.triggered, severity: .critical), routing: routing, now: t0, silences: quiet)
+        #expect(repeated.create.isEmpty)
+        // The resolve: the all-clear to the one told, nothing (not even a summary) to the silenced.
+        let resolved = LifecyclePlanner.plan(incident: open(severity: .critical, components: ["db"]), cycle: cycle,
+                                             event: event(.resolved, omitted: [.severity]), routing: routing, now: t0, silences: quiet)
+        #expect(created(resolved) == ["all_clear:oncall"])
+        #expect(resolved.supersede == ["n2", "n3", "n4"])
+    }
+
+    @Test func aSilenceThatIsOverOrElsewhereHoldsNothing() throws {
+        let over = try silence("sil_old", "component=db", until: -0.5)
+        let other = try silence("sil_pager", "component=db", channels: ["pager"])
+        let plan = LifecyclePlanner.plan(incident: nil, cycle: [], event: event(.triggered, components: ["db"]),
+                                         routing: routing, now: t0, silences: [over, other])
+        #expect(plan.create.allSatisfy { $0.silencedBy == nil } && plan.create.count == 3)
+    }
+}

@@ -141,6 +141,49 @@ struct PostgresStoreTests {
         await listener.value
     }
 
+    /// A notice a silence holds wakes no node; when the silence is let go on one node, the others
+    /// hear of its channel (their dispatchers claim it at once, not at their next sweep).
+    @Test func releasedSilencesWakeOtherNodes() async throws {
+        let url = try await TestPostgres.freshDatabase()
+        let a = try await PostgresStore.open(url: url, migrate: true)
+        let b = try await PostgresStore.open(url: url, migrate: false)
+        defer { Task { await a.close(); await b.close() } }
+        try await a.addSilence(Silence(id: "sil_quiet", matchers: [try SilenceMatcher(parsing: "severity=critical")],
+                                       channels: ["quiet"], startsAt: t0, endsAt: t0.addingTimeInterval(600),
+                                       createdBy: "ops", comment: "maintenance", createdAt: t0))
+        let signals = b.workSignals()
+        let seen = Mutex<[String]>([])
+        let listener = Task {
+            for await channel in signals { seen.withLock { $0.append(channel) } }
+        }
+        // The listener needs a moment to LISTEN: enqueue until the unsilenced channel is heard.
+        let deadline = ContinuousClock.now + .seconds(10)
+        var n = 0
+        while ContinuousClock.now < deadline, !seen.withLock({ $0.contains("loud") }) {
+            n += 1
+            let r = try await a.enqueue([EnqueueRequest(event: event("q\(n)"), channels: ["quiet", "loud"])], now: t0)
+            #expect(r.first.flatMap { if case .accepted(let x) = $0 { x.channels } else { nil } } == ["loud"])
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(seen.withLock { $0.contains("loud") && !$0.contains("quiet") })
+        _ = try await a.expireSilence(id: "sil_quiet", now: t0.addingTimeInterval(10))
+        let released = try await a.releaseSilences(now: t0.addingTimeInterval(10))
+        #expect(released == SilenceRelease(channels: ["quiet"], nextEnd: nil))
+        let heard = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < heard, !seen.withLock({ $0.contains("quiet") }) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(seen.withLock { $0.contains("quiet") })
+        // Every held notice is due now, once: b finds them all, and nothing more is released.
+        let due = try await b.claim(channel: "quiet", limit: 100, now: t0.addingTimeInterval(11), owner: "b",
+                                    leaseUntil: t0.addingTimeInterval(60))
+        #expect(due.count == n && due.allSatisfy { $0.delivery.kind == .notice && $0.delivery.silencedBy == "sil_quiet" })
+        #expect(try await b.releaseSilences(now: t0.addingTimeInterval(12)).channels == [])
+        listener.cancel()
+        await listener.value
+    }
+
     /// The shared rate limiter: whatever two nodes ask for together, no more than the burst plus
     /// what the rate refilled is granted; with none left, it says when the next token comes.
     @Test func sharedRateTokensNeverExceedBurstPlusRefill() async throws {

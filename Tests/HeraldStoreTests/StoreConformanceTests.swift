@@ -161,6 +161,12 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case pruningForgetsIdempotencyKeysAfterTheirPeriod
     case waitingCountsAreTheWaitingStates
     case aRemovedChannelsNoticesGoElsewhereAndTheirAllClearFollows
+    case aSilencedNoticeWaitsAndGoesOutWhenItsSilenceEnds
+    case aResolveDuringASilenceSendsNothingToThoseNeverTold
+    case overlappingSilencesHoldUntilTheLastEnds
+    case silencesNeverHoldWhatATargetToldMustHear
+    case silencesAreListedFoundAndExpired
+    case quietHoursAreStoredAheadAndFollowTheConfiguration
 
     var testDescription: String { rawValue }
 
@@ -196,6 +202,12 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .pruningForgetsIdempotencyKeysAfterTheirPeriod: try await c.pruningForgetsIdempotencyKeysAfterTheirPeriod()
         case .waitingCountsAreTheWaitingStates: try await c.waitingCountsAreTheWaitingStates()
         case .aRemovedChannelsNoticesGoElsewhereAndTheirAllClearFollows: try await c.aRemovedChannelsNoticesGoElsewhereAndTheirAllClearFollows()
+        case .aSilencedNoticeWaitsAndGoesOutWhenItsSilenceEnds: try await c.aSilencedNoticeWaitsAndGoesOutWhenItsSilenceEnds()
+        case .aResolveDuringASilenceSendsNothingToThoseNeverTold: try await c.aResolveDuringASilenceSendsNothingToThoseNeverTold()
+        case .overlappingSilencesHoldUntilTheLastEnds: try await c.overlappingSilencesHoldUntilTheLastEnds()
+        case .silencesNeverHoldWhatATargetToldMustHear: try await c.silencesNeverHoldWhatATargetToldMustHear()
+        case .silencesAreListedFoundAndExpired: try await c.silencesAreListedFoundAndExpired()
+        case .quietHoursAreStoredAheadAndFollowTheConfiguration: try await c.quietHoursAreStoredAheadAndFollowTheConfiguration()
         }
     }
 }

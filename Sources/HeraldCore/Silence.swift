@@ -1,0 +1,167 @@
+import Foundation
+
+/// One condition of a silence, as Alertmanager writes them: `name=value`, `name!=value`,
+/// `name=~regex`, `name!~regex`. The regex must match the whole value. `name` is a label, or one
+/// of `severity`, `component` (any of the event's components), `incident` (its key) and `source`.
+/// A label the event does not carry has the value "" (so `team!=db` matches an event without `team`).
+public struct SilenceMatcher: Sendable, Equatable, Codable, CustomStringConvertible {
+    public enum Op: String, Sendable, Codable, CaseIterable {
+        case equal = "="
+        case notEqual = "!="
+        case regex = "=~"
+        case notRegex = "!~"
+    }
+
+    public var name: String
+    public var op: Op
+    public var value: String
+
+    public init(name: String, op: Op, value: String) throws(SilenceError) {
+        self.name = name
+        self.op = op
+        self.value = value
+        try validate()
+    }
+
+    /// Parses `name<op>value`; the value may be double-quoted (`service=~"api|web"`).
+    public init(parsing text: String) throws(SilenceError) {
+        let s = text.trimmingCharacters(in: .whitespaces)
+        // The first operator character ends the name: `!`, `=` or `~` cannot be in a name.
+        guard let at = s.firstIndex(where: { $0 == "=" || $0 == "!" }) else {
+            throw SilenceError("matcher \"\(text)\" has no operator (expected one of =, !=, =~, !~)")
+        }
+        let name = s[..<at].trimmingCharacters(in: .whitespaces)
+        let rest = s[at...]
+        guard let op = [Op.notEqual, .regex, .notRegex, .equal].first(where: { rest.hasPrefix($0.rawValue) }) else {
+            throw SilenceError("matcher \"\(text)\" has no operator (expected one of =, !=, =~, !~)")
+        }
+        var value = rest.dropFirst(op.rawValue.count).trimmingCharacters(in: .whitespaces)
+        if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+            value = String(value.dropFirst().dropLast())
+        }
+        try self.init(name: name, op: op, value: value)
+    }
+
+    func validate() throws(SilenceError) {
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == "-" || $0 == "/" }) else {
+            throw SilenceError("matcher name \"\(name)\" must be a label name (letters, digits, _ . - /)")
+        }
+        guard name.utf8.count <= 256, value.utf8.count <= 1024 else {
+            throw SilenceError("matcher \"\(name)\" is too long (name at most 256 bytes, value at most 1024)")
+        }
+        if op == .regex || op == .notRegex {
+            do { _ = try Regex("(?:" + value + ")") } catch {
+                throw SilenceError("matcher \"\(name)\": \"\(value)\" is not a valid regular expression")
+            }
+        }
+    }
+
+    public var description: String {
+        let plain = !value.isEmpty && value.allSatisfy { $0.isLetter || $0.isNumber || "_.-/:@".contains($0) }
+        return name + op.rawValue + (plain ? value : "\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\"")
+    }
+
+    /// Whether the event satisfies this condition.
+    public func matches(_ event: Event) -> Bool {
+        switch name {
+        case "component":
+            // `component=web`: web is among the components; `component!=web`: it is not.
+            let any = event.components.contains { test($0) }
+            return op == .equal || op == .regex ? any : !event.components.contains { !test($0) }
+        case "severity": return test(event.severity.rawValue)
+        case "incident": return test(event.incident)
+        case "source": return test(event.source ?? "")
+        default: return test(event.labels[name] ?? "")
+        }
+    }
+
+    /// The positive test for `=` and `=~`, the negated one for `!=` and `!~`.
+    private func test(_ candidate: String) -> Bool {
+        switch op {
+        case .equal: return candidate == value
+        case .notEqual: return candidate != value
+        case .regex: return wholeMatch(candidate)
+        case .notRegex: return !wholeMatch(candidate)
+        }
+    }
+
+    private func wholeMatch(_ candidate: String) -> Bool {
+        guard let regex = try? Regex("(?:" + value + ")") else { return false }
+        return (try? regex.wholeMatch(in: candidate)) != nil
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { try self.init(parsing: text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
+/// A silence the operator asked for was malformed.
+public struct SilenceError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Quiet for a while: notices of events that match every matcher go to the silence's channels
+/// (every channel when it names none) in the `silenced` state instead of out, from `startsAt`
+/// until `endsAt`. When it ends and the incident is still open, they go out then; a resolve during
+/// it sends nothing to a target that was never told. It never holds back an update or an
+/// all-clear to a target that was told.
+public struct Silence: Sendable, Equatable, Codable {
+    public var id: String
+    public var matchers: [SilenceMatcher]
+    /// The channels it quiets; empty: every channel.
+    public var channels: [String]
+    public var startsAt: Date
+    public var endsAt: Date
+    public var createdBy: String
+    public var comment: String
+    public var createdAt: Date
+
+    public init(id: String, matchers: [SilenceMatcher], channels: [String] = [], startsAt: Date, endsAt: Date,
+                createdBy: String, comment: String, createdAt: Date) {
+        self.id = id
+        self.matchers = matchers
+        self.channels = channels
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.createdBy = createdBy
+        self.comment = comment
+        self.createdAt = createdAt
+    }
+
+    public func isActive(at now: Date) -> Bool { startsAt <= now && now < endsAt }
+
+    /// Its state at `now`, as the API and CLI show it.
+    public func state(at now: Date) -> String {
+        now < startsAt ? "pending" : now < endsAt ? "active" : "expired"
+    }
+
+    /// Whether a notice of `event` to `channel` is held by this silence at `now`.
+    public func silences(_ event: Event, channel: String, at now: Date) -> Bool {
+        isActive(at: now) && (channels.isEmpty || channels.contains(channel)) && matchers.allSatisfy { $0.matches(event) }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, matchers, channels, comment
+        case startsAt = "starts_at"
+        case endsAt = "ends_at"
+        case createdBy = "created_by"
+        case createdAt = "created_at"
+    }
+}
+
+extension Array where Element == Silence {
+    /// The silence holding a notice of `event` to `channel` at `now` — the one that ends last, so
+    /// the notice is looked at again only when nothing holds it any more.
+    public func holding(_ event: Event, channel: String, at now: Date) -> Silence? {
+        filter { $0.silences(event, channel: channel, at: now) }.max { $0.endsAt < $1.endsAt }
+    }
+}

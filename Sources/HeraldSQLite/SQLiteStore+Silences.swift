@@ -1,0 +1,103 @@
+import Foundation
+import GRDB
+import HeraldCore
+import HeraldStore
+
+extension SQLiteStore {
+    /// The silences in force at `now`, for the planner (usually none: one indexed probe).
+    static func silencesInForce(now: Date, db: Database, decoder: JSONDecoder) throws -> [Silence] {
+        let t = now.timeIntervalSince1970
+        return try Data.fetchAll(db.cachedStatement(sql: """
+            SELECT body FROM silences WHERE ends_at > ? AND starts_at <= ?
+            """), arguments: [t, t]).map { try decoder.decode(Silence.self, from: $0) }
+    }
+
+    public func addSilence(_ silence: Silence) async throws {
+        let body = try encoder.encode(silence)
+        try await wrap {
+            try await pool.write { db in
+                try db.execute(sql: "INSERT INTO silences (id, starts_at, ends_at, created_at, body) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [silence.id, silence.startsAt.timeIntervalSince1970, silence.endsAt.timeIntervalSince1970,
+                                           silence.createdAt.timeIntervalSince1970, body])
+            }
+        }
+    }
+
+    public func silences(includeExpired: Bool, now: Date, limit: Int) async throws -> [Silence] {
+        let decoder = self.decoder
+        return try await wrap {
+            try await pool.read { db in
+                try Data.fetchAll(db, sql: """
+                    SELECT body FROM silences WHERE ends_at > ? ORDER BY created_at DESC, id DESC LIMIT ?
+                    """, arguments: [includeExpired ? -Double.infinity : now.timeIntervalSince1970, max(1, limit)])
+                    .map { try decoder.decode(Silence.self, from: $0) }
+            }
+        }
+    }
+
+    public func silence(id: String) async throws -> Silence? {
+        let decoder = self.decoder
+        return try await wrap {
+            try await pool.read { db in
+                try Data.fetchOne(db, sql: "SELECT body FROM silences WHERE id = ?", arguments: [id])
+                    .map { try decoder.decode(Silence.self, from: $0) }
+            }
+        }
+    }
+
+    public func expireSilence(id: String, now: Date) async throws -> Silence? {
+        let decoder = self.decoder
+        let encoder = self.encoder
+        return try await wrap {
+            try await pool.write { db in
+                guard let body = try Data.fetchOne(db, sql: "SELECT body FROM silences WHERE id = ?", arguments: [id]) else {
+                    return nil
+                }
+                var silence = try decoder.decode(Silence.self, from: body)
+                guard silence.endsAt > now else { return silence }
+                silence.endsAt = now
+                // A silence that has not begun ends before it starts: it never held anything.
+                silence.startsAt = min(silence.startsAt, now)
+                try db.execute(sql: "UPDATE silences SET starts_at = ?, ends_at = ?, body = ? WHERE id = ?",
+                               arguments: [silence.startsAt.timeIntervalSince1970, now.timeIntervalSince1970,
+                                           try encoder.encode(silence), id])
+                return silence
+            }
+        }
+    }
+
+    public func releaseSilences(now: Date) async throws -> SilenceRelease {
+        let decoder = self.decoder
+        let t = now.timeIntervalSince1970
+        return try await wrap {
+            try await pool.write { db in
+                // The notices held by a silence that has ended (the partial index holds only those
+                // silenced); each goes out unless another silence in force holds it.
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT \(Self.liveColumns), e.body, d.silenced_by FROM deliveries AS d
+                    JOIN silences AS s ON s.id = d.silenced_by
+                    LEFT JOIN incidents AS i ON i.key = d.incident
+                    JOIN events AS e ON e.id = d.event_id
+                    WHERE d.state = 'silenced' AND s.ends_at <= ?
+                    """, arguments: [t])
+                var channels: [String] = []
+                if !rows.isEmpty {
+                    let inForce = try Self.silencesInForce(now: now, db: db, decoder: decoder)
+                    let update = try db.cachedStatement(sql: """
+                        UPDATE deliveries SET state = ?, silenced_by = ?, due_at = ?, updated_at = ? WHERE id = ? AND state = 'silenced'
+                        """)
+                    for row in rows {
+                        guard let live = Self.liveRow(row) else { continue }
+                        let event = try decoder.decode(Event.self, from: row[11] as Data)
+                        let holder = inForce.holding(event, channel: live.target.channel, at: now)?.id
+                        guard let (state, by) = DeliveryLifecycle.unsilence(live.current, stillHeldBy: holder) else { continue }
+                        try update.execute(arguments: [state.rawValue, by ?? row[12] as String?, state == .queued ? t : nil, t, live.id])
+                        if state == .queued { channels.append(live.target.channel) }
+                    }
+                }
+                let next = try Double.fetchOne(db, sql: "SELECT MIN(ends_at) FROM silences WHERE ends_at > ?", arguments: [t])
+                return SilenceRelease(channels: channels.uniqued(), nextEnd: next.map(Date.init(timeIntervalSince1970:)))
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import HeraldCore
+import HeraldStore
+import Hummingbird
+
+/// Silences over the admin API: `GET /v1/silences` (in force and pending; `?all=true` with the
+/// expired), `POST /v1/silences`, `GET /v1/silences/:id`, `DELETE /v1/silences/:id` (expires it now;
+/// what it held goes out if its incident is still open).
+extension HeraldApplication {
+    /// The longest silence: a year. Longer is a mistake (or belongs in the config).
+    static let longestSilence: TimeInterval = 366 * 86_400
+
+    func addSilenceRoutes(to router: Router<HeraldRequestContext>) {
+        router.get("/v1/silences") { request, context in
+            _ = try self.auth.require(.admin, request, context)
+            let q = request.uri.queryParameters
+            let all: Bool
+            switch q["all"].map(String.init) {
+            case nil, "false": all = false
+            case "true": all = true
+            default: throw APIError.badRequest("must be true or false", field: "all")
+            }
+            let limit = try Self.limit(q["limit"].map(String.init))
+            let now = Date()
+            let silences = try await self.store.silences(includeExpired: all, now: now, limit: limit)
+            return JSONBody.response(.ok, ["silences": silences.map { SilenceBody($0, now: now) }])
+        }
+
+        router.post("/v1/silences") { request, context in
+            let principal = try self.auth.require(.admin, request, context)
+            let fields = try await self.readJSONObject(request)
+            let now = Date()
+            let silence = try self.parseSilence(fields, author: principal.name, now: now)
+            try await self.store.addSilence(silence)
+            self.dispatcher.silencesChanged()
+            self.logger.info("silence added", metadata: ["silence": "\(silence.id)", "by": "\(silence.createdBy)",
+                                                         "until": "\(RFC3339.format(silence.endsAt))"])
+            return JSONBody.response(.created, SilenceBody(silence, now: now))
+        }
+
+        router.get("/v1/silences/:id") { request, context in
+            _ = try self.auth.require(.admin, request, context)
+            let id = try Self.pathParameter(context, "id")
+            guard let silence = try await self.store.silence(id: id) else { throw APIError.notFound("no silence \(id)") }
+            return JSONBody.response(.ok, SilenceBody(silence, now: Date()))
+        }
+
+        router.delete("/v1/silences/:id") { request, context in
+            let principal = try self.auth.require(.admin, request, context)
+            let id = try Self.pathParameter(context, "id")
+            let now = Date()
+            guard let silence = try await self.store.expireSilence(id: id, now: now) else { throw APIError.notFound("no silence \(id)") }
+            self.dispatcher.silencesChanged()
+            self.logger.info("silence expired", metadata: ["silence": "\(id)", "by": "\(principal.name)"])
+            return JSONBody.response(.ok, SilenceBody(silence, now: now))
+        }
+    }
+
+    /// The body as a JSON object (an empty body is an empty object).
+    func readJSONObject(_ request: Request) async throws -> [String: Any] {
+        let body = try await readJSONBody(request)
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return [:] }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) else {
+            throw APIError.badRequest("body is not valid JSON")
+        }
+        guard let dict = object as? [String: Any] else { throw APIError.badRequest("body must be a JSON object") }
+        return dict
+    }
+
+    /// A new silence from `POST /v1/silences`: `matchers` (strings such as `service=web`,
+    /// `severity=~"major|critical"`), `channels` (configured channel names; none: every channel),
+    /// `starts_at` (RFC 3339; default now), `ends_at` (RFC 3339) or `duration` (`2h`), `comment`
+    /// (required), `created_by` (default: the token's name). At least one matcher or channel.
+    func parseSilence(_ fields: [String: Any], author: String, now: Date) throws -> Silence {
+        let known: Set<String> = ["matchers", "channels", "starts_at", "ends_at", "duration", "comment", "created_by"]
+        if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
+            throw APIError.badRequest("unknown field (expected one of: \(known.sorted().joined(separator: ", ")))", field: unknown)
+        }
+        func string(_ key: String) throws -> String? {
+            guard let v = fields[key], !(v is NSNull) else { return nil }
+            guard let s = v as? String, !(v is NSNumber) else { throw APIError.badRequest("must be a string", field: key) }
+            guard !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" }) else {
+                throw APIError.badRequest("must not contain control characters", field: key)
+            }
+            return s
+        }
+        func strings(_ key: String) throws -> [String] {
+            guard let v = fields[key], !(v is NSNull) else { return [] }
+            guard let list = v as? [Any] else { throw APIError.badRequest("must be an array of strings", field: key) }
+            guard list.count <= 64 else { throw APIError.badRequest("at most 64 entries", field: key) }
+            return try list.enumerated().map { i, item in
+                guard let s = item as? String, !(item is NSNumber), !s.isEmpty else {
+                    throw APIError.badRequest("must be a non-empty string", field: "\(key)[\(i)]")
+                }
+                return s
+            }
+        }
+        let matchers = try strings("matchers").enumerated().map { i, text in
+            do { return try SilenceMatcher(parsing: text) } catch let error as SilenceError {
+                throw APIError.badRequest(error.description, field: "matchers[\(i)]")
+            }
+        }
+        let channels = try strings("channels").uniqued()
+        let configured = live.withLock { $0.channels }
+        if let i = channels.firstIndex(where: { configured[$0] == nil }) {
+            throw APIError.badRequest("unknown channel \"\(channels[i])\"", field: "channels[\(i)]")
+        }
+        guard !matchers.isEmpty || !channels.isEmpty else {
+            throw APIError.badRequest("a silence needs at least one matcher or channel (it would silence everything)",
+                                      field: "matchers")
+        }
+        func time(_ key: String) throws -> Date? {
+            guard let text = try string(key) else { return nil }
+            guard let date = RFC3339.parse(text) else { throw APIError.badRequest("must be an RFC 3339 time", field: key) }
+            return date
+        }
+        let startsAt = try time("starts_at") ?? now
+        let endsAt: Date
+        switch (try time("ends_at"), try string("duration")) {
+        case (let end?, nil):
+            endsAt = end
+        case (nil, let text?):
+            guard let d = Duration(parsing: text), d > .zero else {
+                throw APIError.badRequest("must be a duration like 30m or 2h", field: "duration")
+            }
+            endsAt = max(startsAt, now).addingTimeInterval(d.seconds)
+        case (nil, nil):
+            throw APIError.badRequest("required: when the silence ends (or give \"duration\")", field: "ends_at")
+        case (.some, .some):
+            throw APIError.badRequest("give either \"ends_at\" or \"duration\", not both", field: "duration")
+        }
+        guard endsAt > startsAt else { throw APIError.badRequest("must be after starts_at", field: "ends_at") }
+        guard endsAt > now else { throw APIError.badRequest("must be in the future", field: "ends_at") }
+        guard endsAt.timeIntervalSince(max(startsAt, now)) <= Self.longestSilence else {
+            throw APIError.badRequest("a silence lasts at most 366 days", field: "ends_at")
+        }
+        guard let comment = try string("comment"), !comment.trimmingWhitespace().isEmpty else {
+            throw APIError.badRequest("required: why the silence is there", field: "comment")
+        }
+        guard comment.utf8.count <= 4096 else { throw APIError.badRequest("at most 4096 bytes", field: "comment") }
+        let by = try string("created_by") ?? author
+        guard !by.isEmpty, by.utf8.count <= 256 else { throw APIError.badRequest("must be 1 to 256 bytes", field: "created_by") }
+        return Silence(id: Identifier.make(prefix: "sil", at: now), matchers: matchers, channels: channels, startsAt: startsAt,
+                       endsAt: endsAt, createdBy: by, comment: comment, createdAt: now)
+    }
+}
+
+/// A silence as the API shows it: its fields and its `state` now (pending, active, expired).
+struct SilenceBody: Encodable {
+    let silence: Silence
+    let state: String
+    init(_ silence: Silence, now: Date) {
+        self.silence = silence
+        self.state = silence.state(at: now)
+    }
+    enum K: String, CodingKey { case state }
+    func encode(to encoder: any Encoder) throws {
+        try silence.encode(to: encoder)
+        var c = encoder.container(keyedBy: K.self)
+        try c.encode(state, forKey: .state)
+    }
+}

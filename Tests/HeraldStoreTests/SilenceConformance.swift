@@ -1,0 +1,147 @@
+import Foundation
+import HeraldCore
+import HeraldStore
+import Testing
+
+/// Silences, as every store must keep them: a notice a silence holds waits `silenced`, goes out
+/// when the silence ends while its incident is open, and is never sent after the resolve.
+extension Conformance {
+    func silence(_ id: String, _ matchers: [String], channels: [String] = [], from: TimeInterval = -60,
+                 until: TimeInterval = 600) throws -> Silence {
+        Silence(id: id, matchers: try matchers.map { try SilenceMatcher(parsing: $0) }, channels: channels,
+                startsAt: t0.addingTimeInterval(from), endsAt: t0.addingTimeInterval(until), createdBy: "ops",
+                comment: "deploy window", createdAt: t0.addingTimeInterval(from))
+    }
+
+    func labelled(_ incident: String, _ status: EventStatus, at: Date, labels: [String: String]) -> Event {
+        var e = event(incident, status, at: at)
+        e.labels = labels
+        return e
+    }
+
+    func aSilencedNoticeWaitsAndGoesOutWhenItsSilenceEnds() async throws {
+        try await store.addSilence(try silence("sil_web", ["service=web"]))
+        let web = labelled("web-down", .triggered, at: t0, labels: ["service": "web"])
+        let r = try await store.enqueue([EnqueueRequest(event: web, channels: ["pager", "chat"])], now: t0)
+        // Committed, but nothing to wake: both notices are held.
+        #expect(r == [.accepted(.init(eventId: web.id, incident: "web-down", deliveries: 2, channels: [], transition: "opened"))])
+        #expect(try await states("web-down", "pager") == ["notice:silenced"])
+        let held = try await store.deliveries(DeliveryFilter(incident: "web-down"))
+        #expect(held.allSatisfy { $0.silencedBy == "sil_web" && $0.dueAt == nil })
+        // Another service is not silenced.
+        _ = try await store.enqueue([EnqueueRequest(event: labelled("db-down", .triggered, at: t0, labels: ["service": "db"]),
+                                                    channels: ["pager"])], now: t0)
+        #expect(try await states("db-down", "pager") == ["notice:queued"])
+        #expect(try await claim("pager", at: t0.addingTimeInterval(1)).map(\.delivery.incident) == ["db-down"])
+        // Nobody was told: an update and a repeat send nothing.
+        _ = try await store.enqueue([EnqueueRequest(event: labelled("web-down", .updated, at: t0.addingTimeInterval(2), labels: [:]),
+                                                    channels: ["pager", "chat"]),
+                                     EnqueueRequest(event: labelled("web-down", .triggered, at: t0.addingTimeInterval(3), labels: [:]),
+                                                    channels: ["pager", "chat"])], now: t0.addingTimeInterval(3))
+        #expect(try await states("web-down", "chat") == ["notice:silenced"])
+        // Before its end nothing is let go; the answer says when to look again.
+        let early = try await store.releaseSilences(now: t0.addingTimeInterval(10))
+        #expect(early == SilenceRelease(channels: [], nextEnd: t0.addingTimeInterval(600)))
+        // Expired early by an operator: the notices go out now.
+        let expired = try #require(try await store.expireSilence(id: "sil_web", now: t0.addingTimeInterval(20)))
+        #expect(expired.endsAt == t0.addingTimeInterval(20))
+        let released = try await store.releaseSilences(now: t0.addingTimeInterval(20))
+        #expect(Set(released.channels) == ["pager", "chat"] && released.nextEnd == nil)
+        #expect(try await states("web-down", "pager") == ["notice:queued"])
+        let notice = try await claim("pager", at: t0.addingTimeInterval(21))
+        #expect(notice.map(\.delivery.kind) == [.notice] && notice.first?.event.id == web.id)
+        // Released once: a second pass finds nothing.
+        #expect(try await store.releaseSilences(now: t0.addingTimeInterval(30)).channels == [])
+    }
+
+    func aResolveDuringASilenceSendsNothingToThoseNeverTold() async throws {
+        try await store.addSilence(try silence("sil_pager", ["severity=critical"], channels: ["pager"]))
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["pager", "chat"])], now: t0)
+        #expect(try await states("dns", "pager") == ["notice:silenced"])
+        #expect(try await states("dns", "chat") == ["notice:queued"])
+        let told = try await claim("chat")
+        try await answer(told[0], .delivered(reference: "m1"), status: 200)
+        let resolve = event("dns", .resolved, at: t0.addingTimeInterval(60))
+        let r = try await store.enqueue([EnqueueRequest(event: resolve, channels: ["pager", "chat"])], now: t0.addingTimeInterval(60))
+        // The all-clear to the one told; the silenced pager gets no summary and its notice never goes.
+        #expect(r == [.accepted(.init(eventId: resolve.id, incident: "dns", deliveries: 1, channels: ["chat"], transition: "resolved"))])
+        #expect(try await states("dns", "pager") == ["notice:superseded"])
+        #expect(try await store.releaseSilences(now: t0.addingTimeInterval(700)).channels == [])
+        #expect(try await claim("pager", at: t0.addingTimeInterval(700)).isEmpty)
+    }
+
+    func overlappingSilencesHoldUntilTheLastEnds() async throws {
+        try await store.addSilence(try silence("sil_short", ["component=~\"api|web\""], until: 100))
+        try await store.addSilence(try silence("sil_long", ["incident!=other"], until: 200))
+        var e = event("api", .triggered, at: t0)
+        e.components = ["api"]
+        _ = try await store.enqueue([EnqueueRequest(event: e, channels: ["pager"])], now: t0)
+        // Held by the one that ends last.
+        #expect(try await store.deliveries(DeliveryFilter(incident: "api")).map(\.silencedBy) == ["sil_long"])
+        _ = try await store.expireSilence(id: "sil_long", now: t0.addingTimeInterval(50))
+        let first = try await store.releaseSilences(now: t0.addingTimeInterval(50))
+        #expect(first == SilenceRelease(channels: [], nextEnd: t0.addingTimeInterval(100)))
+        let still = try await store.deliveries(DeliveryFilter(incident: "api"))
+        #expect(still.map(\.state) == [.silenced] && still.map(\.silencedBy) == ["sil_short"])
+        #expect(try await store.releaseSilences(now: t0.addingTimeInterval(100)).channels == ["pager"])
+        #expect(try await states("api", "pager") == ["notice:queued"])
+    }
+
+    func silencesNeverHoldWhatATargetToldMustHear() async throws {
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["chat"])], now: t0)
+        let told = try await claim("chat")
+        try await answer(told[0], .delivered(reference: "m1"), status: 200)
+        try await store.addSilence(try silence("sil_all", ["severity=~\".+\""], from: 1))
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .updated, at: t0.addingTimeInterval(5)), channels: ["chat"])],
+                                    now: t0.addingTimeInterval(5))
+        #expect(try await states("dns", "chat") == ["notice:delivered", "update:queued"])
+        let update = try await claim("chat", at: t0.addingTimeInterval(5))
+        try await answer(update[0], .delivered(reference: "m2"), status: 200, at: t0.addingTimeInterval(5))
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .resolved, at: t0.addingTimeInterval(6)), channels: ["chat"])],
+                                    now: t0.addingTimeInterval(6))
+        #expect(try await states("dns", "chat") == ["all_clear:queued", "notice:delivered", "update:delivered"])
+    }
+
+    func silencesAreListedFoundAndExpired() async throws {
+        try await store.addSilence(try silence("sil_old", ["team=db"], from: -600, until: -60))
+        try await store.addSilence(try silence("sil_now", ["team=db"]))
+        try await store.addSilence(try silence("sil_later", ["team!~\"db|web\""], from: 300, until: 900))
+        #expect(try await store.silences(includeExpired: false, now: t0, limit: 10).map(\.id).sorted() == ["sil_later", "sil_now"])
+        #expect(try await store.silences(includeExpired: true, now: t0, limit: 10).count == 3)
+        let found = try #require(try await store.silence(id: "sil_later"))
+        #expect(found.matchers.map(\.description) == ["team!~\"db|web\""] && found.createdBy == "ops")
+        #expect(try await store.expireSilence(id: "sil_missing", now: t0) == nil)
+        // A pending silence holds nothing yet; expired before it began, it never will.
+        _ = try await store.enqueue([EnqueueRequest(event: event("disk", .triggered, at: t0), channels: ["pager"])], now: t0)
+        #expect(try await states("disk", "pager") == ["notice:queued"])
+        let gone = try #require(try await store.expireSilence(id: "sil_later", now: t0))
+        #expect(gone.state(at: t0) == "expired")
+        // Expiring one already over changes nothing.
+        #expect(try await store.expireSilence(id: "sil_old", now: t0)?.endsAt == t0.addingTimeInterval(-60))
+    }
+}
+
+extension Conformance {
+    /// Quiet hours from the configuration become stored silences ahead of time; a reload that
+    /// drops them expires the one in force (its notices go out); one an operator expired stays so.
+    func quietHoursAreStoredAheadAndFollowTheConfiguration() async throws {
+        let allDay = QuietHours(name: "pager-off", channels: ["pager"], times: [.init(start: 0, end: 1440)],
+                                timeZone: TimeZone(identifier: "UTC")!)
+        let desired = allDay.silences(from: t0, horizon: 86_400, createdAt: t0)
+        #expect(desired.count == 2) // today's (in force) and tomorrow's
+        #expect(try await store.syncQuietHours(desired, now: t0))
+        #expect(try await store.syncQuietHours(desired, now: t0) == false)
+        let stored = try await store.silences(includeExpired: false, now: t0, limit: 10)
+        #expect(Set(stored.map(\.id)) == Set(desired.map(\.id)))
+        #expect(Set(stored.map { $0.state(at: t0) }) == ["active", "pending"])
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["pager", "chat"])], now: t0)
+        #expect(try await states("dns", "pager") == ["notice:silenced"])
+        #expect(try await states("dns", "chat") == ["notice:queued"])
+        // The configuration no longer has them: the one in force ends now, and its notice is let go.
+        #expect(try await store.syncQuietHours([], now: t0.addingTimeInterval(5)))
+        #expect(try await store.silences(includeExpired: false, now: t0.addingTimeInterval(5), limit: 10).isEmpty)
+        #expect(try await store.releaseSilences(now: t0.addingTimeInterval(5)).channels == ["pager"])
+        // Back in the configuration: what was expired stays expired; nothing new is held today.
+        #expect(try await store.syncQuietHours(desired, now: t0.addingTimeInterval(6)) == false)
+    }
+}
