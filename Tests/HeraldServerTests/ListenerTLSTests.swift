@@ -119,7 +119,7 @@ import TestSupport
         let app = try HeraldApplication(config: config, logger: logger, console: { _ in })
         let task = Task { try await app.run() }
         defer { task.cancel() }
-        #expect(await eventually { app.port != 0 })
+        #expect(await eventually(timeout: .seconds(60)) { app.port != 0 }, "the server did not start listening")
         let url = "https://127.0.0.1:\(app.port)/healthz"
         #expect(try await Self.curl(url, trusting: first.cert).1.hasSuffix("\n200"))
 

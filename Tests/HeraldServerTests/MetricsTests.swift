@@ -78,7 +78,7 @@ import TestSupport
             client.shutdown()
             Task { await sink.stop() }
         }
-        #expect(await eventually { app.port != 0 })
+        #expect(await eventually(timeout: .seconds(60)) { app.port != 0 }, "the server did not start listening")
         let base = "http://127.0.0.1:\(app.port)"
         for status in ["triggered", "resolved"] {
             var request = HTTPRequest(method: "POST", url: base + "/v1/events", timeout: .seconds(10))

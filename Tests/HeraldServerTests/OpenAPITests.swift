@@ -34,7 +34,7 @@ import TestSupport
         let task = Task { try await app.run() }
         // The document is larger than the transport's default answer cap (made for providers' answers).
         let client = CurlTransport(maxResponseBytes: 1 << 20)
-        #expect(await eventually { app.port != 0 })
+        #expect(await eventually(timeout: .seconds(60)) { app.port != 0 }, "the server did not start listening")
         let response = try await client.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(app.port)/openapi.json",
                                                          timeout: .seconds(10)))
         #expect(response.status == 200)
