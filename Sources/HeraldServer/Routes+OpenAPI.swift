@@ -19,6 +19,7 @@ extension HeraldApplication {
         ("/v1/incidents/:key", ["GET"]), ("/healthz", ["GET"]), ("/readyz", ["GET"]), ("/metrics", ["GET"]),
         ("/status", ["GET", "HEAD"]), ("/status/feed.atom", ["GET", "HEAD"]), ("/status.json", ["GET", "HEAD"]), ("/openapi.json", ["GET"]),
         ("/v1/backup", ["GET"]), ("/v1/reload", ["POST"]), ("/v1/channels", ["GET"]),
+        ("/v1/silences", ["GET", "POST"]), ("/v1/silences/:id", ["GET", "DELETE"]),
     ].map { (path: String, methods: [String]) in (path.split(separator: "/"), methods) }
 
     /// The methods a known path allows, or nil for an unknown path.

@@ -150,6 +150,8 @@ import TestSupport
         #expect(try await s.call("DELETE", "/v1/silences/sil_nope", token: admin).0 == 404)
         #expect(try await s.call("GET", "/v1/silences/sil_nope", token: admin).0 == 404)
         #expect(try await s.call("GET", "/v1/silences?all=maybe", token: admin).1["field"] as? String == "all")
+        let (wrongMethod, _, answer) = try await s.call("PUT", "/v1/silences/sil_x", token: admin, body: "{}")
+        #expect(wrongMethod == 405 && answer.headers.first { $0.name.lowercased() == "allow" }?.value == "GET, DELETE")
         // Nothing of the refused ones was stored.
         #expect(try await s.app.store.silences(includeExpired: true, now: Date(), limit: 100).isEmpty)
         await s.stop()
