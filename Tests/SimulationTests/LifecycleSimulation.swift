@@ -60,6 +60,8 @@ final class LifecycleSimulation {
         var incident: String
         var cycle: Int
         var thread: String?
+        /// When it was sent (the claim's time).
+        var at: Date
     }
 
     let seed: UInt64
@@ -76,6 +78,8 @@ final class LifecycleSimulation {
     /// How many steps a failure shows (HERALD_SIM_TRACE sets it).
     let traceLimit = ProcessInfo.processInfo.environment["HERALD_SIM_TRACE"].flatMap(Int.init) ?? 60
     var enqueued = 0
+    /// Every silence the operator added, as it now stands (an expiry moves its end).
+    var silences: [String: Silence] = [:]
 
     let keys = ["db", "api", "dns"]
     let channels = ["oncall", "pager", "public", "mail", "sms"]
@@ -143,7 +147,9 @@ final class LifecycleSimulation {
         case 0..<14: try await sendEvents()
         case 14..<50: try await claim(node: Int.random(in: 0..<nodeCount, using: &rng), channel: pick(channels))
         case 50..<78: try await answer()
-        case 78..<87: advance(by: Double.random(in: 0.2...45, using: &rng))
+        case 78..<85: advance(by: Double.random(in: 0.2...45, using: &rng))
+        case 85: try await addSilence()
+        case 86: try await expireSilence()
         case 87..<92: try await sweep()
         case 92..<95: try await replay()
         case 95..<98: try await restart(node: Int.random(in: 0..<nodeCount, using: &rng))
@@ -158,6 +164,37 @@ final class LifecycleSimulation {
 
     func advance(by seconds: TimeInterval) {
         now = now.addingTimeInterval(seconds)
+    }
+
+    /// An operator silences some incidents (or everything on some channels) for a while, from
+    /// now or a little later.
+    func addSilence() async throws {
+        let matchers = ["component=db", "severity=critical", "incident=~\"db|api\"", "incident=dns", "component!=web"]
+        var chosen = try (0..<Int.random(in: 0...2, using: &rng)).map { _ in try SilenceMatcher(parsing: pick(matchers)) }
+        var silenced = chance(50) ? [] : Array(Set((0..<Int.random(in: 1...2, using: &rng)).map { _ in pick(channels) })).sorted()
+        if chosen.isEmpty && silenced.isEmpty { chosen = [try SilenceMatcher(parsing: pick(matchers))] }
+        if chance(20) { silenced = [] }
+        let start = now.addingTimeInterval(chance(70) ? 0 : Double.random(in: 1...20, using: &rng))
+        let silence = Silence(id: Identifier.make(prefix: "sil", at: now), matchers: chosen, channels: silenced, startsAt: start,
+                              endsAt: start.addingTimeInterval(Double.random(in: 10...200, using: &rng)), createdBy: "sim",
+                              comment: "sim", createdAt: now)
+        try await store(Int.random(in: 0..<nodeCount, using: &rng)).addSilence(silence)
+        silences[silence.id] = silence
+        note("silence \(silence.id.suffix(6)) \(chosen.map(\.description)) on \(silenced) until t+\(Int(silence.endsAt.timeIntervalSince1970 - 1_900_000_000))")
+    }
+
+    func expireSilence() async throws {
+        guard let id = silences.values.filter({ $0.endsAt > now }).map(\.id).sorted().randomElement(using: &rng) else { return }
+        let expired = try await store(Int.random(in: 0..<nodeCount, using: &rng)).expireSilence(id: id, now: now)
+        silences[id] = expired
+        note("silence \(id.suffix(6)) expired")
+        try await releaseSilences()
+    }
+
+    /// What the dispatcher does at a silence's end and on each sweep.
+    func releaseSilences() async throws {
+        let released = try await store(Int.random(in: 0..<nodeCount, using: &rng)).releaseSilences(now: now)
+        if !released.channels.isEmpty { note("silences over: \(released.channels) due") }
     }
 
     /// One to three events in one enqueue (a monitoring call's alerts commit together).
@@ -214,7 +251,7 @@ final class LifecycleSimulation {
             if b == .succeed || b == .late {
                 order += 1
                 arrivals[target, default: []].append(Arrival(order: order, deliveryId: d.id, kind: d.kind, incident: d.incident,
-                                                             cycle: d.cycle, thread: item.thread))
+                                                             cycle: d.cycle, thread: item.thread, at: now))
             }
             note("node\(node) claims \(d.kind.rawValue) \(d.incident)#\(d.cycle) → \(target) [\(b)] \(d.id.suffix(6))")
             pending.append(Pending(node: node, item: item, behaviour: b))
@@ -255,6 +292,7 @@ final class LifecycleSimulation {
     func sweep() async throws {
         let back = try await store(0).releaseLeases(expiredBefore: now, owner: nil)
         if !back.isEmpty { note("sweep: \(back)") }
+        try await releaseSilences()
         // Whatever was in flight under an expired lease is the sweeper's now: its old answers are late.
     }
 
@@ -305,6 +343,8 @@ final class LifecycleSimulation {
             try await answer(i)
         }
         pending.removeAll()
+        // Every silence is over before the drain: what they held must go out (or be superseded).
+        if let last = silences.values.map(\.endsAt).max(), last > now { now = last.addingTimeInterval(1) }
         for _ in 0..<100 {
             advance(by: policy.max.seconds + lease + 1)
             try await sweep()
@@ -329,7 +369,7 @@ final class LifecycleSimulation {
         var kinds: [String: Int] = [:]
         for list in arrivals.values { for a in list { kinds[a.kind.rawValue, default: 0] += 1 } }
         let counts = try await store(0).countsByState()
-        for state in [DeliveryState.queued, .retrying, .inFlight] where (counts[state] ?? 0) > 0 {
+        for state in [DeliveryState.queued, .retrying, .inFlight, .silenced] where (counts[state] ?? 0) > 0 {
             problems.append("\(counts[state]!) deliveries still \(state.rawValue) after the drain (lost work)")
         }
         var all: [Delivery] = []
@@ -340,7 +380,9 @@ final class LifecycleSimulation {
         var states: [String: Int] = [:]
         for d in all { states["\(d.kind.rawValue):\(d.state.rawValue)", default: 0] += 1 }
         stats = "events \(enqueued); arrived \(kinds.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
-            + "deliveries \(states.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
+            + "deliveries \(states.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
+            + "silences \(silences.count), notices held \(all.filter { $0.silencedBy != nil }.count) "
+            + "(sent after \(all.filter { $0.silencedBy != nil && $0.state == .delivered }.count))"
         var incidents: [String: Incident] = [:]
         for key in keys { incidents[key] = try await store(0).incident(key: key)?.incident }
         func closed(_ incident: String, _ cycle: Int) -> Bool {
@@ -373,6 +415,12 @@ final class LifecycleSimulation {
                     problems.append("\(label): an update before any notice: \(kinds)")
                 }
                 let acknowledged = notices.first.map { byId[$0.deliveryId]?.state == .delivered } ?? false
+                // A silenced notice goes out only after the silence that held it last has ended.
+                for n in notices {
+                    if let by = byId[n.deliveryId]?.silencedBy, let s = silences[by], n.at < s.endsAt {
+                        problems.append("\(label): a notice sent at t+\(Int(n.at.timeIntervalSince1970 - 1_900_000_000)) while \(by) held it")
+                    }
+                }
                 for end in ends {
                     if end.kind == .allClear {
                         guard let notice = notices.first, acknowledged else {
@@ -415,6 +463,11 @@ final class LifecycleSimulation {
                     // notice was replayed and in flight at the resolve, then never arrived.
                     if !clears.isEmpty || summaries.count > 1 {
                         problems.append("\(label): handed to a fallback, yet \(clears.count) all-clears and \(summaries.count) summaries")
+                    }
+                } else if notices.contains(where: { $0.silencedBy != nil }) {
+                    // Silenced at the resolve: nothing; released before it and not reached: one summary.
+                    if summaries.count > 1 || !clears.isEmpty {
+                        problems.append("\(label): silenced, never told, yet \(clears.count) all-clears and \(summaries.count) summaries")
                     }
                 } else if summaries.count != 1 || !clears.isEmpty {
                     problems.append("\(label): routed, never reached, but \(summaries.count) summaries and \(clears.count) all-clears delivered")
