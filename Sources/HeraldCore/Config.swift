@@ -17,6 +17,8 @@ public struct HeraldConfig: Sendable {
     public var health = HealthPolicy()
     /// `quiet_hours:` — recurring silences (see `QuietHours`).
     public var quietHours: [QuietHours] = []
+    /// `status_page:` — the public page's name, home link, logo and declared components.
+    public var statusPage = StatusPageConfig()
     /// Where the configuration came from (for messages).
     public var file: String
 

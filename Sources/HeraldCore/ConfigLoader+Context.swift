@@ -77,7 +77,7 @@ final class LoadContext {
 
     func loadRoot(_ root: YNode, into config: inout HeraldConfig) {
         guard let top = MapReader(self, root, "") else { return }
-        top.checkKeys(["server", "store", "retry", "channels", "routes", "templates", "retention", "health", "quiet_hours"])
+        top.checkKeys(["server", "store", "retry", "channels", "routes", "templates", "retention", "health", "quiet_hours", "status_page"])
         if let node = top.value("server") { loadServer(node, into: &config.server) }
         if let node = top.value("store") { loadStore(node, into: &config.store) }
         if let node = top.value("retention") { loadRetention(node, into: &config.retention) }
@@ -85,6 +85,7 @@ final class LoadContext {
         var names: Set<String> = []
         if let node = top.value("channels") { (config.channels, names) = loadChannels(node, retry: config.retry) }
         if let node = top.value("routes") { config.routes = loadRoutes(node, channels: names) }
+        if let node = top.value("status_page") { config.statusPage = loadStatusPage(node) }
         if let node = top.value("quiet_hours") { config.quietHours = loadQuietHours(node, channels: names) }
         if let node = top.value("health") { config.health = loadHealth(node, path: "health", base: config.health, channels: names) }
         for i in config.channels.indices {

@@ -17,7 +17,8 @@ extension HeraldApplication {
         ("/v2/enqueue", ["POST"]), ("/v1/deliveries", ["GET"]), ("/v1/deliveries/:id", ["GET"]),
         ("/v1/deliveries/:id/replay", ["POST"]), ("/v1/replay", ["POST"]), ("/v1/incidents", ["GET"]),
         ("/v1/incidents/:key", ["GET"]), ("/healthz", ["GET"]), ("/readyz", ["GET"]), ("/metrics", ["GET"]),
-        ("/status", ["GET", "HEAD"]), ("/status/feed.atom", ["GET", "HEAD"]), ("/status.json", ["GET", "HEAD"]), ("/openapi.json", ["GET"]),
+        ("/status", ["GET", "HEAD"]), ("/status/feed.atom", ["GET", "HEAD"]), ("/status.json", ["GET", "HEAD"]), ("/status/logo", ["GET", "HEAD"]),
+        ("/openapi.json", ["GET"]),
         ("/v1/backup", ["GET"]), ("/v1/reload", ["POST"]), ("/v1/channels", ["GET"]),
         ("/v1/silences", ["GET", "POST"]), ("/v1/silences/:id", ["GET", "DELETE"]),
     ].map { (path: String, methods: [String]) in (path.split(separator: "/"), methods) }

@@ -23,22 +23,40 @@ extension HeraldApplication {
                 try await self.statusResponse(request, d.kind, type: d.type, policy: d.policy, head: true)
             }
         }
+        router.get("/status/logo") { _, _ in try self.logoResponse(head: false) }
+        router.head("/status/logo") { _, _ in try self.logoResponse(head: true) }
+    }
+
+    /// The configured logo file, read as served (a reload may change it); 404 without one.
+    func logoResponse(head: Bool) throws -> Response {
+        guard let path = config.statusPage.logo, let type = StatusPageConfig.logoType(path),
+              let data = FileManager.default.contents(atPath: path), data.count <= StatusPageConfig.logoLimit else {
+            throw APIError.notFound("no logo")
+        }
+        var headers = PublicHeaders.fields(contentType: type, policy: PublicHeaders.dataPolicy)
+        headers[.cacheControl] = "public, max-age=3600"
+        headers[.contentLength] = "\(data.count)"
+        return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     func statusResponse(_ request: Request, _ kind: StatusCache.Kind, type: String, policy: String, head: Bool) async throws -> Response {
-        let title = config.server.statusTitle
+        let settings = config.statusPage
+        let title = settings.title ?? config.server.statusTitle
         let store = self.store
-        let document = try await statusCache.document(kind, title: title) {
+        // Whatever of the settings a document shows is in its cache key and ETag.
+        let key = ([title, settings.url ?? "", settings.logo ?? ""]
+                   + settings.components.map { "\($0.name)\u{1}\($0.group ?? "")\u{1}\($0.description ?? "")" }).joined(separator: "\u{0}")
+        let document = try await statusCache.document(kind, title: key) {
             switch kind {
             case .page:
                 let posts = try await store.statusPosts(limit: 500)
-                return (posts, StatusPage(posts: posts).html(title: title))
+                return (posts, StatusPage(posts: posts, settings: settings).html(title: title))
             case .feed:
                 let posts = try await store.statusPosts(limit: 100)
-                return (posts, StatusPage(posts: posts).atom(title: title))
+                return (posts, StatusPage(posts: posts, settings: settings).atom(title: title))
             case .json:
                 let posts = try await store.statusPosts(limit: 500)
-                let data = (try? JSONSerialization.data(withJSONObject: StatusPage(posts: posts).json(),
+                let data = (try? JSONSerialization.data(withJSONObject: StatusPage(posts: posts, settings: settings).json(),
                                                         options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
                 return (posts, String(decoding: data, as: UTF8.self))
             }

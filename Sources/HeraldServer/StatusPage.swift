@@ -20,9 +20,12 @@ struct StatusPage {
     let posts: [StatusPost]
     let entries: [Entry]
     let generatedAt: Date
+    /// The page's name, home link, logo and declared components.
+    let settings: StatusPageConfig
 
-    init(posts: [StatusPost], now: Date = Date()) {
+    init(posts: [StatusPost], settings: StatusPageConfig = .init(), now: Date = Date()) {
         self.posts = posts
+        self.settings = settings
         generatedAt = now
         var byCycle: [String: Entry] = [:]
         var order: [String] = []
@@ -63,14 +66,37 @@ struct StatusPage {
         }
     }
 
-    /// Every component ever mentioned, with its current state (the worst open incident's).
-    var components: [(name: String, status: String)] {
-        var names: [String] = []
-        for e in entries.reversed() { for c in e.components where !names.contains(c) { names.append(c) } }
-        return names.sorted().map { name in
-            let worst = open.filter { $0.components.contains(name) }.map(\.severity).max()
-            return (name, worst.map(Self.componentStatus) ?? "operational")
+    struct ComponentRow {
+        var name: String
+        var group: String?
+        var description: String?
+        var status: String
+    }
+
+    /// The declared components in their configured order, operational unless an open incident
+    /// names them; then every other component an incident named (under "Other" when some are
+    /// declared), so nothing an incident says is affected is hidden.
+    var components: [ComponentRow] {
+        let declared = settings.components
+        var mentioned: [String] = []
+        for e in entries.reversed() { for c in e.components where !mentioned.contains(c) { mentioned.append(c) } }
+        func status(_ name: String) -> String {
+            open.filter { $0.components.contains(name) }.map(\.severity).max().map(Self.componentStatus) ?? "operational"
         }
+        let known = Set(declared.map(\.name))
+        return declared.map { ComponentRow(name: $0.name, group: $0.group, description: $0.description, status: status($0.name)) }
+            + mentioned.filter { !known.contains($0) }.sorted().map {
+                ComponentRow(name: $0, group: declared.isEmpty ? nil : "Other", description: nil, status: status($0))
+            }
+    }
+
+    /// The components by group, groups in the order first named (ungrouped first).
+    var componentGroups: [(group: String?, rows: [ComponentRow])] {
+        var out: [(group: String?, rows: [ComponentRow])] = []
+        for row in components {
+            if let i = out.firstIndex(where: { $0.group == row.group }) { out[i].rows.append(row) } else { out.append((row.group, [row])) }
+        }
+        return out.sorted { ($0.group == nil ? 0 : 1) < ($1.group == nil ? 0 : 1) }
     }
 
     var overall: String {
@@ -95,10 +121,20 @@ struct StatusPage {
             if let l = e.link { i["link"] = l }
             return i
         }
+        func component(_ c: ComponentRow) -> [String: Any] {
+            var out: [String: Any] = ["name": c.name, "status": c.status]
+            if let g = c.group { out["group"] = g }
+            if let d = c.description { out["description"] = d }
+            return out
+        }
+        var page: [String: Any] = [:]
+        if let url = settings.url { page["url"] = url }
+        if settings.logo != nil { page["logo"] = "/status/logo" }
         return [
+            "page": page,
             "status": overall,
             "updated_at": RFC3339.format(posts.map(\.postedAt).max() ?? generatedAt),
-            "components": components.map { ["name": $0.name, "status": $0.status] },
+            "components": components.map(component),
             "open_incidents": open.map(incident),
             "resolved_incidents": resolved.map(incident),
         ]
@@ -141,11 +177,15 @@ struct StatusPage {
     /// The page's only style, inline so the page needs no other request; the Content-Security-
     /// Policy allows exactly this text by its hash, and no script at all.
     static let stylesheet = """
-        body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:0 auto;padding:1rem;color:#1d1d1f;background:#fff}
+        body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:0 auto;padding:1rem;color:#1d1d1f;background:#fff;overflow-wrap:anywhere}
+        .brand{display:flex;align-items:center;gap:.75rem;flex-wrap:wrap}.brand a{color:inherit;text-decoration:none}
+        .brand img{max-height:2.5rem;max-width:12rem}h1{margin:.5rem 0;font-size:1.6rem}
+        .follow{margin:.25rem 0 1rem;font-size:.95rem}.desc{display:block;color:#555;font-size:.85rem}
+        h3.group{margin:1rem 0 .25rem;font-size:1rem;color:#333}
         .banner{padding:1rem;border-radius:.5rem;font-weight:600;font-size:1.15rem}
         .operational{background:#e3f5e8;color:#0b5e26}.degraded_performance{background:#fff4d6;color:#6b4e00}
         .partial_outage{background:#ffe6cc;color:#7a3500}.major_outage{background:#fde2e2;color:#8b0000}
-        ul.components{list-style:none;padding:0}ul.components li{display:flex;justify-content:space-between;padding:.4rem 0;border-bottom:1px solid #eee}
+        ul.components{list-style:none;padding:0;margin:0}ul.components li{display:flex;flex-wrap:wrap;gap:.25rem 1rem;justify-content:space-between;padding:.4rem 0;border-bottom:1px solid #eee}
         article.incident{border-left:4px solid #c00;padding:.25rem 1rem;margin:1rem 0}article.resolved{border-color:#2a7}
         .meta{color:#555;font-size:.9rem}ol.updates{padding-left:1.2rem}a{color:#0645ad}
         """
@@ -159,14 +199,22 @@ struct StatusPage {
             <title>\(Self.escape(title))</title>
             <link rel="alternate" type="application/atom+xml" title="\(Self.escape(title)) feed" href="/status/feed.atom">
             <style>\(Self.stylesheet)</style></head>
-            <body><header><h1>\(Self.escape(title))</h1>
+            <body><header>\(brandHTML(title: title))
+            <p class="follow">Follow updates: <a href="/status/feed.atom">Atom feed</a> · <a href="/status.json">JSON</a></p>
             <p class="banner \(overall)" role="status">\(Self.escape(banner))</p></header><main>
             """
-        let comps = components
-        if !comps.isEmpty {
-            s += "<section aria-labelledby=\"components\"><h2 id=\"components\">Components</h2><ul class=\"components\">"
-            s += comps.map { "<li><span>\(Self.escape($0.name))</span><span class=\"\($0.status)\">\(Self.label($0.status))</span></li>" }.joined()
-            s += "</ul></section>"
+        let groups = componentGroups
+        if !groups.isEmpty {
+            s += "<section aria-labelledby=\"components\"><h2 id=\"components\">Components</h2>"
+            for (group, rows) in groups {
+                if let group { s += "<h3 class=\"group\">\(Self.escape(group))</h3>" }
+                s += "<ul class=\"components\">" + rows.map { row in
+                    "<li><span>\(Self.escape(row.name))"
+                        + (row.description.map { "<span class=\"desc\">\(Self.escape($0))</span>" } ?? "")
+                        + "</span><span class=\"\(row.status)\">\(Self.label(row.status))</span></li>"
+                }.joined() + "</ul>"
+            }
+            s += "</section>"
         }
         s += "<section aria-labelledby=\"open\"><h2 id=\"open\">Current incidents</h2>"
         s += open.isEmpty ? "<p>No incidents right now.</p>" : open.map(entryHTML).joined()
@@ -174,6 +222,17 @@ struct StatusPage {
         s += resolved.isEmpty ? "<p>Nothing recently.</p>" : resolved.map(entryHTML).joined()
         s += "</section></main><footer><p class=\"meta\">Updated \(Self.time(generatedAt)) · <a href=\"/status/feed.atom\">Atom feed</a> · <a href=\"/status.json\">JSON</a></p></footer></body></html>\n"
         return s
+    }
+
+    /// The heading: the logo (if any) and the name, linked to the organisation's home page.
+    func brandHTML(title: String) -> String {
+        var inner = ""
+        if settings.logo != nil { inner += "<img src=\"/status/logo\" alt=\"\">" }
+        inner += "<h1>\(Self.escape(title))</h1>"
+        if let url = settings.url {
+            inner = "<a href=\"\(Self.escape(url))\" class=\"brand\">\(inner)</a>"
+        }
+        return "<div class=\"brand\">\(inner)</div>"
     }
 
     // MARK: Atom
