@@ -68,7 +68,12 @@ import TestSupport
                 channels: [hook]
               - channels: [quiet]
             """
-        let config = try ConfigLoader.load(yaml: yaml, file: "test.yaml")
+        return try await Self.launch(yaml)
+    }
+
+    /// A server in this process on `yaml`, listening (on the port its config names, or any).
+    static func launch(_ yaml: String, file: String = "test.yaml") async throws -> Running {
+        let config = try ConfigLoader.load(yaml: yaml, file: file)
         var logger = Logger(label: "server-test")
         logger.logLevel = .critical
         let app = try HeraldApplication(config: config, logger: logger, console: { _ in })

@@ -36,13 +36,7 @@ import TestSupport
             routes:
               - channels: [public]
             """
-        let config = try ConfigLoader.load(yaml: yaml, file: "status.yaml")
-        var logger = Logger(label: "status-layout-test")
-        logger.logLevel = .critical
-        let app = try HeraldApplication(config: config, logger: logger, console: { _ in })
-        let task = Task { try await app.run() }
-        #expect(await eventually(timeout: .seconds(60)) { app.port != 0 }, "the server did not start listening")
-        return ServerTests.Running(app: app, task: task, port: app.port)
+        return try await ServerTests.launch(yaml, file: "status.yaml")
     }
 
     /// What the browser saw, by width (see status_layout.py).

@@ -27,13 +27,7 @@ import TestSupport
               - match: {severity: [critical, major]}
                 channels: [public]
             """
-        let config = try ConfigLoader.load(yaml: yaml, file: "status.yaml")
-        var logger = Logger(label: "status-test")
-        logger.logLevel = .critical
-        let app = try HeraldApplication(config: config, logger: logger, console: { _ in })
-        let task = Task { try await app.run() }
-        #expect(await eventually(timeout: .seconds(60)) { app.port != 0 }, "the server did not start listening")
-        return ServerTests.Running(app: app, task: task, port: app.port)
+        return try await ServerTests.launch(yaml, file: "status.yaml")
     }
 
     func send(_ s: ServerTests.Running, _ body: String) async throws {
