@@ -115,7 +115,8 @@ public enum DeliveryLifecycle {
     }
 
     /// An operator sends a channel's work elsewhere (the channel was removed, or its endpoint is
-    /// gone): a notice of an open cycle that is waiting or failed fails on this channel (so its
+    /// gone): a notice of an open cycle that is waiting (a silenced one too: the operator chose
+    /// where it goes) or failed fails on this channel (so its
     /// resolve sends nothing here, as after a fallback) and the other channel takes it, as a fallback
     /// would — its updates and all-clear follow there. Anything else stays: an update follows its
     /// notice, a notice in flight finishes, and a cycle that is over needs no notice. nil: left alone.
@@ -123,7 +124,7 @@ public enum DeliveryLifecycle {
     /// elsewhere is left alone).
     public static func redirect(_ current: Current, newTargets: Bool) -> Transition? {
         guard current.kind == .notice, !current.cycleClosed,
-              current.state == .queued || current.state == .retrying || current.state == .failed else { return nil }
+              [.queued, .retrying, .failed, .silenced].contains(current.state) else { return nil }
         if current.state == .failed && !newTargets { return nil }
         return Transition(state: .failed, dueAt: nil, countsAttempt: false, effects: [.supersedeUpdates, .fallback])
     }

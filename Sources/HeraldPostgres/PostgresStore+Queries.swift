@@ -220,21 +220,21 @@ extension PostgresStore {
             return try await run { connection in
                 let rows = try await connection.query("""
                     SELECT \(unescaped: Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
-                    WHERE d.channel = \(channel) AND d.state IN ('queued', 'retrying', 'failed') ORDER BY d.seq
+                    WHERE d.channel = \(channel) AND d.state IN ('queued', 'retrying', 'failed', 'silenced') ORDER BY d.seq
                     """, logger: logger).collect().compactMap(Self.liveDelivery)
                 return ReplayResult.redirect(try await plan(rows, connection), targets: targets)
             }
         }
         return try await transaction { connection in
             let candidates = try await connection.query("""
-                SELECT id FROM deliveries WHERE channel = \(channel) AND state IN ('queued', 'retrying', 'failed')
+                SELECT id FROM deliveries WHERE channel = \(channel) AND state IN ('queued', 'retrying', 'failed', 'silenced')
                 """, logger: logger).collect().map { try $0.decode(String.self) }
             guard !candidates.isEmpty else { return ReplayResult(count: 0, ids: [], channels: []) }
             // Incidents first, as every writer takes them; then the rows as they are now.
             try await Self.lockIncidents(ofDeliveries: candidates, connection, logger: logger)
             let live = try await connection.query("""
                 SELECT \(unescaped: Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
-                WHERE d.id = ANY(\(candidates)::text[]) AND d.state IN ('queued', 'retrying', 'failed') ORDER BY d.seq FOR UPDATE OF d
+                WHERE d.id = ANY(\(candidates)::text[]) AND d.state IN ('queued', 'retrying', 'failed', 'silenced') ORDER BY d.seq FOR UPDATE OF d
                 """, logger: logger).collect().compactMap(Self.liveDelivery)
             let planned = try await plan(live, connection)
             for (row, change) in planned {

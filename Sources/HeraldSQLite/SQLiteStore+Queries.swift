@@ -154,7 +154,7 @@ extension SQLiteStore {
         @Sendable func plan(_ db: Database) throws -> [(row: LiveDelivery, change: DeliveryLifecycle.Transition?)] {
             try Row.fetchAll(db, sql: """
                 SELECT \(Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
-                WHERE d.channel = ? AND d.state IN ('queued', 'retrying', 'failed') ORDER BY d.created_at, d.id
+                WHERE d.channel = ? AND d.state IN ('queued', 'retrying', 'failed', 'silenced') ORDER BY d.created_at, d.id
                 """, arguments: [channel]).compactMap(Self.liveRow).map { row in
                     let cycle = try Self.cycleDeliveries(incident: row.incident, cycle: row.cycle, db: db)
                     let fresh = LifecyclePlanner.fallbackTargets(targets, cycle: cycle, cycleOpen: !row.current.cycleClosed)

@@ -145,3 +145,18 @@ extension Conformance {
         #expect(try await store.syncQuietHours(desired, now: t0.addingTimeInterval(6)) == false)
     }
 }
+
+extension Conformance {
+    /// A removed channel's silenced notice moves with the rest of its work when an operator
+    /// redirects the channel: it would otherwise wake, after its silence, on a channel nobody sends.
+    func aRedirectMovesASilencedNotice() async throws {
+        try await store.addSilence(try silence("sil_old", [], channels: ["old"]))
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["old"])], now: t0)
+        #expect(try await states("dns", "old") == ["notice:silenced"])
+        let moved = try await store.redirect(channel: "old", to: [Target(channel: "new")], dryRun: false, now: t0)
+        #expect(moved.count == 1 && moved.channels == ["new"])
+        #expect(try await states("dns", "old") == ["notice:failed"])
+        #expect(try await states("dns", "new") == ["notice:queued"])
+        #expect(try await store.releaseSilences(now: t0.addingTimeInterval(700)).channels == [])
+    }
+}

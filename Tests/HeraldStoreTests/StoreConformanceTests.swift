@@ -167,6 +167,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case silencesNeverHoldWhatATargetToldMustHear
     case silencesAreListedFoundAndExpired
     case quietHoursAreStoredAheadAndFollowTheConfiguration
+    case aRedirectMovesASilencedNotice
 
     var testDescription: String { rawValue }
 
@@ -208,6 +209,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .silencesNeverHoldWhatATargetToldMustHear: try await c.silencesNeverHoldWhatATargetToldMustHear()
         case .silencesAreListedFoundAndExpired: try await c.silencesAreListedFoundAndExpired()
         case .quietHoursAreStoredAheadAndFollowTheConfiguration: try await c.quietHoursAreStoredAheadAndFollowTheConfiguration()
+        case .aRedirectMovesASilencedNotice: try await c.aRedirectMovesASilencedNotice()
         }
     }
 }
