@@ -12,15 +12,23 @@ public struct SilenceMatcher: Sendable, Equatable, Codable, CustomStringConverti
         case notRegex = "!~"
     }
 
-    public var name: String
-    public var op: Op
-    public var value: String
+    public let name: String
+    public let op: Op
+    public let value: String
+    /// The regex of `=~` and `!~`, compiled once: a matcher is checked for every notice created
+    /// while its silence is in force, inside the store's transaction (compiling costs ~30 µs,
+    /// matching ~0.4 µs).
+    private let regex: CompiledRegex?
 
     public init(name: String, op: Op, value: String) throws(SilenceError) {
         self.name = name
         self.op = op
         self.value = value
-        try validate()
+        regex = try Self.validate(name: name, op: op, value: value)
+    }
+
+    public static func == (a: SilenceMatcher, b: SilenceMatcher) -> Bool {
+        a.name == b.name && a.op == b.op && a.value == b.value
     }
 
     /// Parses `name<op>value`; the value may be double-quoted (`service=~"api|web"`).
@@ -42,17 +50,17 @@ public struct SilenceMatcher: Sendable, Equatable, Codable, CustomStringConverti
         try self.init(name: name, op: op, value: value)
     }
 
-    func validate() throws(SilenceError) {
+    /// Checks the parts; answers the compiled regex for `=~` and `!~`.
+    static func validate(name: String, op: Op, value: String) throws(SilenceError) -> CompiledRegex? {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == "-" || $0 == "/" }) else {
             throw SilenceError("matcher name \"\(name)\" must be a label name (letters, digits, _ . - /)")
         }
         guard name.utf8.count <= 256, value.utf8.count <= 1024 else {
             throw SilenceError("matcher \"\(name)\" is too long (name at most 256 bytes, value at most 1024)")
         }
-        if op == .regex || op == .notRegex {
-            do { _ = try Regex("(?:" + value + ")") } catch {
-                throw SilenceError("matcher \"\(name)\": \"\(value)\" is not a valid regular expression")
-            }
+        guard op == .regex || op == .notRegex else { return nil }
+        do { return CompiledRegex(try Regex("(?:" + value + ")")) } catch {
+            throw SilenceError("matcher \"\(name)\": \"\(value)\" is not a valid regular expression")
         }
     }
 
@@ -86,8 +94,8 @@ public struct SilenceMatcher: Sendable, Equatable, Codable, CustomStringConverti
     }
 
     private func wholeMatch(_ candidate: String) -> Bool {
-        guard let regex = try? Regex("(?:" + value + ")") else { return false }
-        return (try? regex.wholeMatch(in: candidate)) != nil
+        guard let regex else { return false }
+        return (try? regex.regex.wholeMatch(in: candidate)) != nil
     }
 
     public init(from decoder: any Decoder) throws {
@@ -101,6 +109,12 @@ public struct SilenceMatcher: Sendable, Equatable, Codable, CustomStringConverti
         var c = encoder.singleValueContainer()
         try c.encode(description)
     }
+}
+
+/// A compiled regex, shared read-only (matching does not change it).
+final class CompiledRegex: @unchecked Sendable {
+    let regex: Regex<AnyRegexOutput>
+    init(_ regex: Regex<AnyRegexOutput>) { self.regex = regex }
 }
 
 /// A silence the operator asked for was malformed.

@@ -41,7 +41,8 @@ import TestSupport
 
     /// What the browser saw, by width (see status_layout.py).
     func look(_ url: String) async throws -> [String: [String: Any]] {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("status_layout.py").path
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("browser/status_layout.py").path
         let python = ProcessInfo.processInfo.environment["HERALD_TEST_PYTHON"] ?? "python3"
         let (status, out) = try await StatusPageTests().run(python, [script, url])
         #expect(status == 0, "status_layout.py: \(out)")
