@@ -49,4 +49,37 @@ import TestSupport
         #expect(await herald.waitForExit() == 0)
         await sink.stop()
     }
+
+    @Test func quietHoursDroppedByAReloadLetTheirNoticeGo() async throws {
+        let dir = try temporaryDirectory("herald-quiet")
+        let sink = TestSink()
+        try await sink.start()
+        let config = try e2e.writeConfig(dir: dir, sinkURL: sink.url + "/hook")
+        let quiet = "\nquiet_hours:\n  - {name: all-day, time_zone: Pacific/Auckland, times: [\"00:00-24:00\"], channels: [hook]}\n"
+        let handle = try #require(FileHandle(forWritingAtPath: config))
+        handle.seekToEndOfFile()
+        handle.write(Data(quiet.utf8))
+        try handle.close()
+        let herald = try e2e.serve(config, dir: dir)
+        let port = try #require(await herald.waitForPort(), "herald did not start: \(herald.stderr)")
+        var listed = (Int32(0), "", "")
+        #expect(try await eventually {
+            listed = try await e2e.cli(["silence", "list"], port: port, token: EndToEndTests.admin)
+            return listed.1.contains("quiet_all-day_") && listed.1.contains("active")
+        }, "\(listed)")
+        #expect(try await e2e.cli(["send", "--incident", "night", "--status", "triggered", "--title", "Disk 91%",
+                                   "--severity", "minor"], port: port).0 == 0)
+        let shown = try await e2e.cli(["incidents", "show", "night"], port: port, token: EndToEndTests.admin)
+        #expect(shown.1.contains("silenced by quiet_all-day_"), "\(shown.1)")
+        // The quiet hours leave the configuration: the occurrence in force ends, its notice goes out.
+        _ = try e2e.writeConfig(dir: dir, sinkURL: sink.url + "/hook")
+        let reloaded = try await HeraldBinary.run(["reload", "--server", "http://127.0.0.1:\(port)", "--token", EndToEndTests.admin])
+        #expect(reloaded.0 == 0, "\(reloaded)")
+        #expect(await sink.waitFor(count: 1, timeout: .seconds(30)))
+        #expect(sink.received.first?.json.flatMap { ($0["event"] as? [String: Any])?["incident"] as? String } == "night")
+        #expect(try await e2e.cli(["silence", "list"], port: port, token: EndToEndTests.admin).1.contains("no silences"))
+        herald.signal(SIGTERM)
+        #expect(await herald.waitForExit() == 0)
+        await sink.stop()
+    }
 }
