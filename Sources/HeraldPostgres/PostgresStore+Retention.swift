@@ -141,10 +141,11 @@ extension PostgresStore {
             try await connection.query("""
                 SELECT (SELECT count(*) FROM deliveries WHERE state = 'queued'),
                        (SELECT count(*) FROM deliveries WHERE state = 'retrying'),
-                       (SELECT count(*) FROM deliveries WHERE state = 'in_flight')
-                """, logger: logger).collect().first?.decode((Int, Int, Int).self)
+                       (SELECT count(*) FROM deliveries WHERE state = 'in_flight'),
+                       (SELECT count(*) FROM deliveries WHERE state = 'silenced')
+                """, logger: logger).collect().first?.decode((Int, Int, Int, Int).self)
         }
-        return [.queued: row?.0 ?? 0, .retrying: row?.1 ?? 0, .inFlight: row?.2 ?? 0]
+        return [.queued: row?.0 ?? 0, .retrying: row?.1 ?? 0, .inFlight: row?.2 ?? 0, .silenced: row?.3 ?? 0]
     }
 
     /// What one page statement answers: rows examined, the last one's (time, key), rows removed

@@ -33,9 +33,10 @@ extension SQLiteStore {
                 let row = try Row.fetchOne(db, sql: """
                     SELECT (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_state WHERE state = 'queued'),
                            (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_state WHERE state = 'retrying'),
-                           (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_state WHERE state = 'in_flight')
+                           (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_state WHERE state = 'in_flight'),
+                           (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_silenced WHERE state = 'silenced')
                     """)
-                return [.queued: row?[0] ?? 0, .retrying: row?[1] ?? 0, .inFlight: row?[2] ?? 0]
+                return [.queued: row?[0] ?? 0, .retrying: row?[1] ?? 0, .inFlight: row?[2] ?? 0, .silenced: row?[3] ?? 0]
             }
         }
     }

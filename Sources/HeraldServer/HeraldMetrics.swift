@@ -32,7 +32,7 @@ public enum HeraldMetrics {
         "herald_allclear_delay_seconds":
             "Per channel, from the receipt of a resolve to the delivery of its all-clear (the all-clear's whole wait).",
         "herald_queue_depth":
-            "Deliveries waiting to be sent (queued, retrying) or being sent (in_flight) in the whole store, by state.",
+            "Deliveries waiting to be sent (queued, retrying), being sent (in_flight) or held by a silence (silenced) in the whole store, by state.",
         "herald_auth_failures_total":
             "Failed authentications: denied (no or a wrong token) and throttled (too many failures from one address).",
         "herald_pruned_rows_total": "Rows removed by retention, by table.",
@@ -60,7 +60,7 @@ public enum HeraldMetrics {
 
     /// The waiting states: the only ones whose count a scrape reads. Outcomes are counters
     /// (`herald_deliveries_total`), so a scrape never counts the history.
-    static let waitingStates: [DeliveryState] = [.queued, .retrying, .inFlight]
+    static let waitingStates: [DeliveryState] = [.queued, .retrying, .inFlight, .silenced]
 
     static let queueDepth: [DeliveryState: Prometheus.Gauge] = Dictionary(uniqueKeysWithValues: waitingStates.map {
         ($0, registry.makeGauge(name: "herald_queue_depth", labels: [("state", $0.rawValue)], help: help(for: "herald_queue_depth")))

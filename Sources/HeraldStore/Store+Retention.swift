@@ -74,7 +74,7 @@ extension PruneCursor {
 extension Store {
     public func waitingCounts() async throws -> [DeliveryState: Int] {
         let all = try await countsByState()
-        return [.queued: all[.queued] ?? 0, .retrying: all[.retrying] ?? 0, .inFlight: all[.inFlight] ?? 0]
+        return [.queued: all[.queued] ?? 0, .retrying: all[.retrying] ?? 0, .inFlight: all[.inFlight] ?? 0, .silenced: all[.silenced] ?? 0]
     }
 
     public func prune(_ cutoffs: RetentionConfig.Cutoffs, from cursor: PruneCursor, limit: Int) async throws -> PruneStep {

@@ -107,7 +107,7 @@ import TestSupport
         #expect(text.contains("herald_build_info{version=\"\(HeraldVersion.current)\"} 1"))
         // The queue depth is waiting work only: the delivered history is never counted per scrape.
         let depthStates = Set(lines.filter { $0.hasPrefix("herald_queue_depth{") }.compactMap { $0.split(separator: "\"").dropFirst().first })
-        #expect(depthStates == ["queued", "retrying", "in_flight"])
+        #expect(depthStates == ["queued", "retrying", "in_flight", "silenced"])
         // The metrics registry is the process's: this test's channel name is its own.
         #expect(lines.contains(#"herald_deliveries_total{channel="metrics-hook",outcome="delivered"} 2"#),
                 "\(lines.filter { $0.contains("deliveries_total") })")

@@ -179,7 +179,7 @@ extension Conformance {
                                               outcome: .retry(at: t0.addingTimeInterval(30)), status: 503)], now: t0)
         _ = try await claim("c", limit: 1)
         let waiting = try await store.waitingCounts()
-        #expect(waiting == [.queued: 1, .retrying: 1, .inFlight: 1])
+        #expect(waiting == [.queued: 1, .retrying: 1, .inFlight: 1, .silenced: 0])
         let all = try await store.countsByState()
         #expect(all[.delivered] == 1 && all[.queued] == 1 && all[.retrying] == 1 && all[.inFlight] == 1)
     }
