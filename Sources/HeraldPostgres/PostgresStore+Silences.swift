@@ -13,7 +13,7 @@ extension PostgresStore {
         let t = now.timeIntervalSince1970
         return try await connection.query("""
             SELECT body FROM silences WHERE ends_at > \(t) AND starts_at <= \(t)
-            """, logger: logger).collect().map { try decoder.decode(Silence.self, from: Data(try $0.decode(String.self).utf8)) }
+            """, logger: logger).collect().map { try SilenceMemo.decode(Data(try $0.decode(String.self).utf8), with: decoder) }
     }
 
     public func addSilence(_ silence: Silence) async throws {

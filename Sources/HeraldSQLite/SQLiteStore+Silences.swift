@@ -9,7 +9,7 @@ extension SQLiteStore {
         let t = now.timeIntervalSince1970
         return try Data.fetchAll(db.cachedStatement(sql: """
             SELECT body FROM silences WHERE ends_at > ? AND starts_at <= ?
-            """), arguments: [t, t]).map { try decoder.decode(Silence.self, from: $0) }
+            """), arguments: [t, t]).map { try SilenceMemo.decode($0, with: decoder) }
     }
 
     public func addSilence(_ silence: Silence) async throws {
