@@ -59,7 +59,12 @@ extension LoadContext {
                     }
                 }
             }
-            if m.value("matchers") == nil && m.value("channels") == nil {
+            func emptyList(_ key: String) -> Bool {
+                guard let node = m.value(key) else { return true }
+                if case .sequence(let items) = node.kind { return items.isEmpty }
+                return false
+            }
+            if emptyList("matchers") && emptyList("channels") {
                 report(item, path, "needs matchers or channels (quiet hours for everything would silence every notice)")
             }
             out.append(quiet)

@@ -68,6 +68,21 @@ public struct LifecyclePlan: Sendable, Equatable {
     public var create: [PlannedDelivery]
     /// Ids of this cycle's deliveries that must never be sent now.
     public var supersede: [String]
+    /// The cycle's silenced notices, looked at again with the incident as this event leaves it (a
+    /// repeat that escalates, an update that names new components): each now carries this event,
+    /// and goes out now (`silencedBy` nil) or stays held by `silencedBy`.
+    public var reheld: [Reheld] = []
+
+    public struct Reheld: Sendable, Equatable {
+        public var id: String
+        public var target: Target
+        public var silencedBy: String?
+        public init(id: String, target: Target, silencedBy: String?) {
+            self.id = id
+            self.target = target
+            self.silencedBy = silencedBy
+        }
+    }
 
     /// The cycle the event belongs to.
     public var cycle: Int { incident.cycle }
@@ -129,10 +144,14 @@ public enum LifecyclePlanner {
             return LifecyclePlan(transition: event.status == .resolved ? .alreadyResolved : .recorded, incident: current,
                                  isNewIncident: false, event: event, create: [], supersede: [])
         case (.open, .triggered):
-            return repeated(merged(event, into: current), incident: current, cycle: cycle, routing: routing, now: now,
-                            silences: silences)
+            var plan = repeated(merged(event, into: current), incident: current, cycle: cycle, routing: routing, now: now,
+                                silences: silences)
+            plan.reheld = reheld(cycle, event: plan.event, now: now, silences: silences)
+            return plan
         case (.open, .updated), (.open, .acknowledged):
-            return update(merged(event, into: current), incident: current, cycle: cycle, now: now)
+            var plan = update(merged(event, into: current), incident: current, cycle: cycle, now: now)
+            if event.status == .updated { plan.reheld = reheld(cycle, event: plan.event, now: now, silences: silences) }
+            return plan
         case (.open, .resolved):
             return resolve(merged(event, into: current), incident: current, cycle: cycle, now: now)
         }
@@ -174,6 +193,14 @@ public enum LifecyclePlanner {
         targets.map { target in
             PlannedDelivery(target: target, kind: .notice,
                             silencedBy: silences.isEmpty ? nil : silences.holding(event, channel: target.channel, at: now)?.id)
+        }
+    }
+
+    /// The cycle's silenced notices against the event as it now stands: a silence matched the
+    /// incident as it was, and may not match it escalated.
+    private static func reheld(_ cycle: [CycleDelivery], event: Event, now: Date, silences: [Silence]) -> [LifecyclePlan.Reheld] {
+        cycle.filter { $0.kind == .notice && $0.state == .silenced }.map {
+            LifecyclePlan.Reheld(id: $0.id, target: $0.target, silencedBy: silences.holding(event, channel: $0.target.channel, at: now)?.id)
         }
     }
 

@@ -1,8 +1,14 @@
 import Foundation
 
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
 /// `quiet_hours:` — a silence that recurs, as Alertmanager's `time_intervals`: on these weekdays
 /// (all when none are named), within these times of day, in this time zone. Each occurrence is
-/// stored as an ordinary silence (id `quiet_<name>_<start>`, created by `config`) a day ahead, so
+/// stored as an ordinary silence (id `quiet_<name>_<start>_<fingerprint>`, created by `config`) a day ahead, so
 /// the planner, the release at its end, listings and expiry treat both kinds alike.
 public struct QuietHours: Sendable, Equatable {
     /// A span of the day in minutes from midnight: `start` < `end` ≤ 1440 (24:00).
@@ -72,7 +78,7 @@ public struct QuietHours: Sendable, Equatable {
                     let start = at(span.start, of: day, next: next, calendar)
                     let end = at(span.end, of: day, next: next, calendar)
                     guard start < end, end > from, start < until else { continue }
-                    out.append(Silence(id: "\(Self.idPrefix)\(name)_\(Int(start.timeIntervalSince1970))", matchers: matchers,
+                    out.append(Silence(id: "\(Self.idPrefix)\(name)_\(Int(start.timeIntervalSince1970))_\(fingerprint(span))", matchers: matchers,
                                        channels: channels, startsAt: start, endsAt: end, createdBy: "config",
                                        comment: "quiet hours \(name)", createdAt: createdAt))
                 }
@@ -80,6 +86,20 @@ public struct QuietHours: Sendable, Equatable {
             day = next
         }
         return out.sorted { $0.startsAt < $1.startsAt }
+    }
+
+    /// Eight hex digits that change when anything of an occurrence but its start changes (its end,
+    /// matchers, channels, zone): a reload that changes quiet hours replaces the stored occurrences
+    /// instead of keeping the old ones under the same id. FNV-1a, the same in every process.
+    func fingerprint(_ span: Span) -> String {
+        let text = ([name, timeZone.identifier, "\(span.start)-\(span.end)"] + matchers.map(\.description) + ["|"] + channels)
+            .joined(separator: "\u{0}")
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return String(hash & 0xffff_ffff, radix: 16).leftPadded(to: 8)
     }
 
     /// The wall-clock minute of a day in the zone (24:00: the next day's midnight; a time a

@@ -45,7 +45,7 @@ public struct SilenceMatcher: Sendable, Equatable, Codable, CustomStringConverti
         }
         var value = rest.dropFirst(op.rawValue.count).trimmingCharacters(in: .whitespaces)
         if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
-            value = String(value.dropFirst().dropLast())
+            value = Self.unquote(value.dropFirst().dropLast())
         }
         try self.init(name: name, op: op, value: value)
     }
@@ -64,9 +64,33 @@ public struct SilenceMatcher: Sendable, Equatable, Codable, CustomStringConverti
         }
     }
 
+    /// The matcher as written, quoting the value unless it is plain (`\"` and `\\` inside quotes
+    /// stand for `"` and `\`): parsing it gives the same matcher back.
     public var description: String {
         let plain = !value.isEmpty && value.allSatisfy { $0.isLetter || $0.isNumber || "_.-/:@".contains($0) }
-        return name + op.rawValue + (plain ? value : "\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\"")
+        guard !plain else { return name + op.rawValue + value }
+        let quoted = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return name + op.rawValue + "\"" + quoted + "\""
+    }
+
+    /// The inside of a quoted value: `\"` is `"` and `\\` is `\`; any other backslash stays (a
+    /// regex's `\d`).
+    static func unquote(_ inner: Substring) -> String {
+        var out = ""
+        var escaped = false
+        for ch in inner {
+            if escaped {
+                if ch != "\"" && ch != "\\" { out.append("\\") }
+                out.append(ch)
+                escaped = false
+            } else if ch == "\\" {
+                escaped = true
+            } else {
+                out.append(ch)
+            }
+        }
+        if escaped { out.append("\\") }
+        return out
     }
 
     /// Whether the event satisfies this condition.

@@ -161,6 +161,13 @@ struct EnqueueRun {
         var silenced_by: String?
     }
 
+    struct ReheldRow: Encodable {
+        var id: String
+        var event_id: String
+        var state: String
+        var silenced_by: String?
+    }
+
     struct IdemRow: Encodable {
         var scope: String
         var key: String
@@ -179,6 +186,8 @@ struct EnqueueRun {
     var events: [EventRow] = []
     var deliveries: [DeliveryRow] = []
     var superseded: [String] = []
+    /// Silenced notices of earlier batches that follow the incident (`LifecyclePlan.reheld`).
+    var reheld: [ReheldRow] = []
     /// The silences in force at `now`, read once for the batch.
     var silences: [Silence] = []
 
@@ -320,6 +329,20 @@ struct EnqueueRun {
                 }
             }
         }
+        for r in plan.reheld {
+            let state: DeliveryState = r.silencedBy == nil ? .queued : .silenced
+            for j in cycles[key, default: []].indices where cycles[key]![j].id == r.id { cycles[key]![j].state = state }
+            if let row = pending[r.id] {
+                deliveries[row].event_id = event.id
+                deliveries[row].state = state.rawValue
+                deliveries[row].due_at = state == .queued ? t : nil
+                if let by = r.silencedBy { deliveries[row].silenced_by = by }
+            } else {
+                // A later event of the batch decides (one UPDATE row per delivery).
+                reheld.removeAll { $0.id == r.id }
+                reheld.append(ReheldRow(id: r.id, event_id: event.id, state: state.rawValue, silenced_by: r.silencedBy))
+            }
+        }
         for planned in plan.create {
             let id = Identifier.make(prefix: "dlv", at: now)
             let state: DeliveryState = planned.silencedBy == nil ? .queued : .silenced
@@ -332,7 +355,8 @@ struct EnqueueRun {
             cycles[key, default: []].append(CycleDelivery(id: id, target: planned.target, kind: planned.kind, state: state))
         }
         return .init(eventId: event.id, incident: key, deliveries: plan.create.count,
-                     channels: plan.create.filter { !$0.waitsForNotice && $0.silencedBy == nil }.map(\.target.channel).uniqued(),
+                     channels: (plan.create.filter { !$0.waitsForNotice && $0.silencedBy == nil }.map(\.target.channel)
+                                + plan.reheld.filter { $0.silencedBy == nil }.map(\.target.channel)).uniqued(),
                      transition: plan.transition.rawValue)
     }
 
@@ -366,6 +390,14 @@ struct EnqueueRun {
             ), sup AS (
                 UPDATE deliveries SET state = 'superseded', due_at = NULL, updated_at = \(t)
                 WHERE id = ANY(\(superseded)::text[]) AND state IN ('queued', 'retrying', 'silenced')
+                RETURNING 1
+            ), rh AS (
+                UPDATE deliveries AS d SET event_id = r.event_id, state = r.state, silenced_by = COALESCE(r.silenced_by, d.silenced_by),
+                    due_at = CASE WHEN r.state = 'queued' THEN \(t)::float8 END, budget_since = \(t), budget_attempts = 0,
+                    updated_at = \(t)
+                FROM jsonb_to_recordset(\(try PostgresStore.json(reheld))::jsonb)
+                    AS r(id text, event_id text, state text, silenced_by text)
+                WHERE d.id = r.id AND d.state = 'silenced'
                 RETURNING 1
             ), inc AS (
                 UPDATE incidents AS i SET status = r.status, cycle = r.cycle, title = r.title, severity = r.severity,

@@ -126,7 +126,9 @@ extension PostgresStore {
                 _ = try await connection.query("""
                     WITH u AS (
                         UPDATE deliveries AS d SET state = r.state, silenced_by = r.silenced_by,
-                            due_at = CASE WHEN r.state = 'queued' THEN \(t)::float8 END, updated_at = \(t)
+                            due_at = CASE WHEN r.state = 'queued' THEN \(t)::float8 END, updated_at = \(t),
+                            -- Its retry budget starts when it goes out: the silence's wait was not its age.
+                            budget_since = \(t), budget_attempts = 0
                         FROM jsonb_to_recordset(\(try Self.json(updates))::jsonb) AS r(id text, state text, silenced_by text)
                         WHERE d.id = r.id AND d.state = 'silenced'
                         RETURNING d.channel, d.state

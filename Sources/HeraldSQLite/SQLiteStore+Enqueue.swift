@@ -71,6 +71,17 @@ extension SQLiteStore {
                 """)
             for id in plan.supersede { try supersede.execute(arguments: [t, id]) }
         }
+        // Silenced notices follow the incident: they carry this event now, and go out if no
+        // silence holds the incident as it stands (fresh retry budget: the wait was not theirs).
+        let reheld = try db.cachedStatement(sql: """
+            UPDATE deliveries SET event_id = ?, state = ?, silenced_by = COALESCE(?, silenced_by), due_at = ?,
+                budget_since = ?, budget_attempts = 0, updated_at = ?
+            WHERE id = ? AND state = 'silenced'
+            """)
+        for r in plan.reheld {
+            try reheld.execute(arguments: [event.id, r.silencedBy == nil ? DeliveryState.queued.rawValue : DeliveryState.silenced.rawValue,
+                                           r.silencedBy, r.silencedBy == nil ? t : nil, t, t, r.id])
+        }
         let insert = try db.cachedStatement(sql: """
             INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority, budget_since,
                                     created_at, due_at, updated_at, silenced_by)
@@ -85,7 +96,8 @@ extension SQLiteStore {
                                            planned.silencedBy])
         }
         return .init(eventId: event.id, incident: event.incident, deliveries: plan.create.count,
-                     channels: plan.create.filter { !$0.waitsForNotice && $0.silencedBy == nil }.map(\.target.channel).uniqued(),
+                     channels: (plan.create.filter { !$0.waitsForNotice && $0.silencedBy == nil }.map(\.target.channel)
+                                + plan.reheld.filter { $0.silencedBy == nil }.map(\.target.channel)).uniqued(),
                      transition: plan.transition.rawValue)
     }
 

@@ -84,14 +84,16 @@ extension SQLiteStore {
                 if !rows.isEmpty {
                     let inForce = try Self.silencesInForce(now: now, db: db, decoder: decoder)
                     let update = try db.cachedStatement(sql: """
-                        UPDATE deliveries SET state = ?, silenced_by = ?, due_at = ?, updated_at = ? WHERE id = ? AND state = 'silenced'
+                        UPDATE deliveries SET state = ?, silenced_by = ?, due_at = ?, budget_since = ?, budget_attempts = 0, updated_at = ?
+                        WHERE id = ? AND state = 'silenced'
                         """)
                     for row in rows {
                         guard let live = Self.liveRow(row) else { continue }
                         let event = try decoder.decode(Event.self, from: row[11] as Data)
                         let holder = inForce.holding(event, channel: live.target.channel, at: now)?.id
                         guard let (state, by) = DeliveryLifecycle.unsilence(live.current, stillHeldBy: holder) else { continue }
-                        try update.execute(arguments: [state.rawValue, by ?? row[12] as String?, state == .queued ? t : nil, t, live.id])
+                        // Its retry budget starts when it goes out: the silence's wait was not its age.
+                        try update.execute(arguments: [state.rawValue, by ?? row[12] as String?, state == .queued ? t : nil, t, t, live.id])
                         if state == .queued { channels.append(live.target.channel) }
                     }
                 }

@@ -27,7 +27,12 @@ struct QuietHoursTests {
             "2026-11-30T21:00:00.000Z–2026-11-30T23:00:00.000Z", // Monday 22:00–24:00
             "2026-11-30T23:00:00.000Z–2026-12-01T06:00:00.000Z", // Tuesday 00:00–07:00 (begins before the horizon ends)
         ])
-        #expect(occurrences[0].id == "quiet_nights_\(Int(utc("2026-11-27T21:00:00Z").timeIntervalSince1970))")
+        #expect(occurrences[0].id.hasPrefix("quiet_nights_\(Int(utc("2026-11-27T21:00:00Z").timeIntervalSince1970))_"))
+        // Changed matchers (or channels, end, zone): other ids, so a reload replaces what is stored.
+        var narrower = nights
+        narrower.matchers = [try SilenceMatcher(parsing: "severity=info")]
+        let changed = narrower.silences(from: from, horizon: 3.5 * 86_400, createdAt: from)
+        #expect(changed.count == occurrences.count && Set(changed.map(\.id)).isDisjoint(with: occurrences.map(\.id)))
         #expect(occurrences.allSatisfy { $0.createdBy == "config" && $0.channels == ["pager"] && $0.matchers.count == 1 })
         // The same configuration, the same ids: several nodes and restarts store each once.
         #expect(nights.silences(from: from.addingTimeInterval(60), horizon: 3.5 * 86_400, createdAt: from).map(\.id)
@@ -61,6 +66,9 @@ struct QuietHoursTests {
               - name: ok
                 times: ["09:00-17:00"]
                 matchers: ["team"]
+              - name: everything
+                times: ["09:00-17:00"]
+                matchers: []
             routes:
               - channels: [pager]
             """
@@ -71,8 +79,8 @@ struct QuietHoursTests {
             let found = errors.errors.map { "\($0.line):\($0.keyPath)" }
             #expect(Set(found) == ["5:quiet_hours[0].time_zone", "6:quiet_hours[0].weekdays[1]", "7:quiet_hours[0].times[0]",
                                    "8:quiet_hours[0].channels[1]", "9:quiet_hours[1]", "9:quiet_hours[1].name",
-                                   "13:quiet_hours[2].matchers[0]"], "\(errors)")
-            #expect(found.count == 7)
+                                   "13:quiet_hours[2].matchers[0]", "14:quiet_hours[3]"], "\(errors)")
+            #expect(found.count == 8)
         } catch {
             Issue.record("unexpected \(error)")
         }

@@ -29,6 +29,18 @@ struct SilenceMatcherTests {
         #expect(throws: SilenceError.self) { try SilenceMatcher(parsing: text) }
     }
 
+    @Test func quotedValuesRoundTrip() throws {
+        for text in [#"team!="a\"b""#, #"path=~"C:\\temp\\.*""#, #"code=~"\d+""#] {
+            let m = try SilenceMatcher(parsing: text)
+            #expect(try SilenceMatcher(parsing: m.description) == m, "\(text) → \(m.description)")
+        }
+        #expect(try SilenceMatcher(parsing: #"team!="a\"b""#).value == #"a"b"#)
+        #expect(try SilenceMatcher(parsing: #"code=~"\d+""#).value == #"\d+"#)
+        var e = event
+        e.labels["code"] = "503"
+        #expect(try SilenceMatcher(parsing: #"code=~"\d+""#).matches(e))
+    }
+
     @Test func roundTripsThroughJSON() throws {
         let matchers = try ["service=web", "severity=~\"major|critical\"", "env!=\"a b\""].map { try SilenceMatcher(parsing: $0) }
         let data = try JSONEncoder().encode(matchers)

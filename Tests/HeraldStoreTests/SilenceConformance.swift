@@ -33,11 +33,11 @@ extension Conformance {
                                                     channels: ["pager"])], now: t0)
         #expect(try await states("db-down", "pager") == ["notice:queued"])
         #expect(try await claim("pager", at: t0.addingTimeInterval(1)).map(\.delivery.incident) == ["db-down"])
-        // Nobody was told: an update and a repeat send nothing.
+        // Nobody was told: an update and a repeat send nothing (the held notices now carry the repeat).
+        let again = labelled("web-down", .triggered, at: t0.addingTimeInterval(3), labels: [:])
         _ = try await store.enqueue([EnqueueRequest(event: labelled("web-down", .updated, at: t0.addingTimeInterval(2), labels: [:]),
                                                     channels: ["pager", "chat"]),
-                                     EnqueueRequest(event: labelled("web-down", .triggered, at: t0.addingTimeInterval(3), labels: [:]),
-                                                    channels: ["pager", "chat"])], now: t0.addingTimeInterval(3))
+                                     EnqueueRequest(event: again, channels: ["pager", "chat"])], now: t0.addingTimeInterval(3))
         #expect(try await states("web-down", "chat") == ["notice:silenced"])
         // Before its end nothing is let go; the answer says when to look again.
         let early = try await store.releaseSilences(now: t0.addingTimeInterval(10))
@@ -49,7 +49,7 @@ extension Conformance {
         #expect(Set(released.channels) == ["pager", "chat"] && released.nextEnd == nil)
         #expect(try await states("web-down", "pager") == ["notice:queued"])
         let notice = try await claim("pager", at: t0.addingTimeInterval(21))
-        #expect(notice.map(\.delivery.kind) == [.notice] && notice.first?.event.id == web.id)
+        #expect(notice.map(\.delivery.kind) == [.notice] && notice.first?.event.id == again.id)
         // Released once: a second pass finds nothing.
         #expect(try await store.releaseSilences(now: t0.addingTimeInterval(30)).channels == [])
     }
@@ -158,5 +158,28 @@ extension Conformance {
         #expect(try await states("dns", "old") == ["notice:failed"])
         #expect(try await states("dns", "new") == ["notice:queued"])
         #expect(try await store.releaseSilences(now: t0.addingTimeInterval(700)).channels == [])
+    }
+}
+
+extension Conformance {
+    /// A silence matched the incident as it was: a repeat that escalates it past the silence's
+    /// matchers lets the held notice go now, carrying the escalated event.
+    func anEscalationPastTheSilenceLetsTheHeldNoticeGo() async throws {
+        try await store.addSilence(try silence("sil_minor", ["severity=~\"minor|info\""]))
+        let minor = event("disk", .triggered, at: t0, title: "Disk 91%", severity: .minor)
+        _ = try await store.enqueue([EnqueueRequest(event: minor, channels: ["pager"])], now: t0)
+        #expect(try await states("disk", "pager") == ["notice:silenced"])
+        // A repeat still minor: still held.
+        _ = try await store.enqueue([EnqueueRequest(event: event("disk", .triggered, at: t0.addingTimeInterval(5), title: "Disk 93%",
+                                                                 severity: .minor), channels: ["pager"])], now: t0.addingTimeInterval(5))
+        #expect(try await states("disk", "pager") == ["notice:silenced"])
+        let critical = event("disk", .triggered, at: t0.addingTimeInterval(10), title: "Disk 99%", severity: .critical)
+        let r = try await store.enqueue([EnqueueRequest(event: critical, channels: ["pager"])], now: t0.addingTimeInterval(10))
+        #expect(r == [.accepted(.init(eventId: critical.id, incident: "disk", deliveries: 0, channels: ["pager"], transition: "repeated"))])
+        #expect(try await states("disk", "pager") == ["notice:queued"])
+        let sent = try await claim("pager", at: t0.addingTimeInterval(10))
+        #expect(sent.map(\.delivery.kind) == [.notice] && sent.first?.event.title == "Disk 99%")
+        // Its retry budget starts now, not when it was held.
+        #expect(sent.first?.budgetSince == t0.addingTimeInterval(10))
     }
 }

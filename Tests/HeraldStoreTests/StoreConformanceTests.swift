@@ -168,6 +168,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case silencesAreListedFoundAndExpired
     case quietHoursAreStoredAheadAndFollowTheConfiguration
     case aRedirectMovesASilencedNotice
+    case anEscalationPastTheSilenceLetsTheHeldNoticeGo
 
     var testDescription: String { rawValue }
 
@@ -210,6 +211,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .silencesAreListedFoundAndExpired: try await c.silencesAreListedFoundAndExpired()
         case .quietHoursAreStoredAheadAndFollowTheConfiguration: try await c.quietHoursAreStoredAheadAndFollowTheConfiguration()
         case .aRedirectMovesASilencedNotice: try await c.aRedirectMovesASilencedNotice()
+        case .anEscalationPastTheSilenceLetsTheHeldNoticeGo: try await c.anEscalationPastTheSilenceLetsTheHeldNoticeGo()
         }
     }
 }

@@ -60,8 +60,9 @@ final class LifecycleSimulation {
         var incident: String
         var cycle: Int
         var thread: String?
-        /// When it was sent (the claim's time).
+        /// When it was sent (the claim's time), and the event it carried.
         var at: Date
+        var event: Event
     }
 
     let seed: UInt64
@@ -251,7 +252,7 @@ final class LifecycleSimulation {
             if b == .succeed || b == .late {
                 order += 1
                 arrivals[target, default: []].append(Arrival(order: order, deliveryId: d.id, kind: d.kind, incident: d.incident,
-                                                             cycle: d.cycle, thread: item.thread, at: now))
+                                                             cycle: d.cycle, thread: item.thread, at: now, event: item.event))
             }
             note("node\(node) claims \(d.kind.rawValue) \(d.incident)#\(d.cycle) → \(target) [\(b)] \(d.id.suffix(6))")
             pending.append(Pending(node: node, item: item, behaviour: b))
@@ -415,9 +416,10 @@ final class LifecycleSimulation {
                     problems.append("\(label): an update before any notice: \(kinds)")
                 }
                 let acknowledged = notices.first.map { byId[$0.deliveryId]?.state == .delivered } ?? false
-                // A silenced notice goes out only after the silence that held it last has ended.
+                // A silenced notice goes out only once the silence that held it last has ended, or no
+                // longer matches the incident as it stands (an escalation lets it go at once).
                 for n in notices {
-                    if let by = byId[n.deliveryId]?.silencedBy, let s = silences[by], n.at < s.endsAt {
+                    if let by = byId[n.deliveryId]?.silencedBy, let s = silences[by], s.silences(n.event, channel: target.channel, at: n.at) {
                         problems.append("\(label): a notice sent at t+\(Int(n.at.timeIntervalSince1970 - 1_900_000_000)) while \(by) held it")
                     }
                 }
