@@ -241,6 +241,8 @@ public final class Dispatcher: Service, Sendable {
                     wake(channels: released.channels)
                 }
                 if let end = released.nextEnd, end < next { next = end }
+                // A whole batch: the rest at once (each pass is its own short transaction).
+                if released.more { next = Date() }
             } catch {
                 logger.warning("releasing silenced notices failed", metadata: ["error": "\(error)"])
             }

@@ -100,6 +100,7 @@ extension PostgresStore {
                 JOIN events AS e ON e.id = d.event_id
                 WHERE d.state = 'silenced' AND s.ends_at <= \(t)
                 ORDER BY d.seq
+                LIMIT \(SilenceRelease.batch)
                 FOR UPDATE OF d SKIP LOCKED
                 """, logger: logger).collect()
             var updates: [UnsilenceRow] = []
@@ -139,7 +140,8 @@ extension PostgresStore {
             let next = try await connection.query("""
                 SELECT MIN(ends_at) FROM silences WHERE ends_at > \(t)
                 """, logger: logger).collect().first?.decode(Double?.self)
-            return SilenceRelease(channels: channels.uniqued(), nextEnd: next.map(Date.init(timeIntervalSince1970:)))
+            return SilenceRelease(channels: channels.uniqued(), nextEnd: next.map(Date.init(timeIntervalSince1970:)),
+                                  more: rows.count == SilenceRelease.batch)
         }
     }
 }

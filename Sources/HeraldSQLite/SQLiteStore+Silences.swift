@@ -79,7 +79,8 @@ extension SQLiteStore {
                     LEFT JOIN incidents AS i ON i.key = d.incident
                     JOIN events AS e ON e.id = d.event_id
                     WHERE d.state = 'silenced' AND s.ends_at <= ?
-                    """, arguments: [t])
+                    LIMIT ?
+                    """, arguments: [t, SilenceRelease.batch])
                 var channels: [String] = []
                 if !rows.isEmpty {
                     let inForce = try Self.silencesInForce(now: now, db: db, decoder: decoder)
@@ -98,7 +99,8 @@ extension SQLiteStore {
                     }
                 }
                 let next = try Double.fetchOne(db, sql: "SELECT MIN(ends_at) FROM silences WHERE ends_at > ?", arguments: [t])
-                return SilenceRelease(channels: channels.uniqued(), nextEnd: next.map(Date.init(timeIntervalSince1970:)))
+                return SilenceRelease(channels: channels.uniqued(), nextEnd: next.map(Date.init(timeIntervalSince1970:)),
+                                      more: rows.count == SilenceRelease.batch)
             }
         }
     }

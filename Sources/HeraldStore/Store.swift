@@ -197,10 +197,18 @@ public struct SilenceRelease: Sendable, Equatable {
     public var channels: [String]
     /// When the next silence ends (nil: none is in force or pending).
     public var nextEnd: Date?
-    public init(channels: [String], nextEnd: Date?) {
+    /// This pass took a whole batch: call again at once for the rest.
+    public var more: Bool
+    public init(channels: [String], nextEnd: Date?, more: Bool = false) {
         self.channels = channels
         self.nextEnd = nextEnd
+        self.more = more
     }
+
+    /// Held notices looked at per pass (per transaction): a channel-wide silence through an alert
+    /// storm may hold tens of thousands, and one transaction must not hold the writer (or a
+    /// PostgreSQL transaction's time limit) for all of them.
+    public static let batch = 1000
 }
 
 /// Why a store operation failed. A struct around a private enum so cases can be added.

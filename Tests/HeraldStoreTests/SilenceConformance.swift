@@ -183,3 +183,28 @@ extension Conformance {
         #expect(sent.first?.budgetSince == t0.addingTimeInterval(10))
     }
 }
+
+extension Conformance {
+    /// A channel-wide silence through a storm: the release goes in batches, each its own short
+    /// transaction, and says when there is more.
+    func aLargeReleaseGoesInBatches() async throws {
+        try await store.addSilence(try silence("sil_storm", [], channels: ["pager"]))
+        let count = SilenceRelease.batch + 5
+        var batch: [EnqueueRequest] = []
+        for i in 0..<count {
+            batch.append(EnqueueRequest(event: event("storm-\(i)", .triggered, at: t0), channels: ["pager"]))
+            if batch.count == 500 || i == count - 1 {
+                _ = try await store.enqueue(batch, now: t0)
+                batch = []
+            }
+        }
+        #expect(try await store.waitingCounts()[.silenced] == count)
+        _ = try await store.expireSilence(id: "sil_storm", now: t0.addingTimeInterval(1))
+        let first = try await store.releaseSilences(now: t0.addingTimeInterval(1))
+        #expect(first.more && first.channels == ["pager"])
+        let second = try await store.releaseSilences(now: t0.addingTimeInterval(1))
+        #expect(!second.more && second.channels == ["pager"])
+        let counts = try await store.waitingCounts()
+        #expect(counts[.silenced] == 0 && counts[.queued] == count)
+    }
+}

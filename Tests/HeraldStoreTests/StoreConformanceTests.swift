@@ -169,6 +169,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case quietHoursAreStoredAheadAndFollowTheConfiguration
     case aRedirectMovesASilencedNotice
     case anEscalationPastTheSilenceLetsTheHeldNoticeGo
+    case aLargeReleaseGoesInBatches
 
     var testDescription: String { rawValue }
 
@@ -212,6 +213,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .quietHoursAreStoredAheadAndFollowTheConfiguration: try await c.quietHoursAreStoredAheadAndFollowTheConfiguration()
         case .aRedirectMovesASilencedNotice: try await c.aRedirectMovesASilencedNotice()
         case .anEscalationPastTheSilenceLetsTheHeldNoticeGo: try await c.anEscalationPastTheSilenceLetsTheHeldNoticeGo()
+        case .aLargeReleaseGoesInBatches: try await c.aLargeReleaseGoesInBatches()
         }
     }
 }
