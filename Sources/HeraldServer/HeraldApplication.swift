@@ -54,6 +54,9 @@ public final class HeraldApplication: Sendable {
     let boundPort = Atomic<Int>(0)
     /// The public status documents as last rendered.
     let statusCache: StatusCache
+    /// The status page's logo as last read, by path: read once, not per request (a reload naming
+    /// another file reads that one).
+    let logoCache = Mutex<(path: String, body: ByteBuffer)?>(nil)
 
     /// Opens the SQLite store at `store.path` and builds every channel. Throws `ConfigErrors` for
     /// channel configuration problems and `StoreError` when the store cannot be opened.

@@ -27,16 +27,27 @@ extension HeraldApplication {
         router.head("/status/logo") { _, _ in try self.logoResponse(head: true) }
     }
 
-    /// The configured logo file, read as served (a reload may change it); 404 without one.
+    /// The configured logo file, read once per configured path (a reload naming another file reads
+    /// that one) and served from memory; 404 without one.
     func logoResponse(head: Bool) throws -> Response {
-        guard let path = config.statusPage.logo, let type = StatusPageConfig.logoType(path),
-              let data = FileManager.default.contents(atPath: path), data.count <= StatusPageConfig.logoLimit else {
-            throw APIError.notFound("no logo")
+        guard let path = config.statusPage.logo, let type = StatusPageConfig.logoType(path) else { throw APIError.notFound("no logo") }
+        let body: ByteBuffer
+        if let cached = logoCache.withLock({ $0 }), cached.path == path {
+            body = cached.body
+        } else {
+            // Checked before reading: the file may have grown since the configuration was loaded.
+            guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int,
+                  size <= StatusPageConfig.logoLimit, let data = FileManager.default.contents(atPath: path),
+                  data.count <= StatusPageConfig.logoLimit else {
+                throw APIError.notFound("no logo")
+            }
+            body = ByteBuffer(bytes: data)
+            logoCache.withLock { $0 = (path, body) }
         }
         var headers = PublicHeaders.fields(contentType: type, policy: PublicHeaders.dataPolicy)
         headers[.cacheControl] = "public, max-age=3600"
-        headers[.contentLength] = "\(data.count)"
-        return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: data)))
+        headers[.contentLength] = "\(body.readableBytes)"
+        return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: body))
     }
 
     func statusResponse(_ request: Request, _ kind: StatusCache.Kind, type: String, policy: String, head: Bool) async throws -> Response {
