@@ -35,6 +35,9 @@ public struct PlannedDelivery: Sendable, Equatable {
         self.waitsForNotice = waitsForNotice
         self.silencedBy = silencedBy
     }
+
+    /// The state it is created in.
+    public var state: DeliveryState { silencedBy == nil ? .queued : .silenced }
 }
 
 /// What one event does: the incident's new state, the event as stored, the deliveries to create
@@ -82,6 +85,16 @@ public struct LifecyclePlan: Sendable, Equatable {
             self.target = target
             self.silencedBy = silencedBy
         }
+
+        /// The state it takes: due now, or still held.
+        public var state: DeliveryState { silencedBy == nil ? .queued : .silenced }
+    }
+
+    /// The channels this plan gives work due now (the lanes to wake): what it creates, except an
+    /// update waiting for its notice and a notice a silence holds, and the held notices it lets go.
+    public var dueChannels: [String] {
+        (create.filter { !$0.waitsForNotice && $0.silencedBy == nil }.map(\.target.channel)
+            + reheld.filter { $0.silencedBy == nil }.map(\.target.channel)).uniqued()
     }
 
     /// The cycle the event belongs to.

@@ -330,7 +330,7 @@ struct EnqueueRun {
             }
         }
         for r in plan.reheld {
-            let state: DeliveryState = r.silencedBy == nil ? .queued : .silenced
+            let state = r.state
             for j in cycles[key, default: []].indices where cycles[key]![j].id == r.id { cycles[key]![j].state = state }
             if let row = pending[r.id] {
                 deliveries[row].event_id = event.id
@@ -345,7 +345,7 @@ struct EnqueueRun {
         }
         for planned in plan.create {
             let id = Identifier.make(prefix: "dlv", at: now)
-            let state: DeliveryState = planned.silencedBy == nil ? .queued : .silenced
+            let state = planned.state
             pending[id] = deliveries.count
             deliveries.append(DeliveryRow(ord: deliveries.count, id: id, event_id: event.id, incident: key, cycle: plan.cycle,
                                           channel: planned.target.channel, recipient: planned.target.recipient,
@@ -355,8 +355,7 @@ struct EnqueueRun {
             cycles[key, default: []].append(CycleDelivery(id: id, target: planned.target, kind: planned.kind, state: state))
         }
         return .init(eventId: event.id, incident: key, deliveries: plan.create.count,
-                     channels: (plan.create.filter { !$0.waitsForNotice && $0.silencedBy == nil }.map(\.target.channel)
-                                + plan.reheld.filter { $0.silencedBy == nil }.map(\.target.channel)).uniqued(),
+                     channels: plan.dueChannels,
                      transition: plan.transition.rawValue)
     }
 

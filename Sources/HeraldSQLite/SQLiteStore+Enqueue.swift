@@ -73,14 +73,15 @@ extension SQLiteStore {
         }
         // Silenced notices follow the incident: they carry this event now, and go out if no
         // silence holds the incident as it stands (fresh retry budget: the wait was not theirs).
-        let reheld = try db.cachedStatement(sql: """
-            UPDATE deliveries SET event_id = ?, state = ?, silenced_by = COALESCE(?, silenced_by), due_at = ?,
-                budget_since = ?, budget_attempts = 0, updated_at = ?
-            WHERE id = ? AND state = 'silenced'
-            """)
-        for r in plan.reheld {
-            try reheld.execute(arguments: [event.id, r.silencedBy == nil ? DeliveryState.queued.rawValue : DeliveryState.silenced.rawValue,
-                                           r.silencedBy, r.silencedBy == nil ? t : nil, t, t, r.id])
+        if !plan.reheld.isEmpty {
+            let reheld = try db.cachedStatement(sql: """
+                UPDATE deliveries SET event_id = ?, state = ?, silenced_by = COALESCE(?, silenced_by), due_at = ?,
+                    budget_since = ?, budget_attempts = 0, updated_at = ?
+                WHERE id = ? AND state = 'silenced'
+                """)
+            for r in plan.reheld {
+                try reheld.execute(arguments: [event.id, r.state.rawValue, r.silencedBy, r.state == .queued ? t : nil, t, t, r.id])
+            }
         }
         let insert = try db.cachedStatement(sql: """
             INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority, budget_since,
@@ -89,15 +90,12 @@ extension SQLiteStore {
             """)
         for planned in plan.create {
             let id = Identifier.make(prefix: "dlv", at: now)
-            let held = planned.silencedBy != nil
             try insert.execute(arguments: [id, event.id, event.incident, plan.cycle, planned.target.channel, planned.target.recipient,
-                                           planned.kind.rawValue, held ? DeliveryState.silenced.rawValue : DeliveryState.queued.rawValue,
-                                           planned.kind.priority, t, t, planned.waitsForNotice || held ? nil : t, t,
-                                           planned.silencedBy])
+                                           planned.kind.rawValue, planned.state.rawValue, planned.kind.priority, t, t,
+                                           planned.waitsForNotice || planned.state == .silenced ? nil : t, t, planned.silencedBy])
         }
         return .init(eventId: event.id, incident: event.incident, deliveries: plan.create.count,
-                     channels: (plan.create.filter { !$0.waitsForNotice && $0.silencedBy == nil }.map(\.target.channel)
-                                + plan.reheld.filter { $0.silencedBy == nil }.map(\.target.channel)).uniqued(),
+                     channels: plan.dueChannels,
                      transition: plan.transition.rawValue)
     }
 
