@@ -60,7 +60,8 @@ extension HeraldApplication {
         dispatcher.setQuietHours(fresh.quietHours)
         live.withLock { live in
             live = Live(config: fresh, channels: channels, routing: Self.routing(fresh, channels),
-                        auth: Authenticator(tokens: fresh.server.tokens, throttle: live.auth.throttle), redactor: redactor)
+                        auth: Authenticator(tokens: fresh.server.tokens, throttle: live.auth.throttle), redactor: redactor,
+                        status: StatusSettings(fresh))
         }
         for name in applied.removed {
             notes.append(await waitingNote(removed: name))

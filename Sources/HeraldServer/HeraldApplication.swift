@@ -34,6 +34,8 @@ public final class HeraldApplication: Sendable {
         var routing: Routing
         var auth: Authenticator
         var redactor: Redactor
+        /// What the public status documents show of the configuration.
+        var status: StatusSettings
     }
     let live: Mutex<Live>
     /// A reload is running.
@@ -116,7 +118,8 @@ public final class HeraldApplication: Sendable {
         listenerTLS = try config.server.tls.map(ListenerTLS.init)
         let auth = Authenticator(tokens: config.server.tokens,
                                  throttle: AuthThrottle(burst: config.server.failedAuthBurst, perSecond: config.server.failedAuthPerSecond))
-        live = Mutex(Live(config: config, channels: channels, routing: Self.routing(config, channels), auth: auth, redactor: redactor))
+        live = Mutex(Live(config: config, channels: channels, routing: Self.routing(config, channels), auth: auth, redactor: redactor,
+                          status: StatusSettings(config)))
         dispatcher.health.onChange { [weak self] change in
             guard let self else { return }
             announcing.withLock { last in

@@ -30,7 +30,9 @@ extension HeraldApplication {
     /// The configured logo file, read once per configured path (a reload naming another file reads
     /// that one) and served from memory; 404 without one.
     func logoResponse(head: Bool) throws -> Response {
-        guard let path = config.statusPage.logo, let type = StatusPageConfig.logoType(path) else { throw APIError.notFound("no logo") }
+        guard let path = live.withLock({ $0.status.page.logo }), let type = StatusPageConfig.logoType(path) else {
+            throw APIError.notFound("no logo")
+        }
         let body: ByteBuffer
         if let cached = logoCache.withLock({ $0 }), cached.path == path {
             body = cached.body
@@ -51,13 +53,11 @@ extension HeraldApplication {
     }
 
     func statusResponse(_ request: Request, _ kind: StatusCache.Kind, type: String, policy: String, head: Bool) async throws -> Response {
-        let settings = config.statusPage
-        let title = settings.title ?? config.server.statusTitle
+        let status = live.withLock { $0.status }
+        let settings = status.page
+        let title = status.title
         let store = self.store
-        // Whatever of the settings a document shows is in its cache key and ETag.
-        let key = ([title, settings.url ?? "", settings.logo ?? ""]
-                   + settings.components.map { "\($0.name)\u{1}\($0.group ?? "")\u{1}\($0.description ?? "")" }).joined(separator: "\u{0}")
-        let document = try await statusCache.document(kind, title: key) {
+        let document = try await statusCache.document(kind, title: status.key) {
             switch kind {
             case .page:
                 let posts = try await store.statusPosts(limit: 500)
@@ -98,6 +98,23 @@ extension HeraldApplication {
             return modified.timeIntervalSince1970.rounded(.down) <= since.timeIntervalSince1970
         }
         return false
+    }
+}
+
+/// What the public status documents show of the configuration — the page's title and settings —
+/// and the cache key they make: derived once per configuration (at start and on each reload), not
+/// on every request of an outage's crowd.
+struct StatusSettings: Sendable {
+    let title: String
+    let page: StatusPageConfig
+    /// Whatever of the settings a document shows: in its cache key and ETag.
+    let key: String
+
+    init(_ config: HeraldConfig) {
+        page = config.statusPage
+        title = page.title ?? config.server.statusTitle
+        key = ([title, page.url ?? "", page.logo ?? ""]
+               + page.components.map { "\($0.name)\u{1}\($0.group ?? "")\u{1}\($0.description ?? "")" }).joined(separator: "\u{0}")
     }
 }
 
