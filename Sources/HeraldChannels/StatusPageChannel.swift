@@ -26,9 +26,10 @@ public struct StatusPageChannel: Channel {
             throw DeliveryError.permanent(.configuration, "the status page is only available inside herald serve")
         }
         let e = message.event
-        let post = StatusPost(id: message.deliveryId, incident: e.incident, kind: message.kind, status: e.status, severity: e.severity,
+        var post = StatusPost(id: message.deliveryId, incident: e.incident, kind: message.kind, status: e.status, severity: e.severity,
                               title: message.incident.title, message: e.message, components: e.components, link: e.link,
                               openedAt: message.incident.openedAt, resolvedAt: message.incident.resolvedAt, postedAt: Date())
+        if e.labels[Maintenance.breakthroughLabel] == "true" { post.breakthrough = true }
         do {
             try await board.publish(post)
         } catch {

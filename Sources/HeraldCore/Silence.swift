@@ -162,6 +162,8 @@ public struct Silence: Sendable, Equatable, Codable {
     public var createdBy: String
     public var comment: String
     public var createdAt: Date
+    /// Set when the silence is a scheduled maintenance window (id `mnt_…`).
+    public var maintenance: Maintenance?
 
     public init(id: String, matchers: [SilenceMatcher], channels: [String] = [], startsAt: Date, endsAt: Date,
                 createdBy: String, comment: String, createdAt: Date) {
@@ -177,18 +179,28 @@ public struct Silence: Sendable, Equatable, Codable {
 
     public func isActive(at now: Date) -> Bool { startsAt <= now && now < endsAt }
 
+    /// Ends it at `now` (a silence that has not begun ends before it starts: it never held
+    /// anything). Answers whether that changed it (false: it had already ended).
+    public mutating func expire(at now: Date) -> Bool {
+        guard endsAt > now else { return false }
+        endsAt = now
+        startsAt = min(startsAt, now)
+        return true
+    }
+
     /// Its state at `now`, as the API and CLI show it.
     public func state(at now: Date) -> String {
         now < startsAt ? "pending" : now < endsAt ? "active" : "expired"
     }
 
     /// Whether a notice of `event` to `channel` is held by this silence at `now`.
+    /// A maintenance window that names no channel silences nothing.
     public func silences(_ event: Event, channel: String, at now: Date) -> Bool {
-        isActive(at: now) && (channels.isEmpty || channels.contains(channel)) && matchers.allSatisfy { $0.matches(event) }
+        isActive(at: now) && (channels.isEmpty ? maintenance == nil : channels.contains(channel)) && matchers.allSatisfy { $0.matches(event) }
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, matchers, channels, comment
+        case id, matchers, channels, comment, maintenance
         case startsAt = "starts_at"
         case endsAt = "ends_at"
         case createdBy = "created_by"

@@ -17,6 +17,9 @@ public struct StatusPost: Codable, Sendable, Equatable {
     public var openedAt: Date
     public var resolvedAt: Date?
     public var postedAt: Date
+    /// The event was labelled `breakthrough=true`: it shows over a maintenance window of its
+    /// components (nil: not).
+    public var breakthrough: Bool?
 
     public init(id: String, incident: String, kind: DeliveryKind, status: EventStatus, severity: Severity, title: String,
                 message: String?, components: [String], link: String?, openedAt: Date, resolvedAt: Date?, postedAt: Date) {
@@ -35,7 +38,7 @@ public struct StatusPost: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, incident, kind, status, severity, title, message, components, link
+        case id, incident, kind, status, severity, title, message, components, link, breakthrough
         case openedAt = "opened_at"
         case resolvedAt = "resolved_at"
         case postedAt = "posted_at"

@@ -3,14 +3,15 @@ import Synchronization
 
 /// A one-slot wake-up signal: `signal()` from anywhere, `wait(until:)` from one waiter. A signal
 /// sent while nobody waits is kept, so a wake-up between "found nothing" and "wait" is not lost.
-final class Wakeup: Sendable {
+public final class Wakeup: Sendable {
+    public init() {}
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
     }
     private let state = Mutex(State())
 
-    func signal() {
+    public func signal() {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
             if let w = s.waiter {
                 s.waiter = nil
@@ -28,7 +29,7 @@ final class Wakeup: Sendable {
     static let longestSleep: TimeInterval = 3600
 
     /// Returns on a signal, or at `deadline` (nil: no deadline), or after `longestSleep` at most.
-    func wait(until deadline: Date?) async {
+    public func wait(until deadline: Date?) async {
         var timer: Task<Void, Never>?
         if let deadline {
             let delay = deadline.timeIntervalSinceNow

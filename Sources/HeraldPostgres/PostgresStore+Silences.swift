@@ -51,27 +51,46 @@ extension PostgresStore {
     }
 
     public func expireSilence(id: String, now: Date) async throws -> Silence? {
+        try await changeSilence(id: id) { $0.expire(at: now) }
+    }
+
+    /// Reads the silence locked, applies `change` and, when it says it changed something, writes
+    /// its times and body back: two operators expiring it at once write one end (the first), and
+    /// a maintenance step recorded while an operator cancels it never writes over the cancel.
+    private func changeSilence(id: String, _ change: @escaping @Sendable (inout Silence) -> Bool) async throws -> Silence? {
         let decoder = self.decoder
         let encoder = self.encoder
         let logger = self.logger
         return try await transaction { connection in
-            // Locked: two operators expiring it at once write one end, the first.
             guard let row = try await connection.query("""
                 SELECT body FROM silences WHERE id = \(id) FOR UPDATE
                 """, logger: logger).collect().first else { return nil }
             var silence = try decoder.decode(Silence.self, from: Data(try row.decode(String.self).utf8))
-            guard silence.endsAt > now else { return silence }
-            silence.endsAt = now
-            // A silence that has not begun ends before it starts: it never held anything.
-            silence.startsAt = min(silence.startsAt, now)
+            guard change(&silence) else { return silence }
             let body = String(decoding: try encoder.encode(silence), as: UTF8.self)
             _ = try await connection.query("""
-                UPDATE silences SET starts_at = \(silence.startsAt.timeIntervalSince1970), ends_at = \(now.timeIntervalSince1970),
+                UPDATE silences SET starts_at = \(silence.startsAt.timeIntervalSince1970), ends_at = \(silence.endsAt.timeIntervalSince1970),
                     body = \(body)
                 WHERE id = \(id)
                 """, logger: logger).collect()
             return silence
         }
+    }
+
+    public func maintenanceWindows(endingAfter: Date, limit: Int) async throws -> [Silence] {
+        let decoder = self.decoder
+        let logger = self.logger
+        let rows = try await run { connection in
+            try await connection.query("""
+                SELECT body FROM silences WHERE substr(id, 1, 4) = \(Maintenance.idPrefix) AND ends_at > \(endingAfter.timeIntervalSince1970)
+                ORDER BY starts_at, id LIMIT \(max(1, limit))
+                """, logger: logger).collect()
+        }
+        return try rows.map { try decoder.decode(Silence.self, from: Data(try $0.decode(String.self).utf8)) }.filter(\.isMaintenance)
+    }
+
+    public func recordMaintenanceStep(id: String, step: Maintenance.Step, at: Date) async throws -> Silence? {
+        try await changeSilence(id: id) { $0.record(step, at: at) }
     }
 
     /// What `releaseSilences` writes for one notice.

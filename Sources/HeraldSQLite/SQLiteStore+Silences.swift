@@ -46,6 +46,12 @@ extension SQLiteStore {
     }
 
     public func expireSilence(id: String, now: Date) async throws -> Silence? {
+        try await changeSilence(id: id) { $0.expire(at: now) }
+    }
+
+    /// Reads the silence, applies `change` and, when it says it changed something, writes its
+    /// times and body back, in one write transaction. Answers the silence as stored.
+    private func changeSilence(id: String, _ change: @escaping @Sendable (inout Silence) -> Bool) async throws -> Silence? {
         let decoder = self.decoder
         let encoder = self.encoder
         return try await wrap {
@@ -54,16 +60,29 @@ extension SQLiteStore {
                     return nil
                 }
                 var silence = try decoder.decode(Silence.self, from: body)
-                guard silence.endsAt > now else { return silence }
-                silence.endsAt = now
-                // A silence that has not begun ends before it starts: it never held anything.
-                silence.startsAt = min(silence.startsAt, now)
+                guard change(&silence) else { return silence }
                 try db.execute(sql: "UPDATE silences SET starts_at = ?, ends_at = ?, body = ? WHERE id = ?",
-                               arguments: [silence.startsAt.timeIntervalSince1970, now.timeIntervalSince1970,
+                               arguments: [silence.startsAt.timeIntervalSince1970, silence.endsAt.timeIntervalSince1970,
                                            try encoder.encode(silence), id])
                 return silence
             }
         }
+    }
+
+    public func maintenanceWindows(endingAfter: Date, limit: Int) async throws -> [Silence] {
+        let decoder = self.decoder
+        return try await wrap {
+            try await pool.read { db in
+                try Data.fetchAll(db, sql: """
+                    SELECT body FROM silences WHERE substr(id, 1, 4) = ? AND ends_at > ? ORDER BY starts_at, id LIMIT ?
+                    """, arguments: [Maintenance.idPrefix, endingAfter.timeIntervalSince1970, max(1, limit)])
+                    .map { try decoder.decode(Silence.self, from: $0) }.filter(\.isMaintenance)
+            }
+        }
+    }
+
+    public func recordMaintenanceStep(id: String, step: Maintenance.Step, at: Date) async throws -> Silence? {
+        try await changeSilence(id: id) { $0.record(step, at: at) }
     }
 
     public func releaseSilences(now: Date) async throws -> SilenceRelease {

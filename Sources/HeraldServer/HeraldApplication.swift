@@ -56,6 +56,8 @@ public final class HeraldApplication: Sendable {
     let boundPort = Atomic<Int>(0)
     /// The public status documents as last rendered.
     let statusCache: StatusCache
+    /// Posts the steps of scheduled maintenance.
+    let maintenance: MaintenanceScheduler
     /// The status page's logo as last read, by path: read once, not per request (a reload naming
     /// another file reads that one).
     let logoCache = Mutex<(path: String, body: ByteBuffer)?>(nil)
@@ -88,6 +90,7 @@ public final class HeraldApplication: Sendable {
         // Another node of a cluster publishes too: its posts show within a second.
         let statusCache = StatusCache(ttl: store.isShared ? .seconds(1) : .seconds(5))
         self.statusCache = statusCache
+        maintenance = MaintenanceScheduler(store: store, logger: logger)
         let channels = try ChannelRegistry.build(config, transport: transport, console: console,
                                                  statusBoard: StoreStatusBoard(store: store, cache: statusCache))
         // After the channel factories ran: they record which of their settings are secrets.
@@ -150,6 +153,7 @@ public final class HeraldApplication: Sendable {
         addStatusRoutes(to: router)
         addAdminRoutes(to: router)
         addSilenceRoutes(to: router)
+        addMaintenanceRoutes(to: router)
         addOpsRoutes(to: router)
         addOpenAPIRoutes(to: router)
         addBackupRoutes(to: router)
@@ -181,6 +185,9 @@ public final class HeraldApplication: Sendable {
                 services: [
                     .init(service: dispatcher),
                     .init(service: RetentionService(store: store, retention: { [self] in config.retention }, logger: logger)),
+                    .init(service: MaintenanceService(scheduler: maintenance, post: { [self] event, key in
+                        _ = try await commit([event], idempotency: key)
+                    }, published: { [statusCache] in statusCache.invalidate() })),
                     .init(service: app),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

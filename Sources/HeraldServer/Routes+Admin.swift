@@ -139,6 +139,15 @@ extension HeraldApplication {
         return raw.removingPercentEncoding ?? raw
     }
 
+    /// A query flag: absent or `false`, or `true`; anything else is a 400 naming it.
+    static func flag(_ text: String?, field: String) throws -> Bool {
+        switch text {
+        case nil, "false": return false
+        case "true": return true
+        default: throw APIError.badRequest("must be true or false", field: field)
+        }
+    }
+
     static func limit(_ text: String?) throws -> Int {
         guard let text else { return 100 }
         guard let n = Int(text), (1...1000).contains(n) else {

@@ -21,6 +21,7 @@ extension HeraldApplication {
         ("/openapi.json", ["GET"]),
         ("/v1/backup", ["GET"]), ("/v1/reload", ["POST"]), ("/v1/channels", ["GET"]),
         ("/v1/silences", ["GET", "POST"]), ("/v1/silences/:id", ["GET", "DELETE"]),
+        ("/v1/maintenance", ["GET", "POST"]), ("/v1/maintenance/:id", ["GET", "DELETE"]),
     ].map { (path: String, methods: [String]) in (path.split(separator: "/"), methods) }
 
     /// The methods a known path allows, or nil for an unknown path.

@@ -14,12 +14,7 @@ extension HeraldApplication {
         router.get("/v1/silences") { request, context in
             _ = try self.auth.require(.admin, request, context)
             let q = request.uri.queryParameters
-            let all: Bool
-            switch q["all"].map(String.init) {
-            case nil, "false": all = false
-            case "true": all = true
-            default: throw APIError.badRequest("must be true or false", field: "all")
-            }
+            let all = try Self.flag(q["all"].map(String.init), field: "all")
             let limit = try Self.limit(q["limit"].map(String.init))
             let now = Date()
             let silences = try await self.store.silences(includeExpired: all, now: now, limit: limit)
@@ -51,6 +46,11 @@ extension HeraldApplication {
             let now = Date()
             guard let silence = try await self.store.expireSilence(id: id, now: now) else { throw APIError.notFound("no silence \(id)") }
             self.dispatcher.silencesChanged()
+            if silence.isMaintenance {
+                // Expiring a maintenance window is cancelling it: its last step is posted now.
+                self.maintenance.changed()
+                self.statusCache.invalidate()
+            }
             self.logger.info("silence expired", metadata: ["silence": "\(id)", "by": "\(principal.name)"])
             return JSONBody.response(.ok, SilenceBody(silence, now: now))
         }
@@ -71,77 +71,38 @@ extension HeraldApplication {
     /// `severity=~"major|critical"`), `channels` (configured channel names; none: every channel),
     /// `starts_at` (RFC 3339; default now), `ends_at` (RFC 3339) or `duration` (`2h`), `comment`
     /// (required), `created_by` (default: the token's name). At least one matcher or channel.
-    func parseSilence(_ fields: [String: Any], author: String, now: Date) throws -> Silence {
-        let known: Set<String> = ["matchers", "channels", "starts_at", "ends_at", "duration", "comment", "created_by"]
-        if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
-            throw APIError.badRequest("unknown field (expected one of: \(known.sorted().joined(separator: ", ")))", field: unknown)
-        }
-        func string(_ key: String) throws -> String? {
-            guard let v = fields[key], !(v is NSNull) else { return nil }
-            guard let s = v as? String, !(v is NSNumber) else { throw APIError.badRequest("must be a string", field: key) }
-            guard !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" }) else {
-                throw APIError.badRequest("must not contain control characters", field: key)
-            }
-            return s
-        }
-        func strings(_ key: String) throws -> [String] {
-            guard let v = fields[key], !(v is NSNull) else { return [] }
-            guard let list = v as? [Any] else { throw APIError.badRequest("must be an array of strings", field: key) }
-            guard list.count <= 64 else { throw APIError.badRequest("at most 64 entries", field: key) }
-            return try list.enumerated().map { i, item in
-                guard let s = item as? String, !(item is NSNumber), !s.isEmpty else {
-                    throw APIError.badRequest("must be a non-empty string", field: "\(key)[\(i)]")
-                }
-                return s
-            }
-        }
-        let matchers = try strings("matchers").enumerated().map { i, text in
+    func parseSilence(_ object: [String: Any], author: String, now: Date) throws -> Silence {
+        let fields = try JSONFields(object, known: ["matchers", "channels", "starts_at", "ends_at", "duration", "comment", "created_by"])
+        let matchers = try fields.strings("matchers").enumerated().map { i, text in
             do { return try SilenceMatcher(parsing: text) } catch let error as SilenceError {
                 throw APIError.badRequest(error.description, field: "matchers[\(i)]")
             }
         }
-        let channels = try strings("channels").uniqued()
-        let configured = live.withLock { $0.channels }
-        if let i = channels.firstIndex(where: { configured[$0] == nil }) {
-            throw APIError.badRequest("unknown channel \"\(channels[i])\"", field: "channels[\(i)]")
-        }
+        let channels = try fields.channels("channels", configured: live.withLock { $0.channels })
         guard !matchers.isEmpty || !channels.isEmpty else {
             throw APIError.badRequest("a silence needs at least one matcher or channel (it would silence everything)",
                                       field: "matchers")
         }
-        func time(_ key: String) throws -> Date? {
-            guard let text = try string(key) else { return nil }
-            guard let date = RFC3339.parse(text) else { throw APIError.badRequest("must be an RFC 3339 time", field: key) }
-            return date
-        }
-        let startsAt = try time("starts_at") ?? now
-        let endsAt: Date
-        switch (try time("ends_at"), try string("duration")) {
-        case (let end?, nil):
-            endsAt = end
-        case (nil, let text?):
-            guard let d = Duration(parsing: text), d > .zero else {
-                throw APIError.badRequest("must be a duration like 30m or 2h", field: "duration")
-            }
-            endsAt = max(startsAt, now).addingTimeInterval(d.seconds)
-        case (nil, nil):
-            throw APIError.badRequest("required: when the silence ends (or give \"duration\")", field: "ends_at")
-        case (.some, .some):
-            throw APIError.badRequest("give either \"ends_at\" or \"duration\", not both", field: "duration")
-        }
-        guard endsAt > startsAt else { throw APIError.badRequest("must be after starts_at", field: "ends_at") }
-        guard endsAt > now else { throw APIError.badRequest("must be in the future", field: "ends_at") }
-        guard endsAt.timeIntervalSince(max(startsAt, now)) <= Self.longestSilence else {
-            throw APIError.badRequest("a silence lasts at most 366 days", field: "ends_at")
-        }
-        guard let comment = try string("comment"), !comment.trimmingWhitespace().isEmpty else {
+        let startsAt = try fields.time("starts_at") ?? now
+        let endsAt = try fields.end(from: max(startsAt, now))
+        try Self.checkSpan(startsAt, endsAt, now: now)
+        guard let comment = try fields.string("comment"), !comment.trimmingWhitespace().isEmpty else {
             throw APIError.badRequest("required: why the silence is there", field: "comment")
         }
         guard comment.utf8.count <= 4096 else { throw APIError.badRequest("at most 4096 bytes", field: "comment") }
-        let by = try string("created_by") ?? author
+        let by = try fields.string("created_by") ?? author
         guard !by.isEmpty, by.utf8.count <= 256 else { throw APIError.badRequest("must be 1 to 256 bytes", field: "created_by") }
         return Silence(id: Identifier.make(prefix: "sil", at: now), matchers: matchers, channels: channels, startsAt: startsAt,
                        endsAt: endsAt, createdBy: by, comment: comment, createdAt: now)
+    }
+
+    /// A silence's or maintenance window's span: ends after it starts, in the future, within a year.
+    static func checkSpan(_ startsAt: Date, _ endsAt: Date, now: Date) throws {
+        guard endsAt > startsAt else { throw APIError.badRequest("must be after starts_at", field: "ends_at") }
+        guard endsAt > now else { throw APIError.badRequest("must be in the future", field: "ends_at") }
+        guard endsAt.timeIntervalSince(max(startsAt, now)) <= Self.longestSilence else {
+            throw APIError.badRequest("lasts at most 366 days", field: "ends_at")
+        }
     }
 }
 

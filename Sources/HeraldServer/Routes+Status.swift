@@ -58,18 +58,18 @@ extension HeraldApplication {
         let title = status.title
         let store = self.store
         let document = try await statusCache.document(kind, title: status.key) {
+            let now = Date()
+            let windows = try await store.maintenanceWindows(endingAfter: now.addingTimeInterval(-Self.maintenanceShown), limit: 100)
+            let posts = try await store.statusPosts(limit: kind == .feed ? 100 : 500)
+            let page = StatusPage(posts: posts, maintenance: windows, settings: settings, now: now)
             switch kind {
             case .page:
-                let posts = try await store.statusPosts(limit: 500)
-                return (posts, StatusPage(posts: posts, settings: settings).html(title: title))
+                return (posts, windows, page.html(title: title))
             case .feed:
-                let posts = try await store.statusPosts(limit: 100)
-                return (posts, StatusPage(posts: posts, settings: settings).atom(title: title))
+                return (posts, windows, page.atom(title: title))
             case .json:
-                let posts = try await store.statusPosts(limit: 500)
-                let data = (try? JSONSerialization.data(withJSONObject: StatusPage(posts: posts, settings: settings).json(),
-                                                        options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-                return (posts, String(decoding: data, as: UTF8.self))
+                let data = (try? JSONSerialization.data(withJSONObject: page.json(), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+                return (posts, windows, String(decoding: data, as: UTF8.self))
             }
         }
         var headers = PublicHeaders.fields(contentType: type, policy: policy)

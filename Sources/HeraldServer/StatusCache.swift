@@ -15,9 +15,9 @@ final class StatusCache: Sendable {
 
     struct Document: Sendable {
         var body: ByteBuffer
-        /// A strong validator of the posts and title the document was made from.
+        /// A strong validator of the posts, maintenance windows and title the document was made from.
         var etag: String
-        /// The newest post's time, as an HTTP date; nil with no posts.
+        /// The newest post's or maintenance step's time, as an HTTP date; nil with neither.
         var lastModified: Date?
     }
 
@@ -48,16 +48,16 @@ final class StatusCache: Sendable {
 
     /// The document, from memory while it is current; else rendered once (concurrent readers wait
     /// for the same render).
-    func document(_ kind: Kind, title: String, render: @escaping @Sendable () async throws -> ([StatusPost], String)) async throws -> Document {
+    func document(_ kind: Kind, title: String, render: @escaping @Sendable () async throws -> ([StatusPost], [Silence], String)) async throws -> Document {
         let now = ContinuousClock.now
         let task = state.withLock { s -> Task<Document, any Error> in
             if let entry = s.entries[kind], entry.generation == s.generation, entry.title == title, now - entry.madeAt < ttl {
                 return entry.document
             }
             let task = Task<Document, any Error> {
-                let (posts, body) = try await render()
-                return Document(body: ByteBuffer(string: body), etag: Self.etag(posts, title: title, kind: kind),
-                                lastModified: posts.map(\.postedAt).max())
+                let (posts, windows, body) = try await render()
+                return Document(body: ByteBuffer(string: body), etag: Self.etag(posts, windows, title: title, kind: kind),
+                                lastModified: (posts.map(\.postedAt) + windows.compactMap(\.lastChanged)).max())
             }
             s.entries[kind] = Entry(generation: s.generation, title: title, madeAt: now, document: task)
             return task
@@ -73,10 +73,12 @@ final class StatusCache: Sendable {
         }
     }
 
-    static func etag(_ posts: [StatusPost], title: String, kind: Kind) -> String {
+    /// From the posts and the maintenance windows shown (their steps and times) and the title.
+    static func etag(_ posts: [StatusPost], _ windows: [Silence], title: String, kind: Kind) -> String {
         var hasher = SHA256()
         hasher.update(data: Data("\(kind)\u{0}\(title)\u{0}".utf8))
         hasher.update(data: (try? JSONEncoder().encode(posts)) ?? Data())
+        hasher.update(data: (try? JSONEncoder().encode(windows)) ?? Data())
         return "\"" + hasher.finalize().prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
     }
 }

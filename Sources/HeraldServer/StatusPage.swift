@@ -15,16 +15,24 @@ struct StatusPage {
         /// Oldest first.
         var updates: [StatusPost]
         var isResolved: Bool { resolvedAt != nil || updates.last?.status == .resolved }
+        /// An event of it was labelled `breakthrough=true`: it shows over a maintenance window.
+        var breakthrough: Bool { updates.contains { $0.breakthrough == true } }
     }
 
+    /// The incidents' posts (a maintenance's own events, if a route sent them here, show as the
+    /// maintenance instead).
     let posts: [StatusPost]
     let entries: [Entry]
+    /// Scheduled maintenance windows: upcoming, in progress, and recently over.
+    let maintenance: [Silence]
     let generatedAt: Date
     /// The page's name, home link, logo and declared components.
     let settings: StatusPageConfig
 
-    init(posts: [StatusPost], settings: StatusPageConfig = .init(), now: Date = Date()) {
+    init(posts: [StatusPost], maintenance: [Silence] = [], settings: StatusPageConfig = .init(), now: Date = Date()) {
+        let posts = posts.filter { !$0.incident.hasPrefix(Maintenance.incidentPrefix) }
         self.posts = posts
+        self.maintenance = maintenance.filter(\.isMaintenance)
         self.settings = settings
         generatedAt = now
         var byCycle: [String: Entry] = [:]
@@ -49,6 +57,16 @@ struct StatusPage {
     var open: [Entry] { entries.filter { !$0.isResolved } }
     var resolved: [Entry] { Array(entries.filter(\.isResolved).prefix(20)) }
 
+    /// Maintenance in progress now, then upcoming (soonest first), then the recently over (latest first).
+    var inProgress: [Silence] { maintenance.filter { $0.maintenanceStatus(at: generatedAt) == "in_progress" } }
+    var upcoming: [Silence] { maintenance.filter { $0.maintenanceStatus(at: generatedAt) == "scheduled" } }
+    var recentMaintenance: [Silence] {
+        maintenance.filter { $0.endsAt <= generatedAt }.sorted { $0.endsAt > $1.endsAt }
+    }
+
+    /// Components under maintenance now.
+    var maintained: Set<String> { Set(inProgress.flatMap { $0.maintenance?.components ?? [] }) }
+
     static func componentStatus(_ severity: Severity) -> String {
         switch severity {
         case .critical: return "major_outage"
@@ -62,6 +80,7 @@ struct StatusPage {
         case "major_outage": return "Major outage"
         case "partial_outage": return "Partial outage"
         case "degraded_performance": return "Degraded performance"
+        case "under_maintenance": return "Under maintenance"
         default: return "Operational"
         }
     }
@@ -80,8 +99,13 @@ struct StatusPage {
         let declared = settings.components
         var mentioned: [String] = []
         for e in entries.reversed() { for c in e.components where !mentioned.contains(c) { mentioned.append(c) } }
+        for w in inProgress + upcoming { for c in w.maintenance?.components ?? [] where !mentioned.contains(c) { mentioned.append(c) } }
+        let maintained = self.maintained
+        // Under maintenance, a component shows that instead of an incident, unless one breaks through.
         func status(_ name: String) -> String {
-            open.filter { $0.components.contains(name) }.map(\.severity).max().map(Self.componentStatus) ?? "operational"
+            let touching = open.filter { $0.components.contains(name) && (!maintained.contains(name) || $0.breakthrough) }
+            return touching.map(\.severity).max().map(Self.componentStatus)
+                ?? (maintained.contains(name) ? "under_maintenance" : "operational")
         }
         let known = Set(declared.map(\.name))
         return declared.map { ComponentRow(name: $0.name, group: $0.group, description: $0.description, status: status($0.name)) }
@@ -100,7 +124,7 @@ struct StatusPage {
     }
 
     var overall: String {
-        guard let worst = open.map(\.severity).max() else { return "operational" }
+        guard let worst = open.map(\.severity).max() else { return inProgress.isEmpty ? "operational" : "under_maintenance" }
         return Self.componentStatus(worst)
     }
 
@@ -127,6 +151,15 @@ struct StatusPage {
             if let d = c.description { out["description"] = d }
             return out
         }
+        func window(_ w: Silence) -> [String: Any] {
+            let m = w.maintenance ?? Maintenance(title: "", components: [])
+            var out: [String: Any] = ["id": w.id, "title": m.title, "components": m.components,
+                                      "status": w.maintenanceStatus(at: generatedAt),
+                                      "scheduled_for": RFC3339.format(w.startsAt), "scheduled_until": RFC3339.format(w.endsAt),
+                                      "updates": m.steps.sorted { $0.value < $1.value }.map { ["step": $0.key, "posted_at": RFC3339.format($0.value)] }]
+            if let message = m.message { out["message"] = message }
+            return out
+        }
         var page: [String: Any] = [:]
         if let url = settings.url { page["url"] = url }
         if settings.logo != nil { page["logo"] = "/status/logo" }
@@ -137,6 +170,7 @@ struct StatusPage {
             "components": components.map(component),
             "open_incidents": open.map(incident),
             "resolved_incidents": resolved.map(incident),
+            "scheduled_maintenances": (inProgress + upcoming + recentMaintenance).map(window),
         ]
     }
 
@@ -185,6 +219,7 @@ struct StatusPage {
         .banner{padding:1rem;border-radius:.5rem;font-weight:600;font-size:1.15rem}
         .operational{background:#e3f5e8;color:#0b5e26}.degraded_performance{background:#fff4d6;color:#6b4e00}
         .partial_outage{background:#ffe6cc;color:#7a3500}.major_outage{background:#fde2e2;color:#8b0000}
+        .under_maintenance{background:#e3ecfd;color:#0b3d8b}article.maintenance{border-left:4px solid #36c;padding:.25rem 1rem;margin:1rem 0}
         ul.components{list-style:none;padding:0;margin:0}ul.components li{display:flex;flex-wrap:wrap;gap:.25rem 1rem;justify-content:space-between;padding:.4rem 0;border-bottom:1px solid #eee}
         article.incident{border-left:4px solid #c00;padding:.25rem 1rem;margin:1rem 0}article.resolved{border-color:#2a7}
         .meta{color:#555;font-size:.9rem}ol.updates{padding-left:1.2rem}a{color:#0645ad}
@@ -216,12 +251,40 @@ struct StatusPage {
             }
             s += "</section>"
         }
+        let planned = inProgress + upcoming
+        if !planned.isEmpty {
+            s += "<section aria-labelledby=\"maintenance\"><h2 id=\"maintenance\">Scheduled maintenance</h2>"
+                + planned.map(maintenanceHTML).joined() + "</section>"
+        }
         s += "<section aria-labelledby=\"open\"><h2 id=\"open\">Current incidents</h2>"
         s += open.isEmpty ? "<p>No incidents right now.</p>" : open.map(entryHTML).joined()
         s += "</section><section aria-labelledby=\"recent\"><h2 id=\"recent\">Recently resolved</h2>"
         s += resolved.isEmpty ? "<p>Nothing recently.</p>" : resolved.map(entryHTML).joined()
+        if !recentMaintenance.isEmpty {
+            s += "</section><section aria-labelledby=\"done\"><h2 id=\"done\">Recent maintenance</h2>"
+                + recentMaintenance.map(maintenanceHTML).joined()
+        }
         s += "</section></main><footer><p class=\"meta\">Updated \(Self.time(generatedAt)) · <a href=\"/status/feed.atom\">Atom feed</a> · <a href=\"/status.json\">JSON</a></p></footer></body></html>\n"
         return s
+    }
+
+    static func maintenanceState(_ status: String) -> String {
+        switch status {
+        case "in_progress": return "In progress"
+        case "completed": return "Completed"
+        case "cancelled": return "Cancelled"
+        default: return "Scheduled"
+        }
+    }
+
+    func maintenanceHTML(_ w: Silence) -> String {
+        let m = w.maintenance ?? Maintenance(title: "", components: [])
+        let status = w.maintenanceStatus(at: generatedAt)
+        var s = "<article class=\"maintenance \(status)\"><h3>\(Self.escape(m.title))</h3>"
+        s += "<p class=\"meta\">\(Self.maintenanceState(status)) · Affects: \(Self.escape(m.components.joined(separator: ", ")))"
+        s += status == "cancelled" ? "</p>" : " · \(Self.time(w.startsAt)) to \(Self.time(w.endsAt))</p>"
+        if let message = m.message { s += "<p>\(Self.escape(message))</p>" }
+        return s + "</article>"
     }
 
     /// The heading: the logo (if any) and the name, linked to the organisation's home page.
@@ -238,7 +301,7 @@ struct StatusPage {
     // MARK: Atom
 
     func atom(title: String) -> String {
-        let updated = RFC3339.format(posts.map(\.postedAt).max() ?? generatedAt)
+        let updated = RFC3339.format((posts.map(\.postedAt) + maintenance.compactMap(\.lastChanged)).max() ?? generatedAt)
         var s = """
             <?xml version="1.0" encoding="utf-8"?>
             <feed xmlns="http://www.w3.org/2005/Atom">
@@ -261,6 +324,22 @@ struct StatusPage {
             s += "<title>\(Self.escape("\(prefix): \(p.title)"))</title>"
             s += "<updated>\(RFC3339.format(p.postedAt))</updated><published>\(RFC3339.format(p.postedAt))</published>"
             if let l = p.link { s += "<link rel=\"alternate\" href=\"\(Self.escape(l))\"/>" }
+            s += "<content type=\"text\">\(Self.escape(text))</content></entry>\n"
+        }
+        // One entry per maintenance window, updated at each step.
+        for w in maintenance {
+            let m = w.maintenance ?? Maintenance(title: "", components: [])
+            let status = w.maintenanceStatus(at: generatedAt)
+            let heading = "\(status == "scheduled" ? "Scheduled maintenance" : "Maintenance \(Self.maintenanceState(status).lowercased())"): \(m.title)"
+            var text = "\(heading). Affects: \(m.components.joined(separator: ", "))."
+            if status != "cancelled" {
+                text += " From \(MessageRenderer.humanTime(w.startsAt)) to \(MessageRenderer.humanTime(w.endsAt))."
+            }
+            if let message = m.message { text += " \(message)" }
+            let changed = RFC3339.format(w.lastChanged ?? w.createdAt)
+            s += "<entry><id>urn:herald:status:maintenance:\(Self.escape(w.id))</id>"
+            s += "<title>\(Self.escape(heading))</title>"
+            s += "<updated>\(changed)</updated><published>\(RFC3339.format(w.createdAt))</published>"
             s += "<content type=\"text\">\(Self.escape(text))</content></entry>\n"
         }
         return s + "</feed>\n"

@@ -342,6 +342,15 @@ public protocol Store: Sendable {
     /// silence ends.
     func releaseSilences(now: Date) async throws -> SilenceRelease
 
+    /// The scheduled maintenance windows (the silences `mnt_…` that carry a `Maintenance`) that end
+    /// after `endingAfter`, earliest start first.
+    func maintenanceWindows(endingAfter: Date, limit: Int) async throws -> [Silence]
+
+    /// Records that `step` of the maintenance `id` was posted at `at`; a step already recorded
+    /// keeps its first time. Changes nothing else of the window (an operator may be cancelling it
+    /// at the same moment). Answers the window as stored, nil when there is none.
+    func recordMaintenanceStep(id: String, step: Maintenance.Step, at: Date) async throws -> Silence?
+
     /// Several nodes share this store (defaults to false; see the extension below).
     var isShared: Bool { get }
 

@@ -208,3 +208,49 @@ extension Conformance {
         #expect(counts[.silenced] == 0 && counts[.queued] == count)
     }
 }
+
+/// Scheduled maintenance, as every store must keep it: a silence `mnt_…` with its steps.
+extension Conformance {
+    func window(_ id: String, from: TimeInterval, until: TimeInterval, channels: [String] = ["pager"]) throws -> Silence {
+        try Silence.maintenance(Maintenance(title: "Database upgrade", components: ["web", "api"]), id: id, channels: channels,
+                                startsAt: t0.addingTimeInterval(from), endsAt: t0.addingTimeInterval(until), createdBy: "ops",
+                                createdAt: t0)
+    }
+
+    func maintenanceWindowsAreListedAndTheirStepsRecordedOnce() async throws {
+        try await store.addSilence(try window("mnt_b", from: 600, until: 900))
+        try await store.addSilence(try window("mnt_a", from: 60, until: 120))
+        try await store.addSilence(try window("mnt_old", from: -900, until: -600))
+        // An ordinary silence is not maintenance, whatever it holds.
+        try await store.addSilence(try silence("sil_web", ["service=web"]))
+        // Earliest start first; only those ending after the time asked.
+        #expect(try await store.maintenanceWindows(endingAfter: t0, limit: 10).map(\.id) == ["mnt_a", "mnt_b"])
+        #expect(try await store.maintenanceWindows(endingAfter: t0.addingTimeInterval(-3600), limit: 10).map(\.id)
+                == ["mnt_old", "mnt_a", "mnt_b"])
+        #expect(try await store.maintenanceWindows(endingAfter: t0, limit: 1).map(\.id) == ["mnt_a"])
+        // A step keeps its first time.
+        let first = try #require(try await store.recordMaintenanceStep(id: "mnt_a", step: .announced, at: t0))
+        #expect(first.maintenance?.posted(.announced) == t0)
+        let again = try #require(try await store.recordMaintenanceStep(id: "mnt_a", step: .announced, at: t0.addingTimeInterval(5)))
+        #expect(again.maintenance?.posted(.announced) == t0)
+        // Cancelled before it began: recording a step does not undo the cancel.
+        _ = try await store.expireSilence(id: "mnt_a", now: t0.addingTimeInterval(10))
+        let cancelled = try #require(try await store.recordMaintenanceStep(id: "mnt_a", step: .cancelled, at: t0.addingTimeInterval(11)))
+        #expect(cancelled.endsAt == t0.addingTimeInterval(10) && cancelled.maintenanceStatus(at: t0.addingTimeInterval(11)) == "cancelled")
+        #expect(cancelled.maintenance?.steps.keys.sorted() == ["announced", "cancelled"])
+        #expect(try await store.silence(id: "mnt_a")?.maintenance?.steps.count == 2)
+        // Not a maintenance window, or none at all: nothing is written.
+        #expect(try await store.recordMaintenanceStep(id: "sil_web", step: .started, at: t0)?.maintenance == nil)
+        #expect(try await store.recordMaintenanceStep(id: "mnt_nope", step: .started, at: t0) == nil)
+        // The window holds notices of its components to the channels it names, not its own events.
+        var web = labelled("web-down", .triggered, at: t0.addingTimeInterval(700), labels: [:])
+        web.components = ["web"]
+        var own = labelled("maintenance:mnt_b", .triggered, at: t0.addingTimeInterval(700), labels: ["kind": "maintenance"])
+        own.components = ["web"]
+        _ = try await store.enqueue([EnqueueRequest(event: web, channels: ["pager", "chat"]),
+                                     EnqueueRequest(event: own, channels: ["pager"])], now: t0.addingTimeInterval(700))
+        #expect(try await states("web-down", "pager") == ["notice:silenced"])
+        #expect(try await states("web-down", "chat") == ["notice:queued"])
+        #expect(try await states("maintenance:mnt_b", "pager") == ["notice:queued"])
+    }
+}

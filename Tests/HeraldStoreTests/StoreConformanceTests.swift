@@ -170,6 +170,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case aRedirectMovesASilencedNotice
     case anEscalationPastTheSilenceLetsTheHeldNoticeGo
     case aLargeReleaseGoesInBatches
+    case maintenanceWindowsAreListedAndTheirStepsRecordedOnce
 
     var testDescription: String { rawValue }
 
@@ -214,6 +215,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .aRedirectMovesASilencedNotice: try await c.aRedirectMovesASilencedNotice()
         case .anEscalationPastTheSilenceLetsTheHeldNoticeGo: try await c.anEscalationPastTheSilenceLetsTheHeldNoticeGo()
         case .aLargeReleaseGoesInBatches: try await c.aLargeReleaseGoesInBatches()
+        case .maintenanceWindowsAreListedAndTheirStepsRecordedOnce: try await c.maintenanceWindowsAreListedAndTheirStepsRecordedOnce()
         }
     }
 }

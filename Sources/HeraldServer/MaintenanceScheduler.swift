@@ -1,0 +1,102 @@
+import Foundation
+import HeraldCore
+import HeraldDispatcher
+import HeraldStore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Posts each scheduled maintenance's steps on time, from the store: a timer to the next step
+/// (not a poll), woken at once when one is scheduled or cancelled. A step is committed as an
+/// event with the idempotency key `<id>:<step>` and then recorded on the window, so a crash
+/// between the two re-posts a repeat the store drops, and a restart neither loses nor repeats a
+/// step. Several nodes on one PostgreSQL store may all run this: the key makes one post win.
+final class MaintenanceScheduler: Sendable {
+    let store: any Store
+    let logger: Logger
+    let wakeup = Wakeup()
+    /// How often it looks without being woken: a window scheduled through another node of a
+    /// cluster is seen within this.
+    let sweep: TimeInterval
+    private let stopping = Atomic<Bool>(false)
+
+    /// How long after its end a window is still looked at: a completion due while Herald was
+    /// down is posted when it comes back within this.
+    static let lookBack: TimeInterval = 7 * 86_400
+    static let idempotencyScope = "maintenance"
+
+    init(store: any Store, logger: Logger) {
+        self.store = store
+        var logger = logger
+        logger[metadataKey: "service"] = "maintenance"
+        self.logger = logger
+        sweep = store.isShared ? 30 : 3600
+    }
+
+    /// A window was scheduled or cancelled: look now.
+    func changed() { wakeup.signal() }
+
+    /// Runs until graceful shutdown. `post` commits a step's event (through the routes, as
+    /// ingest does); `published` tells the status page a step changed what it shows.
+    func run(post: @escaping @Sendable (Event, EnqueueRequest.Idempotency) async throws -> Void,
+             published: @escaping @Sendable () -> Void) async {
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                while !stopping.load(ordering: .relaxed) {
+                    let next = await pass(post: post, published: published)
+                    if stopping.load(ordering: .relaxed) { return }
+                    await wakeup.wait(until: next)
+                }
+            } onGracefulShutdown: {
+                self.stop()
+            }
+        } onCancel: {
+            self.stop()
+        }
+    }
+
+    private func stop() {
+        stopping.store(true, ordering: .relaxed)
+        wakeup.signal()
+    }
+
+    /// Posts every step due now; answers when to look again.
+    func pass(post: @Sendable (Event, EnqueueRequest.Idempotency) async throws -> Void,
+              published: @Sendable () -> Void) async -> Date {
+        var next = Date().addingTimeInterval(sweep)
+        do {
+            let windows = try await store.maintenanceWindows(endingAfter: Date().addingTimeInterval(-Self.lookBack), limit: 10_000)
+            for stored in windows {
+                var window = stored
+                // At most one of each step per pass (each posts once; the bound guards the loop).
+                for _ in Maintenance.Step.allCases {
+                    let now = Date()
+                    guard let step = window.dueMaintenanceStep(at: now),
+                          let event = window.maintenanceEvent(step, id: Identifier.make(prefix: "evt", at: now), now: now) else { break }
+                    let key = "\(window.id):\(step.rawValue)"
+                    try await post(event, .init(scope: Self.idempotencyScope, key: key, bodyHash: key))
+                    guard let recorded = try await store.recordMaintenanceStep(id: window.id, step: step, at: now) else { break }
+                    window = recorded
+                    published()
+                    logger.info("maintenance step posted", metadata: ["maintenance": "\(window.id)", "step": "\(step.rawValue)"])
+                }
+                if let at = window.nextMaintenanceStep(after: Date()), at < next { next = at }
+            }
+        } catch {
+            logger.warning("posting maintenance steps failed; trying again in 5 s", metadata: ["error": "\(error)"])
+            next = min(next, Date().addingTimeInterval(5))
+        }
+        return next
+    }
+}
+
+/// The scheduler as a service of `herald serve`, posting through the application's ingest path.
+struct MaintenanceService: Service {
+    let scheduler: MaintenanceScheduler
+    let post: @Sendable (Event, EnqueueRequest.Idempotency) async throws -> Void
+    let published: @Sendable () -> Void
+
+    func run() async throws {
+        await scheduler.run(post: post, published: published)
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import HeraldCore
+import Testing
+
+/// A maintenance window's steps: each due once, in order, none after one it has passed, and the
+/// events that post them open, update and resolve one incident.
+struct MaintenanceTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func window(from: TimeInterval = 7200, until: TimeInterval = 10_800, reminder: TimeInterval = 3600,
+                channels: [String] = ["pager"], steps: [Maintenance.Step: TimeInterval] = [:]) throws -> Silence {
+        var m = Maintenance(title: "Database upgrade", message: "Read-only for a while.", components: ["web", "api (v2)"],
+                            reminder: reminder)
+        for (step, at) in steps { m.steps[step.rawValue] = t0.addingTimeInterval(at) }
+        return try Silence.maintenance(m, id: "mnt_1", channels: channels, startsAt: t0.addingTimeInterval(from),
+                                       endsAt: t0.addingTimeInterval(until), createdBy: "ops", createdAt: t0)
+    }
+
+    func due(_ w: Silence, at: TimeInterval) -> Maintenance.Step? { w.dueMaintenanceStep(at: t0.addingTimeInterval(at)) }
+
+    @Test func eachStepFallsDueInItsTurn() throws {
+        #expect(due(try window(), at: 0) == .announced)
+        let announced = try window(steps: [.announced: 0])
+        #expect(due(announced, at: 3599) == nil)
+        #expect(announced.nextMaintenanceStep(after: t0) == t0.addingTimeInterval(3600))
+        #expect(due(announced, at: 3600) == .reminder)
+        let reminded = try window(steps: [.announced: 0, .reminder: 3600])
+        #expect(due(reminded, at: 7199) == nil && reminded.nextMaintenanceStep(after: t0.addingTimeInterval(3600)) == t0.addingTimeInterval(7200))
+        #expect(due(reminded, at: 7200) == .started)
+        let started = try window(steps: [.announced: 0, .reminder: 3600, .started: 7200])
+        #expect(due(started, at: 10_799) == nil && started.nextMaintenanceStep(after: t0.addingTimeInterval(7200)) == t0.addingTimeInterval(10_800))
+        #expect(due(started, at: 10_800) == .completed)
+        let done = try window(steps: [.announced: 0, .reminder: 3600, .started: 7200, .completed: 10_800])
+        #expect(due(done, at: 20_000) == nil && done.nextMaintenanceStep(after: t0.addingTimeInterval(10_800)) == nil)
+        #expect(done.maintenanceStatus(at: t0.addingTimeInterval(10_800)) == "completed")
+    }
+
+    @Test func aStepPassedWhileDownIsSkippedForTheLatestDue() throws {
+        // Down through the reminder and the start: "started", not a late reminder.
+        let announced = try window(steps: [.announced: 0])
+        #expect(due(announced, at: 8000) == .started)
+        // Scheduled less than the reminder ahead: no reminder.
+        let soon = try window(from: 1800, until: 3600, steps: [.announced: 0])
+        #expect(due(soon, at: 1000) == nil && soon.nextMaintenanceStep(after: t0) == t0.addingTimeInterval(1800))
+        // No reminder at all.
+        #expect(due(try window(reminder: 0, steps: [.announced: 0]), at: 5000) == nil)
+        // Over and never posted: nothing (nobody was told); over and announced: the completion.
+        #expect(due(try window(), at: 20_000) == nil)
+        #expect(due(announced, at: 20_000) == .completed)
+        // Begun before anything was posted: "started" opens it.
+        #expect(due(try window(from: -10), at: 0) == .started)
+    }
+
+    @Test func aWindowEndedBeforeItBeganIsCancelled() throws {
+        var w = try window(steps: [.announced: 0])
+        w.startsAt = t0.addingTimeInterval(60)
+        w.endsAt = t0.addingTimeInterval(60)
+        #expect(w.maintenanceStatus(at: t0.addingTimeInterval(60)) == "cancelled")
+        #expect(due(w, at: 60) == .cancelled)
+        #expect(w.maintenanceEvent(.cancelled, id: "evt_1", now: t0)?.status == .resolved)
+    }
+
+    @Test func theStepsAreEventsOfOneIncident() throws {
+        let first = try #require(try window().maintenanceEvent(.announced, id: "evt_1", now: t0))
+        #expect(first.incident == "maintenance:mnt_1" && first.status == .triggered && first.severity == .info)
+        #expect(first.labels == ["kind": "maintenance", "maintenance": "mnt_1", "step": "announced"])
+        #expect(first.components == ["web", "api (v2)"] && first.source == "maintenance" && first.actor == "ops")
+        #expect(first.message?.contains("2027-01-15 10:00 UTC") == true && first.message?.contains("Read-only") == true)
+        let later = try window(steps: [.announced: 0])
+        #expect(later.maintenanceEvent(.started, id: "evt_2", now: t0)?.status == .updated)
+        #expect(later.maintenanceEvent(.completed, id: "evt_3", now: t0)?.status == .resolved)
+    }
+
+    @Test func theWindowSilencesItsComponentsOnItsChannelsOnly() throws {
+        let w = try window(from: 0)
+        let during = t0.addingTimeInterval(60)
+        func event(_ components: [String], labels: [String: String] = [:]) -> Event {
+            Event(id: "evt", incident: "x", status: .triggered, severity: .critical, title: "x", components: components,
+                  labels: labels, occurredAt: during, receivedAt: during)
+        }
+        #expect(w.silences(event(["api (v2)"]), channel: "pager", at: during))
+        #expect(w.silences(event(["db", "web"]), channel: "pager", at: during))
+        #expect(!w.silences(event(["web"]), channel: "chat", at: during))
+        #expect(!w.silences(event(["apiXv2"]), channel: "pager", at: during))
+        #expect(!w.silences(event(["web"], labels: ["breakthrough": "true"]), channel: "pager", at: during))
+        #expect(!w.silences(event(["web"], labels: ["kind": "maintenance"]), channel: "pager", at: during))
+        // A window that names no channel silences nothing.
+        #expect(!(try window(from: 0, channels: [])).silences(event(["web"]), channel: "pager", at: during))
+        // Stored and read back, it is the same window.
+        let decoded = try JSONDecoder().decode(Silence.self, from: try JSONEncoder().encode(w))
+        #expect(decoded == w && decoded.isMaintenance)
+    }
+}
