@@ -18,6 +18,8 @@ public struct Maintenance: Sendable, Equatable, Codable {
     public static let kindLabel = "kind"
     public static let breakthroughLabel = "breakthrough"
     public static let defaultReminder: TimeInterval = 3600
+    /// The source of the maintenance's own events: only the scheduler sets it.
+    public static let source = "maintenance"
 
     public var title: String
     public var message: String?
@@ -53,7 +55,7 @@ extension Silence {
         let names = maintenance.components.map(Self.regexLiteral).joined(separator: "|")
         let matchers = [
             try SilenceMatcher(name: "component", op: .regex, value: names),
-            try SilenceMatcher(name: Maintenance.kindLabel, op: .notEqual, value: "maintenance"),
+            try SilenceMatcher(name: "source", op: .notEqual, value: Maintenance.source),
             try SilenceMatcher(name: Maintenance.breakthroughLabel, op: .notEqual, value: "true"),
         ]
         var silence = Silence(id: id, matchers: matchers, channels: channels, startsAt: startsAt, endsAt: endsAt,
@@ -145,9 +147,9 @@ extension Silence {
         }
         if let extra = m.message, step != .completed && step != .cancelled { text += "\n\n" + extra }
         return Event(id: eventId, incident: Maintenance.incidentPrefix + id, status: status, severity: .info,
-                     title: "Maintenance: " + m.title, message: text, components: m.components,
+                     title: m.title, message: text, components: m.components,
                      labels: [Maintenance.kindLabel: "maintenance", "maintenance": id, "step": step.rawValue],
-                     occurredAt: now, receivedAt: now, source: "maintenance", actor: createdBy)
+                     occurredAt: now, receivedAt: now, source: Maintenance.source, actor: createdBy)
     }
 
     /// `2026-12-01 02:00 UTC`.

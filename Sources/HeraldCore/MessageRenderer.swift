@@ -14,11 +14,17 @@ public struct MessageRenderer: Sendable {
         public var allClearText: String
         public var summaryTitle: String
         public var summaryText: String
+        /// Every message of a scheduled maintenance (events labelled `kind=maintenance`): planned
+        /// work is not an outage, so no "Since" or "Down from"; its step's words say the rest.
+        public var maintenanceTitle: String
+        public var maintenanceText: String
 
         public init(noticeTitle: String = Self.defaults.noticeTitle, noticeText: String = Self.defaults.noticeText,
                     updateTitle: String = Self.defaults.updateTitle, updateText: String = Self.defaults.updateText,
                     allClearTitle: String = Self.defaults.allClearTitle, allClearText: String = Self.defaults.allClearText,
-                    summaryTitle: String = Self.defaults.summaryTitle, summaryText: String = Self.defaults.summaryText) {
+                    summaryTitle: String = Self.defaults.summaryTitle, summaryText: String = Self.defaults.summaryText,
+                    maintenanceTitle: String = Self.defaults.maintenanceTitle,
+                    maintenanceText: String = Self.defaults.maintenanceText) {
             self.noticeTitle = noticeTitle
             self.noticeText = noticeText
             self.updateTitle = updateTitle
@@ -27,6 +33,8 @@ public struct MessageRenderer: Sendable {
             self.allClearText = allClearText
             self.summaryTitle = summaryTitle
             self.summaryText = summaryText
+            self.maintenanceTitle = maintenanceTitle
+            self.maintenanceText = maintenanceText
         }
 
         /// The first line of every text says what kind of message it is (`Update:`, `Resolved:`),
@@ -87,6 +95,18 @@ public struct MessageRenderer: Sendable {
 
                 More: {{link}}
                 {{/link}}
+                """,
+            maintenanceTitle: "[MAINTENANCE] {{title}}",
+            maintenanceText: """
+                Maintenance: {{title}}
+                {{#message}}
+
+                {{message}}
+                {{/message}}
+                {{#link}}
+
+                More: {{link}}
+                {{/link}}
                 """)
 
         /// The `templates:` keys, each with the template it sets.
@@ -96,6 +116,7 @@ public struct MessageRenderer: Sendable {
                 ("update_title", \.updateTitle), ("update_text", \.updateText),
                 ("all_clear_title", \.allClearTitle), ("all_clear_text", \.allClearText),
                 ("summary_title", \.summaryTitle), ("summary_text", \.summaryText),
+                ("maintenance_title", \.maintenanceTitle), ("maintenance_text", \.maintenanceText),
             ]
         }
     }
@@ -108,6 +129,7 @@ public struct MessageRenderer: Sendable {
     private let update: Pair
     private let allClear: Pair
     private let summary: Pair
+    private let maintenance: Pair
 
     /// What every template is compiled with, ahead of its own text.
     static let prefix = "{{% CONTENT_TYPE: TEXT}}"
@@ -147,6 +169,7 @@ public struct MessageRenderer: Sendable {
         update = Pair(title: try compile(templates.updateTitle), text: try compile(templates.updateText))
         allClear = Pair(title: try compile(templates.allClearTitle), text: try compile(templates.allClearText))
         summary = Pair(title: try compile(templates.summaryTitle), text: try compile(templates.summaryText))
+        maintenance = Pair(title: try compile(templates.maintenanceTitle), text: try compile(templates.maintenanceText))
     }
 
     /// The title and text of one delivery. Every value that comes from the event is escaped for
@@ -155,6 +178,7 @@ public struct MessageRenderer: Sendable {
         let context = Self.context(event: event, incident: incident, markup: markup)
         let pair: Pair
         switch kind {
+        case _ where event.labels[Maintenance.kindLabel] == "maintenance": pair = maintenance
         case .notice: pair = notice
         case .update: pair = update
         case .allClear: pair = allClear

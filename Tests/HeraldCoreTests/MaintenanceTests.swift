@@ -71,6 +71,28 @@ struct MaintenanceTests {
         #expect(later.maintenanceEvent(.completed, id: "evt_3", now: t0)?.status == .resolved)
     }
 
+    @Test func itsMessagesReadAsPlannedWorkNotAnOutage() throws {
+        let renderer = try MessageRenderer()
+        let w = try window(steps: [.announced: 0])
+        let incident = Incident(key: "maintenance:mnt_1", status: .open, cycle: 1, title: "Database upgrade", severity: .info,
+                                openedAt: t0, resolvedAt: nil, updatedAt: t0)
+        let first = try #require(try window().maintenanceEvent(.announced, id: "evt_1", now: t0))
+        let notice = renderer.render(kind: .notice, event: first, incident: incident)
+        #expect(notice.title == "[MAINTENANCE] Database upgrade")
+        #expect(notice.text.hasPrefix("Maintenance: Database upgrade\n\nMaintenance of web, api (v2) is scheduled from 2027-01-15 10:00 UTC"))
+        #expect(!notice.text.contains("Since"))
+        var resolved = incident
+        resolved.resolvedAt = t0.addingTimeInterval(10_800)
+        let done = try #require(w.maintenanceEvent(.completed, id: "evt_2", now: t0.addingTimeInterval(10_800)))
+        let allClear = renderer.render(kind: .allClear, event: done, incident: resolved)
+        #expect(allClear.text.contains("is complete") && !allClear.text.contains("Down from") && !allClear.text.contains("restored"))
+        // An operator's own words for it, under `templates:`.
+        var templates = MessageRenderer.Templates.defaults
+        templates.maintenanceTitle = "Planned: {{title}} ({{label_step}})"
+        #expect(try MessageRenderer(templates: templates).render(kind: .update, event: done, incident: resolved).title
+                == "Planned: Database upgrade (completed)")
+    }
+
     @Test func theWindowSilencesItsComponentsOnItsChannelsOnly() throws {
         let w = try window(from: 0)
         let during = t0.addingTimeInterval(60)
@@ -83,7 +105,11 @@ struct MaintenanceTests {
         #expect(!w.silences(event(["web"]), channel: "chat", at: during))
         #expect(!w.silences(event(["apiXv2"]), channel: "pager", at: during))
         #expect(!w.silences(event(["web"], labels: ["breakthrough": "true"]), channel: "pager", at: during))
-        #expect(!w.silences(event(["web"], labels: ["kind": "maintenance"]), channel: "pager", at: during))
+        // Its own events pass (by their source, which only the scheduler sets); a sender's label does not.
+        var own = event(["web"], labels: ["kind": "maintenance"])
+        #expect(w.silences(own, channel: "pager", at: during))
+        own.source = "maintenance"
+        #expect(!w.silences(own, channel: "pager", at: during))
         // A window that names no channel silences nothing.
         #expect(!(try window(from: 0, channels: [])).silences(event(["web"]), channel: "pager", at: during))
         // Stored and read back, it is the same window.

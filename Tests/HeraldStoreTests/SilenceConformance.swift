@@ -247,6 +247,7 @@ extension Conformance {
         web.components = ["web"]
         var own = labelled("maintenance:mnt_b", .triggered, at: t0.addingTimeInterval(700), labels: ["kind": "maintenance"])
         own.components = ["web"]
+        own.source = "maintenance"
         _ = try await store.enqueue([EnqueueRequest(event: web, channels: ["pager", "chat"]),
                                      EnqueueRequest(event: own, channels: ["pager"])], now: t0.addingTimeInterval(700))
         #expect(try await states("web-down", "pager") == ["notice:silenced"])
