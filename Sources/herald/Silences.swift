@@ -94,7 +94,9 @@ struct Silences: AsyncParsableCommand {
                 let matchers = (s["matchers"] as? [String] ?? []).joined(separator: " ")
                 let channels = (s["channels"] as? [String] ?? []).joined(separator: ",")
                 table.append(["\(s["id"] ?? "")", "\(s["state"] ?? "")", "\(s["starts_at"] ?? "")", "\(s["ends_at"] ?? "")",
-                              matchers.isEmpty ? "-" : matchers, channels.isEmpty ? "(all)" : channels, "\(s["created_by"] ?? "")",
+                              matchers.isEmpty ? "-" : matchers,
+                              // A maintenance window that names no channel silences nothing.
+                              !channels.isEmpty ? channels : s["maintenance"] != nil ? "(none)" : "(all)", "\(s["created_by"] ?? "")",
                               String(((s["comment"] as? String) ?? "").prefix(50))])
             }
             printTable(table)

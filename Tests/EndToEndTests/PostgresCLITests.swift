@@ -33,7 +33,9 @@ struct PostgresCLITests {
             server:
               listen: 127.0.0.1:0
               drain_timeout: 2s
-              tokens: [{name: monitoring, token: pg-cli-ingest-token-0123456789, scopes: [ingest]}]
+              tokens:
+                - {name: monitoring, token: pg-cli-ingest-token-0123456789, scopes: [ingest]}
+                - {name: ops, token: pg-cli-admin-token-0123456789, scopes: [admin]}
             store: {url: "\(storeURL)", lease_margin: 2s}
             retry: {initial: 100ms, max: 300ms, max_attempts: 20, max_age: 1h}
             channels:
@@ -146,5 +148,50 @@ struct PostgresCLITests {
         // keeping 4 per second would be done in about 1 s.
         let span = try #require(times.last).timeIntervalSince(try #require(times.first))
         #expect(span >= 2.5, "16 deliveries at 4/s across two nodes arrived within \(span) s")
+    }
+
+    @Test func twoNodesPostEachMaintenanceStepOnce() async throws {
+        let url = try await freshDatabase()
+        let sink = TestSink()
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let dir = try temporaryDirectory("herald-pg-cli")
+        let cfg = try config(dir: dir, storeURL: url, sink: sink.url)
+        let a = try HeraldProcess(["serve", "--config", cfg, "--migrate"])
+        let portA = try #require(await a.waitForPort(), "node A did not start: \(a.stderr)")
+        defer { a.signal(SIGKILL) }
+        func admin(_ port: Int, _ args: [String]) async throws -> String {
+            let (status, out, err) = try await HeraldBinary.run(
+                ["maintenance"] + args + ["--server", "http://127.0.0.1:\(port)", "--token", "pg-cli-admin-token-0123456789"])
+            #expect(status == 0, "herald maintenance \(args.first ?? "") failed: \(out) \(err)")
+            return out
+        }
+        let start = Date().addingTimeInterval(4)
+        let scheduled = try await admin(portA, ["schedule", "--title", "Failover drill", "--components", "db",
+                                                "--from", ISO8601DateFormatter().string(from: start), "--duration", "1h",
+                                                "--reminder", "0s"])
+        let id = try #require(scheduled.split(separator: " ").first.map(String.init))
+        #expect(await sink.waitFor(count: 1))
+        // Node B starts after the announcement: both nodes now wait for the same start, and both
+        // post it; the step's key lets one through.
+        let b = try HeraldProcess(["serve", "--config", cfg])
+        let portB = try #require(await b.waitForPort(), "node B did not start: \(b.stderr)")
+        defer { b.signal(SIGKILL) }
+        #expect(await sink.waitFor(count: 2, timeout: .seconds(20)))
+        _ = try await admin(portB, ["cancel", id])
+        #expect(await sink.waitFor(count: 3))
+        // A later maintenance's announcement must arrive after any repeat of the first's steps.
+        _ = try await admin(portB, ["schedule", "--title", "Later", "--components", "db",
+                                    "--from", ISO8601DateFormatter().string(from: Date().addingTimeInterval(3600)), "--duration", "1h"])
+        #expect(await sink.waitFor(count: 4))
+        let steps = sink.received.compactMap { r -> String? in
+            guard let event = r.json?["event"] as? [String: Any], let labels = event["labels"] as? [String: String] else { return nil }
+            return "\(labels["maintenance"] == id ? "first" : "later"):\(labels["step"] ?? "?")"
+        }
+        #expect(steps == ["first:announced", "first:started", "first:completed", "later:announced"])
+        a.signal(SIGTERM)
+        b.signal(SIGTERM)
+        #expect(await a.waitForExit() == 0)
+        #expect(await b.waitForExit() == 0)
     }
 }
