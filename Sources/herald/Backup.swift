@@ -10,6 +10,7 @@ import Glibc
 
 struct Backup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "backup",
         abstract: "Copy a running server's SQLite store to a file, while it serves.",
         discussion: """
             Asks the server (GET /v1/backup, an admin token) for a consistent copy made with \

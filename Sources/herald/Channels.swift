@@ -4,6 +4,7 @@ import Foundation
 /// `herald channels`: every channel of a running server with its health.
 struct Channels: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "channels",
         abstract: "List a running server's channels and their health: healthy, failing or paused.",
         discussion: """
             A channel whose every attempt failed for its health.pause_after is paused: its \

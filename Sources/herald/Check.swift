@@ -6,6 +6,7 @@ import HeraldTransport
 
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Validate a configuration file without starting anything.",
         discussion: "Prints every problem as FILE:LINE:COLUMN: KEY.PATH: MESSAGE and exits 1, or a summary and exits 0.")
 

@@ -4,6 +4,7 @@ import HeraldCore
 
 struct Deliveries: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "deliveries",
         abstract: "List deliveries (newest first), e.g. the failed ones and why.",
         discussion: "States: queued, in_flight, delivered, retrying, failed, superseded, silenced.")
 
@@ -69,7 +70,7 @@ struct Deliveries: AsyncParsableCommand {
 }
 
 struct Incidents: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List incidents, or show one with its events and deliveries.")
+    static let configuration = CommandConfiguration(commandName: "incidents", abstract: "List incidents, or show one with its events and deliveries.")
 
     @OptionGroup var client: ClientOptions
 
@@ -131,6 +132,7 @@ struct Incidents: AsyncParsableCommand {
 
 struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "replay",
         abstract: "Re-queue failed deliveries with a fresh retry budget (the old attempts are kept).",
         discussion: """
             Name delivery ids, or a filter: `herald replay --state failed --since 2h` replays every delivery \

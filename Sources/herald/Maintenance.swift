@@ -19,6 +19,7 @@ struct MaintenanceWindows: AsyncParsableCommand {
 
     struct Schedule: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "schedule",
             abstract: "Schedule a maintenance window.",
             discussion: """
                 Example: herald maintenance schedule --components web,api --from 2026-12-01T02:00:00Z \
@@ -86,6 +87,7 @@ struct MaintenanceWindows: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List maintenance scheduled and in progress (with --all, the completed and cancelled too).")
 
         @OptionGroup var client: ClientOptions
@@ -117,6 +119,7 @@ struct MaintenanceWindows: AsyncParsableCommand {
 
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "cancel",
             abstract: "Cancel maintenance: one not begun is cancelled, one in progress ends now (its completion is posted).")
 
         @OptionGroup var client: ClientOptions

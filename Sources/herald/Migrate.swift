@@ -8,6 +8,7 @@ import Logging
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "migrate",
         abstract: "Apply Herald's schema migrations to a PostgreSQL store (or convert a SQLite file).",
         discussion: """
             Run once before the first `herald serve` on a new database, and after upgrading herald.

@@ -7,6 +7,7 @@ import Synchronization
 
 struct Preview: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "preview",
         abstract: "Print exactly what a channel would send for an event, without sending anything.",
         discussion: """
             Renders the channel's templates (its own, else the global ones) for the kind asked,

@@ -6,6 +6,7 @@ import Foundation
 /// running configuration unchanged.
 struct Reload: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "reload",
         abstract: "Make a running server re-read its configuration file, without a restart.",
         discussion: """
             Channels, routes, templates, tokens, retry policies and the listener's certificate \

@@ -4,6 +4,7 @@ import HeraldCore
 
 struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "send",
         abstract: "Send an incident event to a running Herald (for monitoring hooks and scripts).",
         discussion: """
             Status accepts the words monitoring tools pass: PROBLEM/firing/trigger → triggered;

@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the Herald server and dispatcher.")
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the Herald server and dispatcher.")
 
     @Option(help: "Configuration file (default: $HERALD_CONFIG).")
     var config: String?

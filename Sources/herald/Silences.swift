@@ -16,6 +16,7 @@ struct Silences: AsyncParsableCommand {
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "add",
             abstract: "Add a silence.",
             discussion: """
                 Matchers as Alertmanager writes them: name=value, name!=value, name=~regex, name!~regex (the regex \
@@ -71,7 +72,7 @@ struct Silences: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List silences in force and pending (with --all, the expired too).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List silences in force and pending (with --all, the expired too).")
 
         @OptionGroup var client: ClientOptions
 
@@ -105,6 +106,7 @@ struct Silences: AsyncParsableCommand {
 
     struct Expire: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "expire",
             abstract: "End silences now; the notices they held go out if their incident is still open.")
 
         @OptionGroup var client: ClientOptions

@@ -19,6 +19,7 @@ import TestSupport
               listen: 127.0.0.1:0
               tokens:
                 - {name: monitoring, token: "\(ServerTests.ingestToken)", scopes: [ingest]}
+                - {name: ops, token: "\(ServerTests.adminToken)", scopes: [admin]}
             store: {path: \(dir.path)/herald.sqlite}
             status_page:
               title: Example Cloud <status>
@@ -90,6 +91,23 @@ import TestSupport
                                                          "billing", "cache"])
         #expect(components.first?["description"] == "Public REST API & webhooks" && components.first?["group"] == "Platform")
         #expect(components.last?["group"] == "Other" && components.last?["status"] == "major_outage")
+        // Maintenance of dns under way, with a long title: shown above the incidents, dns under
+        // maintenance, and still no sideways scrolling on a phone.
+        let (scheduled, _, _) = try await s.call("POST", "/v1/maintenance", token: ServerTests.adminToken, body: """
+            {"title":"Migration of every authoritative DNS zone to the new anycast provider, one region at a time",
+             "message":"Resolution keeps working; changes to zones are paused.","components":["dns"],
+             "starts_at":"\(RFC3339.format(Date()))","duration":"2h"}
+            """)
+        #expect(scheduled == 201)
+        seen = try await look(s.base + "/status")
+        for width in ["phone", "desktop"] {
+            let page = try #require(seen[width])
+            #expect((page["scroll_width"] as? Int ?? .max) <= (page["inner_width"] as? Int ?? 0), "\(width): the page scrolls sideways: \(page)")
+            #expect(groups(page).contains("Network: dns=Under maintenance"), "\(width): \(groups(page))")
+            let shown = page["maintenance"] as? [[String: Any]] ?? []
+            #expect(shown.count == 1 && (shown.first?["title"] as? String)?.hasPrefix("Migration of every") == true
+                    && shown.first?["visible"] as? Bool == true, "\(width): \(shown)")
+        }
         // The logo is served with its type; the page's policy lets it load from here only.
         let (logoStatus, _, logo) = try await s.call("GET", "/status/logo", token: nil)
         #expect(logoStatus == 200 && logo.bodyText == Self.logo)

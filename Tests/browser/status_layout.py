@@ -1,7 +1,8 @@
 """Opens a status page in headless chromium (Debian's chromium and chromium-driver, driven by
 selenium) at a phone's and a desktop's width and prints what a customer would see, as JSON: per
 width, whether the page scrolls sideways, the heading, its home link, whether the logo loaded,
-the components by group with their state, and where the feed links are."""
+the components by group with their state, where the feed links are, and the scheduled
+maintenance shown."""
 import json
 import sys
 
@@ -39,6 +40,9 @@ try:
                                               "visible": el.is_displayed()})
         if current["components"]:
             groups.append(current)
+        maintenance = [{"title": a.find_element(By.TAG_NAME, "h3").text, "visible": a.is_displayed(),
+                        "width": a.size["width"]}
+                       for a in driver.find_elements(By.CSS_SELECTOR, "section[aria-labelledby=maintenance] article")]
         feed = driver.find_element(By.CSS_SELECTOR, ".follow a[href='/status/feed.atom']")
         banner = driver.find_element(By.CSS_SELECTOR, ".banner")
         out[name] = {
@@ -51,6 +55,7 @@ try:
             "feed_link_above_banner": feed.location["y"] < banner.location["y"],
             "feed_link_in_first_screen": feed.location["y"] < height,
             "banner": banner.text,
+            "maintenance": maintenance,
         }
 finally:
     driver.quit()
