@@ -130,6 +130,27 @@ extension PostgresStore {
                     """)
             }
             return cursor.advanced(examined: page.examined, limit: limit, last: page.last, removed: ["status_posts": page.removed])
+        case .silences:
+            guard let cut = cutoffs.deliveries?.timeIntervalSince1970 else { return PruneStep(next: cursor.nextStage) }
+            page = try await run(timeout: Self.adminTimeout) { connection in
+                try await Self.page(connection, logger, """
+                    WITH page AS (
+                        SELECT id, ends_at AS t FROM silences
+                        WHERE ends_at < \(cut) AND (ends_at, id) > (\(cursor.time), \(cursor.key))
+                        ORDER BY ends_at, id LIMIT \(limit)
+                    ), doomed AS (
+                        SELECT s.id FROM silences s JOIN page p ON p.id = s.id
+                        WHERE s.ends_at < \(cut)
+                          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.silenced_by = s.id AND d.state = 'silenced')
+                        FOR UPDATE OF s SKIP LOCKED
+                    ), gone AS (
+                        DELETE FROM silences WHERE id IN (SELECT id FROM doomed) RETURNING 1
+                    )
+                    SELECT (SELECT count(*) FROM page), (SELECT t FROM page ORDER BY t DESC, id DESC LIMIT 1),
+                           (SELECT id FROM page ORDER BY t DESC, id DESC LIMIT 1), (SELECT count(*) FROM gone), 0::int8
+                    """)
+            }
+            return cursor.advanced(examined: page.examined, limit: limit, last: page.last, removed: ["silences": page.removed])
         }
     }
 

@@ -20,6 +20,7 @@ extension SQLiteStore {
                 case .incidents: return try Self.pruneIncidents(cutoffs, cursor, limit, db)
                 case .idempotency: return try Self.pruneIdempotency(cutoffs, cursor, limit, db)
                 case .statusPosts: return try Self.pruneStatusPosts(cutoffs, cursor, limit, db, decoder: decoder)
+                case .silences: return try Self.pruneSilences(cutoffs, cursor, limit, db)
                 }
             }
         }
@@ -182,6 +183,27 @@ extension SQLiteStore {
         }
         let last = rows.last.map { (time: $0["updated_at"] as Double, key: $0["key"] as String) }
         return cursor.advanced(examined: rows.count, limit: limit, last: last, removed: ["incidents": n])
+    }
+
+    private static func pruneSilences(_ cutoffs: RetentionConfig.Cutoffs, _ cursor: PruneCursor, _ limit: Int,
+                                      _ db: Database) throws -> PruneStep {
+        guard let cut = cutoffs.deliveries?.timeIntervalSince1970 else { return PruneStep(next: cursor.nextStage) }
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT id, ends_at FROM silences INDEXED BY silences_ends
+            WHERE ends_at < ? AND (ends_at, id) > (?, ?) ORDER BY ends_at, id LIMIT ?
+            """, arguments: [cut, cursor.time, cursor.key, limit])
+        let delete = try db.cachedStatement(sql: """
+            DELETE FROM silences WHERE id = ?
+              AND NOT EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_silenced WHERE silenced_by = ? AND state = 'silenced')
+            """)
+        var n = 0
+        for row in rows {
+            let id: String = row["id"]
+            try delete.execute(arguments: [id, id])
+            n += db.changesCount
+        }
+        let last = rows.last.map { (time: $0["ends_at"] as Double, key: $0["id"] as String) }
+        return cursor.advanced(examined: rows.count, limit: limit, last: last, removed: ["silences": n])
     }
 
     private static func pruneIdempotency(_ cutoffs: RetentionConfig.Cutoffs, _ cursor: PruneCursor, _ limit: Int,

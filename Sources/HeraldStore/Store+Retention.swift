@@ -16,8 +16,10 @@ import HeraldCore
 /// - `idempotency`: `Idempotency-Key` answers stored before their cutoff.
 /// - `statusPosts`: public posts older than their cutoff, unless their incident is open or was
 ///   resolved after that cutoff (the status page still shows it).
+/// - `silences`: silences and maintenance windows (quiet hours store one a day) that ended before
+///   the deliveries' cutoff, unless a notice still waits `silenced` on one (its release reads it).
 public enum PruneStage: Int, Sendable, CaseIterable, Comparable {
-    case deliveries, events, incidents, idempotency, statusPosts
+    case deliveries, events, incidents, idempotency, statusPosts, silences
 
     public static func < (a: PruneStage, b: PruneStage) -> Bool { a.rawValue < b.rawValue }
 }
@@ -47,7 +49,7 @@ public struct PruneCursor: Sendable, Equatable {
 /// What one `prune` call removed and where the pass goes on (nil: the pass is over).
 public struct PruneStep: Sendable, Equatable {
     /// Rows removed, by table: `deliveries`, `attempts`, `events`, `incidents`, `idempotency`,
-    /// `status_posts`.
+    /// `status_posts`, `silences`.
     public var removed: [String: Int]
     public var next: PruneCursor?
 

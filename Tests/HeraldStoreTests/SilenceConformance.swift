@@ -255,3 +255,29 @@ extension Conformance {
         #expect(try await states("maintenance:mnt_b", "pager") == ["notice:queued"])
     }
 }
+
+extension Conformance {
+    /// Quiet hours store a silence a day, for years: ended ones go with the deliveries' history,
+    /// but never one a notice still waits on (its release reads it).
+    func endedSilencesArePrunedUnlessTheyStillHoldANotice() async throws {
+        try await store.addSilence(try silence("sil_old", ["service=web"], from: -3600, until: 86_400))
+        try await store.addSilence(try silence("sil_held", ["service=db"], from: -60, until: 600))
+        try await store.addSilence(try silence("sil_recent", ["service=api"], from: -60, until: 95 * 86_400))
+        try await store.addSilence(try window("mnt_old", from: 60, until: 120))
+        _ = try await store.enqueue([EnqueueRequest(event: labelled("db-down", .triggered, at: t0, labels: ["service": "db"]),
+                                                    channels: ["pager"])], now: t0)
+        #expect(try await states("db-down", "pager") == ["notice:silenced"])
+        // 100 days on (deliveries are kept 90): the old ones go; the one a notice waits on stays,
+        // ended though it is; the one that ended 5 days ago stays.
+        let later = t0.addingTimeInterval(100 * 86_400)
+        let removed = try await prune(at: later, limit: 2)
+        #expect(removed["silences"] == 2)
+        #expect(try await store.silences(includeExpired: true, now: later, limit: 10).map(\.id).sorted() == ["sil_held", "sil_recent"])
+        // Released, it goes at the next pass.
+        #expect(try await store.releaseSilences(now: later).channels == ["pager"])
+        #expect(try await prune(at: later)["silences"] == 1)
+        #expect(try await store.silences(includeExpired: true, now: later, limit: 10).map(\.id) == ["sil_recent"])
+        // Kept forever when deliveries are.
+        #expect(try await prune(at: later.addingTimeInterval(400 * 86_400), retention: .forever)["silences"] ?? 0 == 0)
+    }
+}

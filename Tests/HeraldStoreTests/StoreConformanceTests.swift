@@ -171,6 +171,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case anEscalationPastTheSilenceLetsTheHeldNoticeGo
     case aLargeReleaseGoesInBatches
     case maintenanceWindowsAreListedAndTheirStepsRecordedOnce
+    case endedSilencesArePrunedUnlessTheyStillHoldANotice
 
     var testDescription: String { rawValue }
 
@@ -216,6 +217,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .anEscalationPastTheSilenceLetsTheHeldNoticeGo: try await c.anEscalationPastTheSilenceLetsTheHeldNoticeGo()
         case .aLargeReleaseGoesInBatches: try await c.aLargeReleaseGoesInBatches()
         case .maintenanceWindowsAreListedAndTheirStepsRecordedOnce: try await c.maintenanceWindowsAreListedAndTheirStepsRecordedOnce()
+        case .endedSilencesArePrunedUnlessTheyStillHoldANotice: try await c.endedSilencesArePrunedUnlessTheyStillHoldANotice()
         }
     }
 }
