@@ -30,6 +30,7 @@ public struct StatusPageChannel: Channel {
                               title: message.incident.title, message: e.message, components: e.components, link: e.link,
                               openedAt: message.incident.openedAt, resolvedAt: message.incident.resolvedAt, postedAt: Date())
         if e.labels[Maintenance.breakthroughLabel] == "true" { post.breakthrough = true }
+        if e.source == Maintenance.source { post.maintenance = true }
         do {
             try await board.publish(post)
         } catch {

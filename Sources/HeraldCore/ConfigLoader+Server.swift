@@ -55,6 +55,8 @@ extension LoadContext {
                 if let s = get({ try reader.string(v, np) }) {
                     if s.isEmpty {
                         report(v, np, "must not be empty")
+                    } else if s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                        report(v, np, "must not contain control characters")
                     } else if !names.insert(s).inserted {
                         report(v, np, "duplicate token name \"\(s)\"")
                     } else {

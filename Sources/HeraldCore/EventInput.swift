@@ -43,6 +43,9 @@ public enum EventInput {
         }
         var omitted: Set<Event.Field> = []
         let incident = try requiredString(fields, "incident", max: maxIncidentLength, multiline: false)
+        guard !incident.hasPrefix(Maintenance.incidentPrefix) else {
+            throw InputError(field: "incident", "keys starting \"\(Maintenance.incidentPrefix)\" are Herald's scheduled maintenance")
+        }
         let statusText = try requiredString(fields, "status", max: 64, multiline: false)
         guard let status = EventStatus(alias: statusText) else {
             throw InputError(field: "status", "unknown status \"\(statusText)\" (expected \(EventStatus.expected))")

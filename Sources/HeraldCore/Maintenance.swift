@@ -28,6 +28,10 @@ public struct Maintenance: Sendable, Equatable, Codable {
     public var reminder: TimeInterval
     /// When each step was posted (by step name).
     public var steps: [String: Date]
+    /// The window as scheduled (cancelling one that has not begun ends it at once; what was
+    /// planned is still what a cancellation names). Nil in windows stored before it was kept.
+    public var plannedStart: Date?
+    public var plannedEnd: Date?
 
     public init(title: String, message: String? = nil, components: [String], reminder: TimeInterval = Self.defaultReminder,
                 steps: [String: Date] = [:]) {
@@ -43,6 +47,8 @@ public struct Maintenance: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case title, message, components, steps
         case reminder = "reminder_seconds"
+        case plannedStart = "planned_start"
+        case plannedEnd = "planned_end"
     }
 }
 
@@ -60,7 +66,10 @@ extension Silence {
         ]
         var silence = Silence(id: id, matchers: matchers, channels: channels, startsAt: startsAt, endsAt: endsAt,
                               createdBy: createdBy, comment: "maintenance: " + maintenance.title, createdAt: createdAt)
-        silence.maintenance = maintenance
+        var m = maintenance
+        m.plannedStart = startsAt
+        m.plannedEnd = endsAt
+        silence.maintenance = m
         return silence
     }
 
@@ -84,6 +93,14 @@ extension Silence {
         return true
     }
 
+    /// The window as planned: for a cancelled one, what was scheduled; else as it stands (one
+    /// ended early ends when it ended).
+    public var shownWindow: (start: Date, end: Date) {
+        guard maintenanceStatus(at: endsAt) == "cancelled", let start = maintenance?.plannedStart,
+              let end = maintenance?.plannedEnd else { return (startsAt, endsAt) }
+        return (start, end)
+    }
+
     /// When what is shown of the window last changed: its creation or its latest step.
     public var lastChanged: Date? {
         maintenance.map { ([createdAt] + $0.steps.values).max() ?? createdAt }
@@ -105,8 +122,12 @@ extension Silence {
             guard !m.steps.isEmpty, m.posted(.completed) == nil, m.posted(.cancelled) == nil else { return nil }
             return endsAt <= startsAt ? .cancelled : .completed
         }
-        if now >= startsAt { return m.posted(.started) == nil ? .started : nil }
+        // The announcement opens the incident, so it goes first even when the start has come (a
+        // crash after committing it but before recording it re-posts it, a repeat the store drops).
         guard let announced = m.posted(.announced) else { return .announced }
+        if now >= startsAt { return m.posted(.started) == nil ? .started : nil }
+        // Never back to an earlier step (a node whose clock lags one that posted the start).
+        guard m.posted(.started) == nil else { return nil }
         if let at = reminderAt, m.posted(.reminder) == nil, now >= at, announced < at { return .reminder }
         return nil
     }
@@ -125,18 +146,20 @@ extension Silence {
         return times.filter { $0 > now }.min()
     }
 
-    /// The event that posts `step`: the first step posted opens the incident `maintenance:<id>`,
-    /// the last resolves it (so each channel's completion is the all-clear, threaded onto its
+    /// The event that posts `step`: the announcement opens the incident `maintenance:<id>`,
+    /// the last step resolves it (so each channel's completion is the all-clear, threaded onto its
     /// announcement), the others update it.
     public func maintenanceEvent(_ step: Maintenance.Step, id eventId: String, now: Date) -> Event? {
         guard let m = maintenance else { return nil }
         let status: EventStatus
         switch step {
         case .completed, .cancelled: status = .resolved
-        default: status = m.steps.isEmpty ? .triggered : .updated
+        case .announced: status = .triggered
+        default: status = .updated
         }
         let what = m.components.joined(separator: ", ")
-        let window = "from \(Self.human(startsAt)) to \(Self.human(endsAt))"
+        let (start, end) = shownWindow
+        let window = "from \(Self.human(start)) to \(Self.human(end))"
         var text: String
         switch step {
         case .announced: text = "Maintenance of \(what) is scheduled \(window)."
@@ -153,7 +176,7 @@ extension Silence {
     }
 
     /// `2026-12-01 02:00 UTC`.
-    static func human(_ date: Date) -> String {
+    public static func human(_ date: Date) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)

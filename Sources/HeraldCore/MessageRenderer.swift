@@ -14,7 +14,7 @@ public struct MessageRenderer: Sendable {
         public var allClearText: String
         public var summaryTitle: String
         public var summaryText: String
-        /// Every message of a scheduled maintenance (events labelled `kind=maintenance`): planned
+        /// Every message of a scheduled maintenance (the scheduler's events, source `maintenance`): planned
         /// work is not an outage, so no "Since" or "Down from"; its step's words say the rest.
         public var maintenanceTitle: String
         public var maintenanceText: String
@@ -178,7 +178,7 @@ public struct MessageRenderer: Sendable {
         let context = Self.context(event: event, incident: incident, markup: markup)
         let pair: Pair
         switch kind {
-        case _ where event.labels[Maintenance.kindLabel] == "maintenance": pair = maintenance
+        case _ where event.source == Maintenance.source: pair = maintenance
         case .notice: pair = notice
         case .update: pair = update
         case .allClear: pair = allClear

@@ -20,6 +20,8 @@ public struct StatusPost: Codable, Sendable, Equatable {
     /// The event was labelled `breakthrough=true`: it shows over a maintenance window of its
     /// components (nil: not).
     public var breakthrough: Bool?
+    /// A scheduled maintenance's own post (the page shows the maintenance instead; nil: not).
+    public var maintenance: Bool?
 
     public init(id: String, incident: String, kind: DeliveryKind, status: EventStatus, severity: Severity, title: String,
                 message: String?, components: [String], link: String?, openedAt: Date, resolvedAt: Date?, postedAt: Date) {
@@ -38,7 +40,7 @@ public struct StatusPost: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, incident, kind, status, severity, title, message, components, link, breakthrough
+        case id, incident, kind, status, severity, title, message, components, link, breakthrough, maintenance
         case openedAt = "opened_at"
         case resolvedAt = "resolved_at"
         case postedAt = "posted_at"

@@ -23,7 +23,9 @@ final class MaintenanceScheduler: Sendable {
     /// How long after its end a window is still looked at: a completion due while Herald was
     /// down is posted when it comes back within this.
     static let lookBack: TimeInterval = 7 * 86_400
-    static let idempotencyScope = "maintenance"
+    /// The idempotency scope of step posts: a control character no token name may contain, so no
+    /// sender's `Idempotency-Key` can take a step's key first.
+    static let idempotencyScope = "\u{1}maintenance"
 
     init(store: any Store, logger: Logger) {
         self.store = store
@@ -60,14 +62,28 @@ final class MaintenanceScheduler: Sendable {
         wakeup.signal()
     }
 
+    /// Windows whose last post failed, and when to try each again (doubling, up to 10 minutes):
+    /// one window the store refuses must not hold back the others, nor be retried flat out.
+    private let failing = Mutex<[String: (at: Date, delay: TimeInterval)]>([:])
+
     /// Posts every step due now; answers when to look again.
     func pass(post: @Sendable (Event, EnqueueRequest.Idempotency) async throws -> Void,
               published: @Sendable () -> Void) async -> Date {
         var next = Date().addingTimeInterval(sweep)
+        let windows: [Silence]
         do {
-            let windows = try await store.maintenanceWindows(endingAfter: Date().addingTimeInterval(-Self.lookBack), limit: 10_000)
-            for stored in windows {
-                var window = stored
+            windows = try await store.maintenanceWindows(endingAfter: Date().addingTimeInterval(-Self.lookBack), limit: 10_000)
+        } catch {
+            logger.warning("reading maintenance windows failed; trying again in 5 s", metadata: ["error": "\(error)"])
+            return Date().addingTimeInterval(5)
+        }
+        for stored in windows {
+            if let wait = failing.withLock({ $0[stored.id] }), wait.at > Date() {
+                next = min(next, wait.at)
+                continue
+            }
+            var window = stored
+            do {
                 // At most one of each step per pass (each posts once; the bound guards the loop).
                 for _ in Maintenance.Step.allCases {
                     let now = Date()
@@ -80,11 +96,16 @@ final class MaintenanceScheduler: Sendable {
                     published()
                     logger.info("maintenance step posted", metadata: ["maintenance": "\(window.id)", "step": "\(step.rawValue)"])
                 }
-                if let at = window.nextMaintenanceStep(after: Date()), at < next { next = at }
+                failing.withLock { $0[window.id] = nil }
+            } catch {
+                let delay = min(600, 2 * (failing.withLock { $0[window.id]?.delay } ?? 2.5))
+                failing.withLock { $0[window.id] = (Date().addingTimeInterval(delay), delay) }
+                logger.warning("posting a maintenance step failed; trying again later",
+                               metadata: ["maintenance": "\(window.id)", "retry_in_s": "\(Int(delay))", "error": "\(error)"])
+                next = min(next, Date().addingTimeInterval(delay))
+                continue
             }
-        } catch {
-            logger.warning("posting maintenance steps failed; trying again in 5 s", metadata: ["error": "\(error)"])
-            next = min(next, Date().addingTimeInterval(5))
+            if let at = window.nextMaintenanceStep(after: Date()), at < next { next = at }
         }
         return next
     }

@@ -51,10 +51,13 @@ extension HeraldApplication {
             let principal = try self.auth.require(.admin, request, context)
             let id = try Self.pathParameter(context, "id")
             let now = Date()
-            guard id.hasPrefix(Maintenance.idPrefix), let window = try await self.store.expireSilence(id: id, now: now),
-                  window.isMaintenance else {
+            guard id.hasPrefix(Maintenance.idPrefix), let stored = try await self.store.silence(id: id), stored.isMaintenance else {
                 throw APIError.notFound("no maintenance \(id)")
             }
+            guard stored.endsAt > now else {
+                throw APIError(.conflict, "maintenance \(id) is already \(stored.maintenanceStatus(at: now))", field: nil)
+            }
+            guard let window = try await self.store.expireSilence(id: id, now: now) else { throw APIError.notFound("no maintenance \(id)") }
             self.dispatcher.silencesChanged()
             self.maintenance.changed()
             self.statusCache.invalidate()
@@ -73,17 +76,26 @@ extension HeraldApplication {
             throw APIError.badRequest("required: what the maintenance is", field: "title")
         }
         guard title.utf8.count <= 200 else { throw APIError.badRequest("at most 200 bytes", field: "title") }
-        let message = try fields.string("message")
+        let message = try fields.string("message").map { $0.trimmingWhitespace() }.flatMap { $0.isEmpty ? nil : $0 }
         if let message, message.utf8.count > 4096 { throw APIError.badRequest("at most 4096 bytes", field: "message") }
-        let components = try fields.strings("components").uniqued()
+        let named = try fields.strings("components")
+        if let i = named.firstIndex(where: { $0.trimmingWhitespace().isEmpty || $0.utf8.count > 200 }) {
+            throw APIError.badRequest("a component is 1 to 200 bytes, not blank", field: "components[\(i)]")
+        }
+        let components = named.map { $0.trimmingWhitespace() }.uniqued()
         guard !components.isEmpty else { throw APIError.badRequest("required: the components it touches", field: "components") }
-        if let i = components.firstIndex(where: { $0.utf8.count > 200 }) {
-            throw APIError.badRequest("at most 200 bytes", field: "components[\(i)]")
+        guard components.joined(separator: "|").utf8.count <= 900 else {
+            throw APIError.badRequest("at most 900 bytes of component names in all", field: "components")
         }
         let channels = try fields.channels("silence", configured: live.withLock { $0.channels })
-        guard let startsAt = try fields.time("starts_at") else {
+        guard let asked = try fields.time("starts_at") else {
             throw APIError.badRequest("required: when it begins (RFC 3339)", field: "starts_at")
         }
+        guard asked.timeIntervalSince(now) <= Self.longestSilence else {
+            throw APIError.badRequest("at most 366 days ahead", field: "starts_at")
+        }
+        // A start already past is now: the window begins when it is scheduled.
+        let startsAt = max(asked, now)
         let endsAt = try fields.end(from: startsAt)
         try Self.checkSpan(startsAt, endsAt, now: now)
         let reminder = try fields.duration("reminder", zero: true) ?? Maintenance.defaultReminder
@@ -121,8 +133,8 @@ struct MaintenanceBody: Encodable {
         title = m.title
         message = m.message
         components = m.components
-        starts_at = RFC3339.format(window.startsAt)
-        ends_at = RFC3339.format(window.endsAt)
+        starts_at = RFC3339.format(window.shownWindow.start)
+        ends_at = RFC3339.format(window.shownWindow.end)
         reminder_seconds = Int(m.reminder)
         silence = window.channels
         created_by = window.createdBy

@@ -57,7 +57,8 @@ final class StatusCache: Sendable {
             let task = Task<Document, any Error> {
                 let (posts, windows, body) = try await render()
                 return Document(body: ByteBuffer(string: body), etag: Self.etag(posts, windows, title: title, kind: kind),
-                                lastModified: (posts.map(\.postedAt) + windows.compactMap(\.lastChanged)).max())
+                                lastModified: (posts.map(\.postedAt) + windows.compactMap(\.lastChanged)
+                                               + windows.flatMap { [$0.startsAt, $0.endsAt] }.filter { $0 <= Date() }).max())
             }
             s.entries[kind] = Entry(generation: s.generation, title: title, madeAt: now, document: task)
             return task
@@ -77,8 +78,14 @@ final class StatusCache: Sendable {
     static func etag(_ posts: [StatusPost], _ windows: [Silence], title: String, kind: Kind) -> String {
         var hasher = SHA256()
         hasher.update(data: Data("\(kind)\u{0}\(title)\u{0}".utf8))
-        hasher.update(data: (try? JSONEncoder().encode(posts)) ?? Data())
-        hasher.update(data: (try? JSONEncoder().encode(windows)) ?? Data())
+        // Sorted keys: a dictionary's order differs from one decoding to the next (and per node).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        hasher.update(data: (try? encoder.encode(posts)) ?? Data())
+        hasher.update(data: (try? encoder.encode(windows)) ?? Data())
+        // A window changes state with time alone (scheduled, in progress, over).
+        let now = Date()
+        hasher.update(data: Data(windows.map { $0.maintenanceStatus(at: now) }.joined(separator: ",").utf8))
         return "\"" + hasher.finalize().prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
     }
 }

@@ -30,7 +30,7 @@ struct StatusPage {
     let settings: StatusPageConfig
 
     init(posts: [StatusPost], maintenance: [Silence] = [], settings: StatusPageConfig = .init(), now: Date = Date()) {
-        let posts = posts.filter { !$0.incident.hasPrefix(Maintenance.incidentPrefix) }
+        let posts = posts.filter { $0.maintenance != true }
         self.posts = posts
         self.maintenance = maintenance.filter(\.isMaintenance)
         self.settings = settings
@@ -55,6 +55,12 @@ struct StatusPage {
     }
 
     var open: [Entry] { entries.filter { !$0.isResolved } }
+    /// The open incidents that say how things are: not one whose every component is under
+    /// maintenance (unless it breaks through).
+    var outages: [Entry] {
+        let maintained = self.maintained
+        return open.filter { $0.breakthrough || $0.components.isEmpty || !$0.components.allSatisfy(maintained.contains) }
+    }
     var resolved: [Entry] { Array(entries.filter(\.isResolved).prefix(20)) }
 
     /// Maintenance in progress now, then upcoming (soonest first), then the recently over (latest first).
@@ -124,7 +130,7 @@ struct StatusPage {
     }
 
     var overall: String {
-        guard let worst = open.map(\.severity).max() else { return inProgress.isEmpty ? "operational" : "under_maintenance" }
+        guard let worst = outages.map(\.severity).max() else { return inProgress.isEmpty ? "operational" : "under_maintenance" }
         return Self.componentStatus(worst)
     }
 
@@ -155,7 +161,8 @@ struct StatusPage {
             let m = w.maintenance ?? Maintenance(title: "", components: [])
             var out: [String: Any] = ["id": w.id, "title": m.title, "components": m.components,
                                       "status": w.maintenanceStatus(at: generatedAt),
-                                      "scheduled_for": RFC3339.format(w.startsAt), "scheduled_until": RFC3339.format(w.endsAt),
+                                      "scheduled_for": RFC3339.format(w.shownWindow.start),
+                                      "scheduled_until": RFC3339.format(w.shownWindow.end),
                                       "updates": m.steps.sorted { $0.value < $1.value }.map { ["step": $0.key, "posted_at": RFC3339.format($0.value)] }]
             if let message = m.message { out["message"] = message }
             return out

@@ -47,8 +47,11 @@ struct MaintenanceTests {
         // Over and never posted: nothing (nobody was told); over and announced: the completion.
         #expect(due(try window(), at: 20_000) == nil)
         #expect(due(announced, at: 20_000) == .completed)
-        // Begun before anything was posted: "started" opens it.
-        #expect(due(try window(from: -10), at: 0) == .started)
+        // Begun before anything was posted: the announcement opens it, then "started".
+        #expect(due(try window(from: -10), at: 0) == .announced)
+        #expect(due(try window(from: -10, steps: [.announced: 0]), at: 0) == .started)
+        // A node whose clock lags one that posted the start does not go back to the reminder.
+        #expect(due(try window(steps: [.announced: 0, .started: 7200]), at: 5000) == nil)
     }
 
     @Test func aWindowEndedBeforeItBeganIsCancelled() throws {
@@ -57,7 +60,11 @@ struct MaintenanceTests {
         w.endsAt = t0.addingTimeInterval(60)
         #expect(w.maintenanceStatus(at: t0.addingTimeInterval(60)) == "cancelled")
         #expect(due(w, at: 60) == .cancelled)
-        #expect(w.maintenanceEvent(.cancelled, id: "evt_1", now: t0)?.status == .resolved)
+        let cancelled = try #require(w.maintenanceEvent(.cancelled, id: "evt_1", now: t0))
+        #expect(cancelled.status == .resolved)
+        // What was planned, not the moment it was cancelled.
+        #expect(cancelled.message?.contains("planned from 2027-01-15 10:00 UTC to 2027-01-15 11:00 UTC is cancelled") == true, "\(cancelled.message ?? "")")
+        #expect(w.shownWindow.start == t0.addingTimeInterval(7200))
     }
 
     @Test func theStepsAreEventsOfOneIncident() throws {

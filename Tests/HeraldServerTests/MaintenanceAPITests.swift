@@ -204,6 +204,14 @@ import TestSupport
         #expect(status == 200 && cancelled["status"] as? String == "cancelled")
         #expect(await waitFor(sink, "/news", 2))
         #expect(arrived(sink, "/news") == ["announced:notice", "cancelled:all_clear"])
+        // The cancellation names the window as planned; cancelling again is a conflict.
+        let news = sink.received.filter { $0.path == "/news" }.compactMap(\.json)
+        let words = ((news.last?["event"] as? [String: Any])?["message"] as? String) ?? ""
+        #expect(words.contains(Silence.human(try #require((window["starts_at"] as? String).flatMap(RFC3339.parse)))), "\(words)")
+        let planned = try #require((window["starts_at"] as? String).flatMap(RFC3339.parse))
+        let named = try #require((cancelled["starts_at"] as? String).flatMap(RFC3339.parse))
+        #expect(abs(named.timeIntervalSince(planned)) < 0.01, "cancelled at once, yet the window still says it starts at \(named)")
+        #expect(try await s.call("DELETE", "/v1/maintenance/\(id)", token: admin).0 == 409)
         #expect((try await s.call("GET", "/v1/maintenance", token: admin).1["maintenance"] as? [[String: Any]])?.isEmpty == true)
         let all = try await s.call("GET", "/v1/maintenance?all=true", token: admin).1["maintenance"] as? [[String: Any]] ?? []
         #expect(all.first?["status"] as? String == "cancelled")
@@ -236,7 +244,9 @@ import TestSupport
             (#"{"title":"x","components":["web"],"starts_at":"\#(start)"}"#, "ends_at"),
             (#"{"title":"x","components":["web"],"starts_at":"\#(start)","duration":"1h","ends_at":"\#(start)"}"#, "duration"),
             (#"{"title":"x","components":["web"],"starts_at":"\#(start)","ends_at":"\#(start)"}"#, "ends_at"),
-            (#"{"title":"x","components":["web"],"starts_at":"2001-01-01T00:00:00Z","duration":"1h"}"#, "ends_at"),
+            (#"{"title":"x","components":["web"],"starts_at":"2001-01-01T00:00:00Z","ends_at":"2001-01-01T01:00:00Z"}"#, "ends_at"),
+            (#"{"title":"x","components":["web"],"starts_at":"2099-01-01T00:00:00Z","duration":"1h"}"#, "starts_at"),
+            (#"{"title":"x","components":["web"," "],"starts_at":"\#(start)","duration":"1h"}"#, "components[1]"),
             (#"{"title":"x","components":["web"],"starts_at":"\#(start)","duration":"1h","reminder":"soon"}"#, "reminder"),
             (#"{"title":"x","components":["web"],"starts_at":"\#(start)","duration":"1h","silence":["nope"]}"#, "silence[0]"),
             (#"{"title":"x","components":["web"],"starts_at":"\#(start)","duration":"1h","colour":"red"}"#, "colour"),
@@ -247,6 +257,9 @@ import TestSupport
             #expect(json["field"] as? String == field, "\(body): \(json)")
         }
         #expect(try await s.call("POST", "/v1/maintenance", token: nil, body: "{}").0 == 401)
+        // A sender cannot post to (or pose as) a maintenance's incident.
+        let (refused, why, _) = try await s.call("POST", "/v1/events", body: #"{"incident":"maintenance:mnt_x","status":"resolved","title":"x"}"#)
+        #expect(refused == 400 && why["field"] as? String == "incident")
         #expect(try await s.call("POST", "/v1/maintenance", body: "{}").0 == 403)
         #expect(try await s.call("GET", "/v1/maintenance?all=maybe", token: admin).1["field"] as? String == "all")
         let (wrongMethod, _, answer) = try await s.call("PUT", "/v1/maintenance/mnt_x", token: admin, body: "{}")
