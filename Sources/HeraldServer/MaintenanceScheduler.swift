@@ -62,6 +62,15 @@ final class MaintenanceScheduler: Sendable {
         wakeup.signal()
     }
 
+    /// Whether the store already has `step`'s event of the maintenance `id` (one read of its
+    /// incident; a step is due a few times per window).
+    func posted(_ step: Maintenance.Step, of id: String) async throws -> Bool {
+        guard let detail = try await store.incident(key: Maintenance.incidentPrefix + id) else { return false }
+        return detail.events.contains {
+            $0.source == Maintenance.source && $0.labels["maintenance"] == id && $0.labels["step"] == step.rawValue
+        }
+    }
+
     /// Windows whose last post failed, and when to try each again (doubling, up to 10 minutes):
     /// one window the store refuses must not hold back the others, nor be retried flat out.
     private let failing = Mutex<[String: (at: Date, delay: TimeInterval)]>([:])
@@ -89,8 +98,12 @@ final class MaintenanceScheduler: Sendable {
                     let now = Date()
                     guard let step = window.dueMaintenanceStep(at: now),
                           let event = window.maintenanceEvent(step, id: Identifier.make(prefix: "evt", at: now), now: now) else { break }
-                    let key = "\(window.id):\(step.rawValue)"
-                    try await post(event, .init(scope: Self.idempotencyScope, key: key, bodyHash: key))
+                    // Posted before a crash but never recorded, and its idempotency key pruned since
+                    // (retention.idempotency): the incident's events say so; only record it.
+                    if try await !posted(step, of: window.id) {
+                        let key = "\(window.id):\(step.rawValue)"
+                        try await post(event, .init(scope: Self.idempotencyScope, key: key, bodyHash: key))
+                    }
                     guard let recorded = try await store.recordMaintenanceStep(id: window.id, step: step, at: now) else { break }
                     window = recorded
                     published()

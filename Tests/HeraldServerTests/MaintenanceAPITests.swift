@@ -270,3 +270,43 @@ import TestSupport
         await sink.stop()
     }
 }
+
+extension MaintenanceAPITests {
+    /// A step committed before a crash but never recorded on its window, its idempotency key
+    /// pruned since: the next process finds the event in the store and does not post it again.
+    @Test func aStepPostedButNotRecordedIsNotPostedAgain() async throws {
+        let sink = TestSink()
+        try await sink.start()
+        let path = try temporaryDirectory().path + "/herald.sqlite"
+        let now = Date()
+        do {
+            let store = try SQLiteStore(path: path)
+            var window = try Silence.maintenance(Maintenance(title: "Disk swap", components: ["db"], reminder: 0), id: "mnt_crash",
+                                                 channels: [], startsAt: now.addingTimeInterval(-60), endsAt: now.addingTimeInterval(3600),
+                                                 createdBy: "ops", createdAt: now.addingTimeInterval(-120))
+            _ = window.record(.announced, at: now.addingTimeInterval(-120))
+            try await store.addSilence(window)
+            // What the crashed process did: the announcement, sent; then "started" committed (its
+            // key since pruned), its update not yet sent, and the process gone before recording it.
+            let announced = try #require(window.maintenanceEvent(.announced, id: Identifier.make(prefix: "evt"), now: now))
+            _ = try await store.enqueue([EnqueueRequest(event: announced, channels: ["news"])], now: now)
+            let sent = try await store.claim(channel: "news", limit: 1, now: now, owner: "crashed", leaseUntil: now.addingTimeInterval(60))
+            try await store.record([AttemptRecord(deliveryId: try #require(sent.first).delivery.id, lease: sent[0].lease, startedAt: now,
+                                                  duration: .milliseconds(5), outcome: .delivered(reference: "r-1"), status: 200)], now: now)
+            let started = try #require(window.maintenanceEvent(.started, id: Identifier.make(prefix: "evt"), now: now))
+            _ = try await store.enqueue([EnqueueRequest(event: started, channels: ["news"])], now: now)
+            window = try #require(try await store.silence(id: "mnt_crash"))
+            #expect(window.maintenance?.posted(.started) == nil)
+        }
+        let s = try await restart(sink, store: path)
+        // The committed update goes out once; "started" is recorded, not posted again.
+        #expect(await waitFor(sink, "/news", 1))
+        #expect(await eventually { (try? await s.app.store.silence(id: "mnt_crash"))??.maintenance?.posted(.started) != nil })
+        // Ended now: the completion must arrive after any repeat of "started" would have.
+        #expect(try await s.call("DELETE", "/v1/maintenance/mnt_crash", token: admin).0 == 200)
+        #expect(await waitFor(sink, "/news", 2))
+        #expect(arrived(sink, "/news") == ["started:update", "completed:all_clear"])
+        await s.stop()
+        await sink.stop()
+    }
+}
