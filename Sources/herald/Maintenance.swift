@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeraldCore
 
 /// `herald maintenance schedule|list|cancel`: the admin API's scheduled maintenance from the shell.
 /// (Not named `Maintenance`: that is HeraldCore's window, which Herald.swift imports.)
@@ -35,7 +36,7 @@ struct MaintenanceWindows: AsyncParsableCommand {
                 help: "The components it affects, comma separated (or repeat the option; required).")
         var components: [String] = []
 
-        @Option(help: "When it begins (RFC 3339; required).")
+        @Option(help: "When it begins: now, +DURATION from now (e.g. +30m), or an RFC 3339 time (required).")
         var from: String
 
         @Option(help: "When it ends (RFC 3339), instead of --duration.")
@@ -65,13 +66,25 @@ struct MaintenanceWindows: AsyncParsableCommand {
             components.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
 
+        /// `now`, `+30m` (from now) or an RFC 3339 time, as the API takes it.
+        static func time(_ text: String) throws -> String {
+            if text == "now" { return RFC3339.format(Date()) }
+            if text.hasPrefix("+") {
+                guard let d = Duration(parsing: String(text.dropFirst())) else {
+                    throw ValidationError("--from \(text): expected now, +DURATION (e.g. +30m) or an RFC 3339 time")
+                }
+                return RFC3339.format(Date().addingTimeInterval(d.seconds))
+            }
+            return text
+        }
+
         func validate() throws {
             if componentNames.isEmpty { throw ValidationError("give the components it affects: --components web,api") }
             if (duration == nil) == (until == nil) { throw ValidationError("give one of --duration and --until") }
         }
 
         func run() async throws {
-            var body: [String: Any] = ["title": title, "components": componentNames, "starts_at": from]
+            var body: [String: Any] = ["title": title, "components": componentNames, "starts_at": try Self.time(from)]
             if let duration { body["duration"] = duration }
             if let until { body["ends_at"] = until }
             if let message { body["message"] = message }

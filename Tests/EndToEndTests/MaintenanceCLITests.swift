@@ -52,9 +52,30 @@ import TestSupport
         #expect(try await e2e.cli(["maintenance", "list"], port: port, token: EndToEndTests.admin).1.contains("no maintenance"))
         let all = try await e2e.cli(["maintenance", "list", "--all"], port: port, token: EndToEndTests.admin)
         #expect(all.1.contains(id) && all.1.contains("cancelled"), "\(all.1)")
+        // --from takes now and +DURATION as well as a time.
+        let emergency = try await e2e.cli(["maintenance", "schedule", "--from", "now", "--duration", "30m", "--components", "db",
+                                           "--title", "Emergency patch"], port: port, token: EndToEndTests.admin)
+        #expect(emergency.0 == 0 && emergency.1.contains("in_progress"), "\(emergency)")
+        let later = try await e2e.cli(["maintenance", "schedule", "--from", "+2h", "--duration", "30m", "--components", "db",
+                                       "--title", "Patch, part two"], port: port, token: EndToEndTests.admin)
+        #expect(later.0 == 0 && later.1.contains("scheduled"), "\(later)")
+        let starts = later.1.split(separator: " ").dropFirst(3).first.flatMap { ISO8601DateFormatter.withFraction.date(from: String($0)) }
+        #expect(starts.map { abs($0.timeIntervalSinceNow - 7200) < 120 } == true, "\(later.1)")
+        let vague = try await e2e.cli(["maintenance", "schedule", "--from", "+soon", "--duration", "30m", "--components", "db",
+                                       "--title", "x"], port: port, token: EndToEndTests.admin)
+        #expect(vague.0 != 0 && vague.2.contains("--from"), "\(vague)")
         #expect(!herald.stderr.contains(EndToEndTests.admin))
         herald.signal(SIGTERM)
         #expect(await herald.waitForExit() == 0)
         await sink.stop()
     }
+}
+
+extension ISO8601DateFormatter {
+    /// `2026-12-01T02:00:00.000Z`, as the API writes times.
+    nonisolated(unsafe) static let withFraction: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
 }
