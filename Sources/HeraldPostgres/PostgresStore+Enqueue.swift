@@ -326,6 +326,11 @@ struct EnqueueRun {
                     deliveries[row].due_at = nil
                 } else {
                     superseded.append(id)
+                    // An earlier event of the batch let it go (re-held it as queued): the
+                    // supersede decides. One statement must not update a row twice — PostgreSQL
+                    // keeps one of the two changes, and it was the re-hold's, so a notice went
+                    // out after its cycle's summary.
+                    reheld.removeAll { $0.id == id }
                 }
             }
         }

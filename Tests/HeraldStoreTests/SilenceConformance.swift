@@ -281,3 +281,20 @@ extension Conformance {
         #expect(try await prune(at: later.addingTimeInterval(400 * 86_400), retention: .forever)["silences"] ?? 0 == 0)
     }
 }
+
+extension Conformance {
+    /// One batch commits an update that lets a held notice go (its silence ended, not yet
+    /// released) and then the resolve: the resolve supersedes the notice and the target gets the
+    /// summary — never the notice after it. (Found by the lifecycle simulation on PostgreSQL,
+    /// where both changes to the notice went into one statement and the release won.)
+    func anUpdateThatLetsAHeldNoticeGoAndTheResolveInOneBatch() async throws {
+        try await store.addSilence(try silence("sil_pager", [], channels: ["pager"], from: -60, until: 60))
+        _ = try await store.enqueue([EnqueueRequest(event: event("db", .triggered, at: t0), channels: ["pager"])], now: t0)
+        #expect(try await states("db", "pager") == ["notice:silenced"])
+        let t1 = t0.addingTimeInterval(100)
+        _ = try await store.enqueue([EnqueueRequest(event: event("db", .updated, at: t1), channels: ["pager"]),
+                                     EnqueueRequest(event: event("db", .resolved, at: t1), channels: ["pager"])], now: t1)
+        #expect(try await states("db", "pager") == ["notice:superseded", "summary:queued"])
+        #expect(try await claim("pager", at: t1.addingTimeInterval(1)).map(\.delivery.kind) == [.summary])
+    }
+}

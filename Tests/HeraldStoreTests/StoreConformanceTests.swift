@@ -172,6 +172,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case aLargeReleaseGoesInBatches
     case maintenanceWindowsAreListedAndTheirStepsRecordedOnce
     case endedSilencesArePrunedUnlessTheyStillHoldANotice
+    case anUpdateThatLetsAHeldNoticeGoAndTheResolveInOneBatch
 
     var testDescription: String { rawValue }
 
@@ -218,6 +219,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .aLargeReleaseGoesInBatches: try await c.aLargeReleaseGoesInBatches()
         case .maintenanceWindowsAreListedAndTheirStepsRecordedOnce: try await c.maintenanceWindowsAreListedAndTheirStepsRecordedOnce()
         case .endedSilencesArePrunedUnlessTheyStillHoldANotice: try await c.endedSilencesArePrunedUnlessTheyStillHoldANotice()
+        case .anUpdateThatLetsAHeldNoticeGoAndTheResolveInOneBatch: try await c.anUpdateThatLetsAHeldNoticeGoAndTheResolveInOneBatch()
         }
     }
 }
