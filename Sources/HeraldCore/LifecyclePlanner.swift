@@ -305,6 +305,17 @@ public enum LifecyclePlanner {
     /// Where a notice that failed for good goes instead: the fallback's targets this cycle has not
     /// routed yet (one routed already was paged, or will be, on its own notice). Nothing once the
     /// cycle is over: the failed notice's target gets the summary.
+    /// The notices of a failed notice's fallback targets (see `fallbackTargets`), each held by
+    /// a silence in force on its channel at `now` as any notice is (`event`: the failed notice's;
+    /// the next trigger or update of the incident looks at a held one again).
+    public static func fallbackNotices(_ fallback: [Target], cycle: [CycleDelivery], cycleOpen: Bool, event: Event?,
+                                       silences: [Silence], now: Date) -> [PlannedDelivery] {
+        fallbackTargets(fallback, cycle: cycle, cycleOpen: cycleOpen).map { target in
+            PlannedDelivery(target: target, kind: .notice,
+                            silencedBy: event.flatMap { silences.holding($0, channel: target.channel, at: now)?.id })
+        }
+    }
+
     public static func fallbackTargets(_ fallback: [Target], cycle: [CycleDelivery], cycleOpen: Bool) -> [Target] {
         guard cycleOpen else { return [] }
         let routed = Set(cycle.lazy.filter { $0.kind == .notice }.map(\.target))

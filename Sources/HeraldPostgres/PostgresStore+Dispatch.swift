@@ -272,23 +272,36 @@ extension PostgresStore {
             case .fallback:
                 guard !fallback.isEmpty else { continue }
                 let cycleRows = try await cycleDeliveries([(incident, cycle)], connection, lock: false, logger: logger)
-                let targets = LifecyclePlanner.fallbackTargets(fallback, cycle: cycleRows[incident] ?? [], cycleOpen: true)
-                guard !targets.isEmpty else { continue }
-                let rows = targets.enumerated().map {
-                    FallbackRow(ord: $0.offset, id: Identifier.make(prefix: "dlv", at: now), channel: $0.element.channel,
-                                recipient: $0.element.recipient)
+                guard !LifecyclePlanner.fallbackTargets(fallback, cycle: cycleRows[incident] ?? [], cycleOpen: true).isEmpty else {
+                    continue
+                }
+                // A silence on a fallback channel holds its notice as it holds any (usually none
+                // is in force: one indexed probe, and the event is read only when one is).
+                let decoder = StoredJSON.decoder()
+                let silences = try await silencesInForce(now: now, connection, decoder: decoder, logger: logger)
+                let event = silences.isEmpty ? nil : try await connection.query(
+                    "SELECT body FROM events WHERE id = \(d.eventId)", logger: logger).collect().first
+                    .map { try decoder.decode(Event.self, from: Data(try $0.decode(String.self).utf8)) }
+                let planned = LifecyclePlanner.fallbackNotices(fallback, cycle: cycleRows[incident] ?? [], cycleOpen: true,
+                                                               event: event, silences: silences, now: now)
+                let rows = planned.enumerated().map {
+                    FallbackRow(ord: $0.offset, id: Identifier.make(prefix: "dlv", at: now), channel: $0.element.target.channel,
+                                recipient: $0.element.target.recipient, state: $0.element.state.rawValue,
+                                silenced_by: $0.element.silencedBy)
                 }
                 _ = try await connection.query("""
                     WITH ins AS (
                         INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority,
-                                                budget_since, created_at, due_at, updated_at, fallback_of)
-                        SELECT r.id, \(d.eventId), \(incident), \(cycle), r.channel, r.recipient, 'notice', 'queued',
-                               \(DeliveryKind.notice.priority), \(t), \(t), \(t), \(t), \(d.id)
-                        FROM jsonb_to_recordset(\(try json(rows))::jsonb) AS r(ord int, id text, channel text, recipient text)
+                                                budget_since, created_at, due_at, updated_at, fallback_of, silenced_by)
+                        SELECT r.id, \(d.eventId), \(incident), \(cycle), r.channel, r.recipient, 'notice', r.state,
+                               \(DeliveryKind.notice.priority), \(t), \(t),
+                               CASE WHEN r.silenced_by IS NULL THEN \(t)::float8 END, \(t), \(d.id), r.silenced_by
+                        FROM jsonb_to_recordset(\(try json(rows))::jsonb)
+                             AS r(ord int, id text, channel text, recipient text, state text, silenced_by text)
                         ORDER BY r.ord
-                        RETURNING channel
+                        RETURNING channel, state
                     )
-                    SELECT pg_notify(\(workChannel), c) FROM (SELECT DISTINCT channel AS c FROM ins) AS n
+                    SELECT pg_notify(\(workChannel), c) FROM (SELECT DISTINCT channel AS c FROM ins WHERE state = 'queued') AS n
                     """, logger: logger).collect()
             }
         }
@@ -299,6 +312,8 @@ extension PostgresStore {
         var id: String
         var channel: String
         var recipient: String?
+        var state: String
+        var silenced_by: String?
     }
 
     /// In-flight deliveries whose lease expired (or all of `owner`'s) go back to waiting — or, a

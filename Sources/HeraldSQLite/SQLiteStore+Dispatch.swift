@@ -216,14 +216,23 @@ extension SQLiteStore {
             case .fallback:
                 guard !fallback.isEmpty else { continue }
                 let cycle = try cycleDeliveries(incident: row.incident, cycle: row.cycle, db: db)
+                // A silence on a fallback channel holds its notice as it holds any (usually none
+                // is in force: one indexed probe, and the event is read only when one is).
+                let decoder = StoredJSON.decoder()
+                let silences = try silencesInForce(now: now, db: db, decoder: decoder)
+                let event = silences.isEmpty ? nil : try Data.fetchOne(db, sql: "SELECT body FROM events WHERE id = ?",
+                                                                       arguments: [row.eventId]).map { try decoder.decode(Event.self, from: $0) }
                 let insert = try db.cachedStatement(sql: """
                     INSERT INTO deliveries (id, event_id, incident, cycle, channel, recipient, kind, state, priority,
-                                            budget_since, created_at, due_at, updated_at, fallback_of)
-                    VALUES (?, ?, ?, ?, ?, ?, 'notice', 'queued', ?, ?, ?, ?, ?, ?)
+                                            budget_since, created_at, due_at, updated_at, fallback_of, silenced_by)
+                    VALUES (?, ?, ?, ?, ?, ?, 'notice', ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
-                for to in LifecyclePlanner.fallbackTargets(fallback, cycle: cycle, cycleOpen: true) {
+                for planned in LifecyclePlanner.fallbackNotices(fallback, cycle: cycle, cycleOpen: true, event: event,
+                                                                silences: silences, now: now) {
                     try insert.execute(arguments: [Identifier.make(prefix: "dlv", at: now), row.eventId, row.incident, row.cycle,
-                                                   to.channel, to.recipient, DeliveryKind.notice.priority, t, t, t, t, row.id])
+                                                   planned.target.channel, planned.target.recipient, planned.state.rawValue,
+                                                   DeliveryKind.notice.priority, t, t, planned.silencedBy == nil ? t : nil, t, row.id,
+                                                   planned.silencedBy])
                 }
             }
         }

@@ -298,3 +298,22 @@ extension Conformance {
         #expect(try await claim("pager", at: t1.addingTimeInterval(1)).map(\.delivery.kind) == [.summary])
     }
 }
+
+extension Conformance {
+    /// A notice handed to a fallback channel is held by a silence on that channel, as any notice
+    /// is; the fallback without one goes out at once.
+    func aSilenceOnAFallbackChannelHoldsItsNotice() async throws {
+        try await store.addSilence(try silence("sil_backup", ["severity=critical"], channels: ["backup"]))
+        _ = try await store.enqueue([EnqueueRequest(event: event("dns", .triggered, at: t0), channels: ["primary"])], now: t0)
+        let notice = try await claim("primary", limit: 1)
+        try await answer(notice[0], .failed(reason: "clientError 410"), status: 410,
+                         fallback: [Target(channel: "backup"), Target(channel: "mail")])
+        #expect(try await states("dns", "backup") == ["notice:silenced"])
+        #expect(try await claim("backup").isEmpty)
+        #expect(try await claim("mail").map(\.delivery.kind) == [.notice])
+        // When the silence ends with the incident open, the held fallback goes out.
+        _ = try await store.expireSilence(id: "sil_backup", now: t0.addingTimeInterval(30))
+        #expect(try await store.releaseSilences(now: t0.addingTimeInterval(30)).channels == ["backup"])
+        #expect(try await claim("backup", at: t0.addingTimeInterval(31)).map(\.delivery.kind) == [.notice])
+    }
+}

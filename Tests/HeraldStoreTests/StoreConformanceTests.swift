@@ -173,6 +173,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case maintenanceWindowsAreListedAndTheirStepsRecordedOnce
     case endedSilencesArePrunedUnlessTheyStillHoldANotice
     case anUpdateThatLetsAHeldNoticeGoAndTheResolveInOneBatch
+    case aSilenceOnAFallbackChannelHoldsItsNotice
 
     var testDescription: String { rawValue }
 
@@ -220,6 +221,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .maintenanceWindowsAreListedAndTheirStepsRecordedOnce: try await c.maintenanceWindowsAreListedAndTheirStepsRecordedOnce()
         case .endedSilencesArePrunedUnlessTheyStillHoldANotice: try await c.endedSilencesArePrunedUnlessTheyStillHoldANotice()
         case .anUpdateThatLetsAHeldNoticeGoAndTheResolveInOneBatch: try await c.anUpdateThatLetsAHeldNoticeGoAndTheResolveInOneBatch()
+        case .aSilenceOnAFallbackChannelHoldsItsNotice: try await c.aSilenceOnAFallbackChannelHoldsItsNotice()
         }
     }
 }

@@ -480,10 +480,12 @@ final class LifecycleSimulation {
     }
 
     /// Whether a fallback took this target's failed notice over: pager's fallback (sms) has a
-    /// notice of the same event (the store's `fallback_of`, which the admin API does not show).
+    /// notice of the same cycle, made after it (the store's `fallback_of`, which the admin API does not show).
     func isHandedOver(_ notices: [Delivery], all: [Delivery]) -> Bool {
         for n in notices where n.state == .failed || n.state == .superseded {
-            if all.contains(where: { $0.kind == .notice && $0.eventId == n.eventId && $0.channel == "sms" && n.channel == "pager"
+            // sms is only ever a fallback; its notice may carry a later event than the failed one
+            // (a silence held it, and a held notice carries the incident's latest trigger or update).
+            if all.contains(where: { $0.kind == .notice && $0.incident == n.incident && $0.cycle == n.cycle && $0.channel == "sms" && n.channel == "pager"
                 && $0.createdAt >= n.createdAt }) {
                 return true
             }
