@@ -96,7 +96,7 @@ extension Silence {
     /// The window as planned: for a cancelled one, what was scheduled; else as it stands (one
     /// ended early ends when it ended).
     public var shownWindow: (start: Date, end: Date) {
-        guard maintenanceStatus(at: endsAt) == "cancelled", let start = maintenance?.plannedStart,
+        guard wasCancelled, let start = maintenance?.plannedStart,
               let end = maintenance?.plannedEnd else { return (startsAt, endsAt) }
         return (start, end)
     }
@@ -106,10 +106,12 @@ extension Silence {
         maintenance.map { ([createdAt] + $0.steps.values).max() ?? createdAt }
     }
 
-    /// `scheduled`, `in_progress`, `completed` or `cancelled` (ended before it began: cancelling
-    /// a window that has not begun ends it at its start).
+    /// Ended before it began: cancelling a window that has not begun ends it at its start.
+    var wasCancelled: Bool { endsAt <= startsAt }
+
+    /// `scheduled`, `in_progress`, `completed` or `cancelled` (see `wasCancelled`).
     public func maintenanceStatus(at now: Date) -> String {
-        if endsAt <= now { return endsAt <= startsAt ? "cancelled" : "completed" }
+        if endsAt <= now { return wasCancelled ? "cancelled" : "completed" }
         return now >= startsAt ? "in_progress" : "scheduled"
     }
 
@@ -120,7 +122,7 @@ extension Silence {
         guard let m = maintenance else { return nil }
         if endsAt <= now {
             guard !m.steps.isEmpty, m.posted(.completed) == nil, m.posted(.cancelled) == nil else { return nil }
-            return endsAt <= startsAt ? .cancelled : .completed
+            return wasCancelled ? .cancelled : .completed
         }
         // The announcement opens the incident, so it goes first even when the start has come (a
         // crash after committing it but before recording it re-posts it, a repeat the store drops).
