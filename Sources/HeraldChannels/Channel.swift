@@ -64,13 +64,16 @@ public struct ChannelContext: Sendable {
     public var console: @Sendable (String) -> Void
     /// Where the statuspage channel publishes (nil outside `herald serve`).
     public var statusBoard: (any StatusBoard)?
+    /// Where the subscribers channel finds its recipients (nil outside `herald serve`).
+    public var subscribers: (any SubscriberDirectory)?
 
     public init(transport: any HTTPTransport, timeout: Duration = .seconds(30),
                 console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput,
-                statusBoard: (any StatusBoard)? = nil) {
+                statusBoard: (any StatusBoard)? = nil, subscribers: (any SubscriberDirectory)? = nil) {
         self.transport = transport
         self.timeout = timeout
         self.console = console
         self.statusBoard = statusBoard
+        self.subscribers = subscribers
     }
 }

@@ -20,6 +20,7 @@ public enum ChannelRegistry {
         "bluesky": BlueskyChannel.make,
         "x": XChannel.make,
         "matrix": MatrixChannel.make,
+        "subscribers": SubscribersChannel.make,
     ]
 
     public static var types: [String] { factories.keys.sorted() }
@@ -48,7 +49,8 @@ public enum ChannelRegistry {
     /// type, missing or unknown keys) with file:line:column.
     public static func build(_ config: HeraldConfig, transport: any HTTPTransport,
                              console: @escaping @Sendable (String) -> Void = ConsoleChannel.standardOutput,
-                             statusBoard: (any StatusBoard)? = nil) throws -> [String: any Channel] {
+                             statusBoard: (any StatusBoard)? = nil,
+                             subscribers: (any SubscriberDirectory)? = nil) throws -> [String: any Channel] {
         var channels: [String: any Channel] = [:]
         var errors: [ConfigError] = []
         for channelConfig in config.channels {
@@ -60,7 +62,7 @@ public enum ChannelRegistry {
             }
             do {
                 let context = ChannelContext(transport: transport, timeout: channelConfig.timeout, console: console,
-                                             statusBoard: statusBoard)
+                                             statusBoard: statusBoard, subscribers: subscribers)
                 channels[channelConfig.name] = try factory(settings, context)
                 try settings.finish()
             } catch let error as ConfigError {

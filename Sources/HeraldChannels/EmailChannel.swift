@@ -41,6 +41,12 @@ public struct EmailChannel: Channel {
     let transport: any MailTransport
 
     public static func make(_ settings: ChannelSettings, _ context: ChannelContext) throws -> any Channel {
+        try make(settings, context, recipientsFromTo: true)
+    }
+
+    /// With `recipientsFromTo` false (the subscribers channel), `to` is not read: the recipients
+    /// come from elsewhere.
+    static func make(_ settings: ChannelSettings, _ context: ChannelContext, recipientsFromTo: Bool) throws -> EmailChannel {
         let url = try settings.url("url", schemes: ["smtp", "smtps"])
         if let components = URLComponents(string: url), components.user != nil || components.password != nil {
             settings.recordSecret(url)
@@ -50,10 +56,11 @@ public struct EmailChannel: Channel {
         guard let (fromName, fromAddress) = parseFrom(from) else {
             throw settings.error("from", "expected an address (ops@example.com) or a name and an address (Herald <ops@example.com>)")
         }
-        guard let list = try settings.stringList("to") else {
+        var to: [String] = []
+        let list = recipientsFromTo ? try settings.stringList("to") : []
+        guard let list else {
             throw settings.error("to", "missing required key (a list of email addresses)")
         }
-        var to: [String] = []
         for (index, entry) in list.enumerated() {
             let address = entry.trimmingCharacters(in: .whitespaces)
             guard isAddress(address) else {
@@ -61,7 +68,7 @@ public struct EmailChannel: Channel {
             }
             if !to.contains(where: { $0.caseInsensitiveCompare(address) == .orderedSame }) { to.append(address) }
         }
-        if to.isEmpty { throw settings.error("to", "must list at least one address") }
+        if to.isEmpty && recipientsFromTo { throw settings.error("to", "must list at least one address") }
         let username = try settings.optionalString("username").flatMap { $0.isEmpty ? nil : $0 }
         let password = try settings.secret("password")
         if let username { settings.recordSecret(username) }
@@ -94,7 +101,13 @@ public struct EmailChannel: Channel {
         guard let recipient = message.recipient, Self.isAddress(recipient) else {
             throw DeliveryError.permanent(.configuration, "no valid recipient address for this delivery")
         }
-        let (messageID, data) = compose(message, to: recipient, date: Date())
+        return try await send(message, to: recipient)
+    }
+
+    /// Sends one message to `recipient`, with `extraHeaders` and a `footer` after the text.
+    func send(_ message: OutboundMessage, to recipient: String, extraHeaders: [(String, String)] = [],
+              footer: String? = nil) async throws -> Receipt {
+        let (messageID, data) = compose(message, to: recipient, date: Date(), extraHeaders: extraHeaders, footer: footer)
         let mail = MailMessage(url: url, from: fromAddress, recipients: [recipient], data: data,
                                username: username, password: password?.value, startTLS: startTLS,
                                timeout: timeout, verifyTLS: verifyTLS)
@@ -105,6 +118,36 @@ public struct EmailChannel: Channel {
             throw classify(error)
         } catch {
             throw DeliveryError.transient(.other, redact("\(error)"))
+        }
+    }
+
+    /// A plain text message that is not a delivery (a subscription's confirmation): sent once,
+    /// its errors classified as a delivery's are.
+    func sendPlain(to recipient: String, subject: String, text: String) async throws {
+        let domain = fromAddress.split(separator: "@").last.map(String.init) ?? "herald.invalid"
+        let id = Identifier.make(prefix: "msg", at: Date())
+        var out = ""
+        for (name, value) in [
+            ("From", Self.mailbox(name: fromName, address: fromAddress)),
+            ("To", recipient),
+            ("Subject", Self.encodeHeaderText(Self.headerSafe(subject), nameLength: "Subject".count)),
+            ("Date", Self.rfc5322Date(Date())),
+            ("Message-ID", "<\(Self.msgIDPart(id))@\(domain)>"),
+            ("MIME-Version", "1.0"),
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Transfer-Encoding", "quoted-printable"),
+            ("Auto-Submitted", "auto-generated"),
+        ] {
+            out += "\(name): \(value)\r\n"
+        }
+        out += "\r\n" + Self.quotedPrintable(text) + "\r\n"
+        let mail = MailMessage(url: url, from: fromAddress, recipients: [recipient], data: Array(out.utf8),
+                               username: username, password: password?.value, startTLS: startTLS,
+                               timeout: timeout, verifyTLS: verifyTLS)
+        do {
+            _ = try await transport.send(mail)
+        } catch let error as TransportError {
+            throw classify(error)
         }
     }
 
@@ -160,7 +203,8 @@ public struct EmailChannel: Channel {
     /// The RFC 5322 message for one recipient, and its Message-ID (angle brackets included, as in
     /// the header). Every value from the event is cleaned of control characters before encoding,
     /// so no event can add a header line.
-    func compose(_ m: OutboundMessage, to recipient: String, date: Date) -> (messageID: String, data: [UInt8]) {
+    func compose(_ m: OutboundMessage, to recipient: String, date: Date, extraHeaders: [(String, String)] = [],
+                 footer: String? = nil) -> (messageID: String, data: [UInt8]) {
         let domain = fromAddress.split(separator: "@").last.map(String.init) ?? "herald.invalid"
         let messageID = "<\(Self.msgIDPart(m.deliveryId))@\(domain)>"
         let boundary = "=_herald_\(Self.msgIDPart(m.deliveryId))"
@@ -181,6 +225,8 @@ public struct EmailChannel: Channel {
             ("Auto-Submitted", "auto-generated"),
             ("X-Herald-Delivery", Self.msgIDPart(m.deliveryId)),
         ]
+        headers += extraHeaders.map { ($0.0, Self.headerSafe($0.1)) }
+        let text = footer.map { m.text + "\n\n-- \n" + $0 } ?? m.text
 
         var out = ""
         for (name, value) in headers {
@@ -191,11 +237,11 @@ public struct EmailChannel: Channel {
         out += "--\(boundary)\r\n"
         out += "Content-Type: text/plain; charset=utf-8\r\n"
         out += "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-        out += Self.quotedPrintable(m.text)
+        out += Self.quotedPrintable(text)
         out += "\r\n--\(boundary)\r\n"
         out += "Content-Type: text/html; charset=utf-8\r\n"
         out += "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-        out += Self.quotedPrintable(Self.html(title: m.title, text: m.text))
+        out += Self.quotedPrintable(Self.html(title: m.title, text: text))
         out += "\r\n--\(boundary)--\r\n"
         return (messageID, Array(out.utf8))
     }
@@ -320,22 +366,7 @@ public struct EmailChannel: Channel {
         return isAddress(trimmed) ? (nil, trimmed) : nil
     }
 
-    /// A plausible addr-spec: a dot-atom local part, `@`, and a domain of letter/digit/hyphen
-    /// labels with at least one dot (or `localhost`). ASCII only: give IDN domains in punycode.
-    static func isAddress(_ s: String) -> Bool {
-        let parts = s.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, s.utf8.count <= 254 else { return false }
-        let local = parts[0], domain = parts[1]
-        let atext = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~")
-        guard !local.isEmpty, local.count <= 64, !local.hasPrefix("."), !local.hasSuffix("."), !local.contains(".."),
-              local.allSatisfy({ $0 == "." || atext.contains($0) }) else { return false }
-        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
-        guard labels.count >= 2 || domain.lowercased() == "localhost" else { return false }
-        let labelChars = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
-        return labels.allSatisfy { label in
-            !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-") && label.allSatisfy(labelChars.contains)
-        }
-    }
+    static func isAddress(_ s: String) -> Bool { EmailAddress.isPlausible(s) }
 
     // MARK: Bodies
 

@@ -84,7 +84,14 @@ final class LoadContext {
         if let node = top.value("retry") { config.retry = loadRetry(node, path: "retry", base: .default) }
         var names: Set<String> = []
         if let node = top.value("channels") { (config.channels, names) = loadChannels(node, retry: config.retry) }
-        if let node = top.value("routes") { config.routes = loadRoutes(node, channels: names) }
+        let subscriberChannels = Set(config.channels.filter { $0.type == "subscribers" }.map(\.name))
+        if let node = top.value("routes") {
+            config.routes = loadRoutes(node, channels: names, subscriberChannels: subscriberChannels)
+        }
+        if subscriberChannels.count > 1, let second = config.channels.filter({ $0.type == "subscribers" }).dropFirst().first {
+            report(second.settings.line, second.settings.column, "channels.\(second.name)",
+                   "only one channel may be of type subscribers (the status page has one list of subscribers)")
+        }
         if let node = top.value("status_page") { config.statusPage = loadStatusPage(node) }
         if let node = top.value("quiet_hours") { config.quietHours = loadQuietHours(node, channels: names) }
         if let node = top.value("health") { config.health = loadHealth(node, path: "health", base: config.health, channels: names) }

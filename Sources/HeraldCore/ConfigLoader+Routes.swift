@@ -2,7 +2,7 @@ import Foundation
 
 /// `routes:`.
 extension LoadContext {
-    func loadRoutes(_ node: YNode, channels: Set<String>) -> [Route] {
+    func loadRoutes(_ node: YNode, channels: Set<String>, subscriberChannels: Set<String> = []) -> [Route] {
         guard case .sequence(let items) = node.kind else {
             report(node, "routes", "expected a list of routes")
             return []
@@ -41,7 +41,12 @@ extension LoadContext {
                 if let list = get({ try reader.listItems(v, p) }) {
                     if list.isEmpty { report(v, p, "must list at least one channel") }
                     for item in list {
-                        if channels.contains(item.value) {
+                        if subscriberChannels.contains(item.value) {
+                            report(item.node, item.path, """
+                                "\(item.value)" is the subscribers channel: it hears what the statuspage channels hear, \
+                                so route public incidents to a statuspage channel instead
+                                """)
+                        } else if channels.contains(item.value) {
                             route.channels.append(item.value)
                         } else {
                             report(item.node, item.path, "unknown channel \"\(item.value)\"")

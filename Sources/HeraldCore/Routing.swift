@@ -20,10 +20,24 @@ public struct Routing: Sendable, Equatable {
     public var routes: [Route]
     /// Per channel with several recipients, their addresses; a channel absent here is one target.
     public var recipients: [String: [String]]
+    /// The `subscribers` channel, if one is configured: its recipients are the confirmed
+    /// subscribers, planned page by page after the commit (`SubscriberFanOut`), never here.
+    public var subscriberChannel: String?
+    /// The `statuspage` channels: an incident routed to one is public, and its subscribers hear of it.
+    public var statusChannels: Set<String>
 
-    public init(routes: [Route], recipients: [String: [String]] = [:]) {
+    public init(routes: [Route], recipients: [String: [String]] = [:], subscriberChannel: String? = nil,
+                statusChannels: Set<String> = []) {
         self.routes = routes
         self.recipients = recipients
+        self.subscriberChannel = subscriberChannel
+        self.statusChannels = statusChannels
+    }
+
+    /// The event (with its cycle's deliveries and the ones it creates) concerns subscribers: a
+    /// subscribers channel exists and the cycle reaches a status page.
+    public func reachesSubscribers(_ targets: some Sequence<Target>) -> Bool {
+        subscriberChannel != nil && !statusChannels.isEmpty && targets.contains { statusChannels.contains($0.channel) }
     }
 
     /// Every event goes to exactly these channels (tests, `herald test-channel`).

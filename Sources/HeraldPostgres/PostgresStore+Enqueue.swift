@@ -32,12 +32,14 @@ extension PostgresStore {
 
     /// The deliveries of these incident cycles the planner decides from (every notice, and what is
     /// not final), in creation order; locked with `lock`.
+    /// Without the `excluding` channel's (a subscribers channel's are planned page by page).
     static func cycleDeliveries(_ cycles: [(String, Int)], _ connection: PostgresConnection, lock: Bool,
-                                logger: Logger) async throws -> [String: [CycleDelivery]] {
+                                excluding: String? = nil, logger: Logger) async throws -> [String: [CycleDelivery]] {
         guard !cycles.isEmpty else { return [:] }
         let rows = try await connection.query(PostgresQuery(unsafeSQL: """
             SELECT id, incident, channel, recipient, kind, state, fallback_of FROM deliveries
             WHERE (incident, cycle) IN (SELECT * FROM unnest($1::text[], $2::int8[]))
+              AND ($3::text IS NULL OR channel < $3::text OR channel > $3::text)
               AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight', 'silenced'))
             ORDER BY created_at, seq
             \(lock ? "FOR UPDATE" : "")
@@ -45,6 +47,7 @@ extension PostgresStore {
                 var b = PostgresBindings()
                 b.append(cycles.map(\.0))
                 b.append(cycles.map(\.1))
+                b.append(excluding)
                 return b
             }()), logger: logger).collect()
         var out: [String: [CycleDelivery]] = [:]
@@ -190,6 +193,15 @@ struct EnqueueRun {
     var reheld: [ReheldRow] = []
     /// The silences in force at `now`, read once for the batch.
     var silences: [Silence] = []
+    /// Public events to fan out to subscribers, in plan order.
+    var fanOuts: [FanOutRow] = []
+
+    struct FanOutRow: Encodable {
+        var ord: Int
+        var event_id: String
+        var cycle: Int
+        var before: String?
+    }
 
     mutating func execute(_ connection: PostgresConnection, logger: Logger) async throws -> [EnqueueResult] {
         // 1. Idempotency keys: the first request with a key decides; the rest repeat or conflict.
@@ -249,6 +261,15 @@ struct EnqueueRun {
                 accepted[i] = apply(i)
             }
             try await write(live: live, accepted: accepted, firstWithKey: firstWithKey, connection: connection, logger: logger)
+            if !fanOuts.isEmpty {
+                _ = try await connection.query("""
+                    INSERT INTO fanouts (event_id, cycle, before, created_at)
+                    SELECT r.event_id, r.cycle, r.before, \(t)
+                    FROM jsonb_to_recordset(\(try PostgresStore.json(fanOuts))::jsonb)
+                        AS r(ord int, event_id text, cycle int, before text)
+                    ORDER BY r.ord
+                    """, logger: logger).collect()
+            }
         }
 
         return batch.indices.map { i in
@@ -296,7 +317,8 @@ struct EnqueueRun {
             incidents[incident.key] = incident
             if incident.status == .open { openCycles.append((incident.key, incident.cycle)) }
         }
-        cycles = try await PostgresStore.cycleDeliveries(openCycles.sorted { $0.0 < $1.0 }, connection, lock: true, logger: logger)
+        cycles = try await PostgresStore.cycleDeliveries(openCycles.sorted { $0.0 < $1.0 }, connection, lock: true,
+                                                         excluding: batch.first?.routing.subscriberChannel, logger: logger)
     }
 
     /// 4: one event through the lifecycle planner, as `SQLiteStore.insert` runs it.
@@ -304,8 +326,14 @@ struct EnqueueRun {
         let request = batch[i]
         let key = request.event.incident
         let current = incidents[key]
-        let plan = LifecyclePlanner.plan(incident: current, cycle: current?.status == .open ? cycles[key] ?? [] : [],
-                                         event: request.event, routing: request.routing, now: now, silences: silences)
+        let cycle = current?.status == .open ? cycles[key] ?? [] : []
+        let plan = LifecyclePlanner.plan(incident: current, cycle: cycle, event: request.event, routing: request.routing, now: now,
+                                         silences: silences)
+        let fansOut = request.routing.reachesSubscribers(cycle.map(\.target) + plan.create.map(\.target))
+        if fansOut {
+            fanOuts.append(FanOutRow(ord: fanOuts.count, event_id: plan.event.id, cycle: plan.cycle,
+                                     before: current.flatMap { try? String(decoding: StoredJSON.encoder().encode($0), as: UTF8.self) }))
+        }
         if current == nil || plan.cycle != current?.cycle { cycles[key] = [] }
         if plan.incident != current {
             incidents[key] = plan.incident
@@ -361,7 +389,7 @@ struct EnqueueRun {
         }
         return .init(eventId: event.id, incident: key, deliveries: plan.create.count,
                      channels: plan.dueChannels,
-                     transition: plan.transition.rawValue)
+                     transition: plan.transition.rawValue, fansOut: fansOut ? true : nil)
     }
 
     /// 5: everything in one statement; `pg_notify` is delivered when the transaction commits.

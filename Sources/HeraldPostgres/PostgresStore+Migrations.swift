@@ -6,7 +6,7 @@ import PostgresNIO
 /// under an advisory lock, so nodes starting together with `--migrate` migrate once.
 extension PostgresStore {
     /// The schema version this herald reads and writes.
-    public static let schemaVersion = 4
+    public static let schemaVersion = 5
 
     /// Statements per version, in order. Never edit a released one: add a version.
     static let migrations: [Int: [String]] = [
@@ -153,6 +153,38 @@ extension PostgresStore {
             )
             """,
             "CREATE INDEX silences_ends ON silences (ends_at)",
+        ],
+        // Subscribers, and the public events still to fan out to them (see SQLite's v5).
+        5: [
+            """
+            CREATE TABLE subscribers (
+                id TEXT PRIMARY KEY,
+                address TEXT NOT NULL UNIQUE,
+                components TEXT NOT NULL,
+                token TEXT NOT NULL UNIQUE,
+                confirm_hash TEXT UNIQUE,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION,
+                confirmed_at DOUBLE PRECISION
+            )
+            """,
+            "CREATE INDEX subscribers_pending ON subscribers (expires_at) WHERE confirmed_at IS NULL",
+            """
+            CREATE TABLE fanouts (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                event_id TEXT NOT NULL,
+                cycle INTEGER NOT NULL,
+                before TEXT,
+                cursor TEXT,
+                created_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            "DROP INDEX deliveries_incident",
+            "CREATE INDEX deliveries_incident ON deliveries (incident, cycle, channel, recipient)",
+            """
+            CREATE INDEX deliveries_waiting_recipient ON deliveries (recipient)
+                WHERE recipient IS NOT NULL AND state IN ('queued', 'retrying', 'silenced')
+            """,
         ],
     ]
 

@@ -50,7 +50,9 @@ extension SQLiteStore {
         let current = try fetchIncident(key: request.event.incident, db: db)
         var cycle: [CycleDelivery] = []
         if let current, current.status == .open {
-            cycle = try cycleDeliveries(incident: current.key, cycle: current.cycle, db: db)
+            // The subscribers' deliveries are planned page by page after the commit (`fanOut`).
+            cycle = try cycleDeliveries(incident: current.key, cycle: current.cycle, excluding: request.routing.subscriberChannel,
+                                        db: db)
         }
         let plan = LifecyclePlanner.plan(incident: current, cycle: cycle, event: request.event, routing: request.routing, now: now,
                                          silences: silences)
@@ -63,6 +65,21 @@ extension SQLiteStore {
             """).execute(arguments: [event.id, event.incident, plan.cycle, event.status.rawValue,
                                      event == request.event ? body : Data(event.storedJSON()),
                                      event.receivedAt.timeIntervalSince1970])
+        try applyDeliveries(plan, event: event, now: now, db: db)
+        let fansOut = request.routing.reachesSubscribers(cycle.map(\.target) + plan.create.map(\.target))
+        if fansOut {
+            try db.cachedStatement(sql: """
+                INSERT INTO fanouts (event_id, cycle, before, created_at) VALUES (?, ?, ?, ?)
+                """).execute(arguments: [event.id, plan.cycle, try current.map { try StoredJSON.encoder().encode($0) },
+                                         now.timeIntervalSince1970])
+        }
+        return .init(eventId: event.id, incident: event.incident, deliveries: plan.create.count,
+                     channels: plan.dueChannels,
+                     transition: plan.transition.rawValue, fansOut: fansOut ? true : nil)
+    }
+
+    /// What a plan does to deliveries: supersedes, lets held notices go or holds them again, creates.
+    static func applyDeliveries(_ plan: LifecyclePlan, event: Event, now: Date, db: Database) throws {
         let t = now.timeIntervalSince1970
         if !plan.supersede.isEmpty {
             let supersede = try db.cachedStatement(sql: """
@@ -94,18 +111,24 @@ extension SQLiteStore {
                                            planned.kind.rawValue, planned.state.rawValue, planned.kind.priority, t, t,
                                            planned.waitsForNotice || planned.state == .silenced ? nil : t, t, planned.silencedBy])
         }
-        return .init(eventId: event.id, incident: event.incident, deliveries: plan.create.count,
-                     channels: plan.dueChannels,
-                     transition: plan.transition.rawValue)
     }
 
-    /// The deliveries of an open cycle the planner decides from: every notice, and what is not final.
-    static func cycleDeliveries(incident: String, cycle: Int, db: Database) throws -> [CycleDelivery] {
-        try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT id, channel, recipient, kind, state, fallback_of FROM deliveries
-            WHERE incident = ? AND cycle = ? AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight', 'silenced'))
-            ORDER BY created_at, rowid
-            """), arguments: [incident, cycle]).compactMap { row in
+    /// The deliveries of an open cycle the planner decides from: every notice, and what is not
+    /// final; without the `excluding` channel's (two index ranges around it, so a subscribers
+    /// channel's hundred thousand rows are not even read).
+    static func cycleDeliveries(incident: String, cycle: Int, excluding: String? = nil, db: Database) throws -> [CycleDelivery] {
+        let columns = "SELECT id, channel, recipient, kind, state, fallback_of, created_at, rowid AS r FROM deliveries"
+        let open = "(kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight', 'silenced'))"
+        let statement = excluding == nil
+            ? try db.cachedStatement(sql: "\(columns) WHERE incident = ? AND cycle = ? AND \(open) ORDER BY created_at, r")
+            : try db.cachedStatement(sql: """
+                \(columns) WHERE incident = ? AND cycle = ? AND channel < ? AND \(open)
+                UNION ALL
+                \(columns) WHERE incident = ? AND cycle = ? AND channel > ? AND \(open)
+                ORDER BY created_at, r
+                """)
+        let arguments: StatementArguments = excluding.map { [incident, cycle, $0, incident, cycle, $0] } ?? [incident, cycle]
+        return try Row.fetchAll(statement, arguments: arguments).compactMap { row in
             guard let kind = DeliveryKind(rawValue: row[3]), let state = DeliveryState(rawValue: row[4]) else { return nil }
             return CycleDelivery(id: row[0], target: Target(channel: row[1], recipient: row[2]), kind: kind, state: state,
                                  fallbackOf: row[5])

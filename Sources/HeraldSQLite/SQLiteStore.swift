@@ -82,7 +82,7 @@ public final class SQLiteStore: Store {
     }
 
     /// The number of migrations this herald knows.
-    static let schemaVersion = 4
+    static let schemaVersion = 5
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -210,6 +210,37 @@ public final class SQLiteStore: Store {
                     body BLOB NOT NULL
                 );
                 CREATE INDEX silences_ends ON silences(ends_at);
+                """)
+        }
+        // Subscribers: confirmed ones walked in id order by the fan-out, unconfirmed ones found
+        // by their link's digest and deleted when it expires; the public events still to fan out,
+        // in commit order. A cycle's deliveries are found per recipient (a page of subscribers),
+        // and a subscriber's waiting ones when they unsubscribe.
+        m.registerMigration("v5") { db in
+            try db.execute(sql: """
+                CREATE TABLE subscribers (
+                    id TEXT PRIMARY KEY,
+                    address TEXT NOT NULL UNIQUE,
+                    components TEXT NOT NULL,
+                    token TEXT NOT NULL UNIQUE,
+                    confirm_hash TEXT UNIQUE,
+                    created_at REAL NOT NULL,
+                    expires_at REAL,
+                    confirmed_at REAL
+                );
+                CREATE INDEX subscribers_pending ON subscribers(expires_at) WHERE confirmed_at IS NULL;
+                CREATE TABLE fanouts (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_id TEXT NOT NULL,
+                    cycle INTEGER NOT NULL,
+                    before BLOB,
+                    cursor TEXT,
+                    created_at REAL NOT NULL
+                );
+                DROP INDEX deliveries_incident;
+                CREATE INDEX deliveries_incident ON deliveries(incident, cycle, channel, recipient);
+                CREATE INDEX deliveries_waiting_recipient ON deliveries(recipient)
+                    WHERE recipient IS NOT NULL AND state IN ('queued', 'retrying', 'silenced');
                 """)
         }
         return m

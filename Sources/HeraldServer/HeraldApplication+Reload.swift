@@ -44,7 +44,8 @@ extension HeraldApplication {
         var fresh = try ConfigLoader.load(file: old.file, validate: { ChannelRegistry.validate($0) + ListenerTLS.validate($0) })
         commandLineOverrides.withLock { $0 }?(&fresh)
         let channels = try ChannelRegistry.build(fresh, transport: transport, console: console,
-                                                 statusBoard: StoreStatusBoard(store: store, cache: statusCache))
+                                                 statusBoard: StoreStatusBoard(store: store, cache: statusCache),
+                                                 subscribers: StoreSubscriberDirectory(store: store))
         let renderer = try MessageRenderer(templates: fresh.templates)
         try reloadTLS(fresh.server.tls)
         var notes: [String] = []

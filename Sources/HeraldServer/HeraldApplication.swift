@@ -58,6 +58,10 @@ public final class HeraldApplication: Sendable {
     let statusCache: StatusCache
     /// Posts the steps of scheduled maintenance.
     let maintenance: MaintenanceScheduler
+    /// Plans public events' deliveries to the subscribers.
+    let fanOut: SubscriberFanOut
+    /// Sign-ups per client address and in total.
+    let signUpThrottle: SignUpThrottle
     /// The status page's logo as last read, by path: read once, not per request (a reload naming
     /// another file reads that one).
     let logoCache = Mutex<(path: String, body: ByteBuffer)?>(nil)
@@ -91,8 +95,11 @@ public final class HeraldApplication: Sendable {
         let statusCache = StatusCache(ttl: store.isShared ? .seconds(1) : .seconds(5))
         self.statusCache = statusCache
         maintenance = MaintenanceScheduler(store: store, logger: logger)
+        fanOut = SubscriberFanOut(store: store, logger: logger)
+        signUpThrottle = SignUpThrottle()
         let channels = try ChannelRegistry.build(config, transport: transport, console: console,
-                                                 statusBoard: StoreStatusBoard(store: store, cache: statusCache))
+                                                 statusBoard: StoreStatusBoard(store: store, cache: statusCache),
+                                                 subscribers: StoreSubscriberDirectory(store: store))
         // After the channel factories ran: they record which of their settings are secrets.
         let redactor = Redactor(secrets: config.secrets)
         let renderer = try MessageRenderer(templates: config.templates)
@@ -137,7 +144,9 @@ public final class HeraldApplication: Sendable {
 
     /// The routes and, for channels with several recipients, who they are.
     static func routing(_ config: HeraldConfig, _ channels: [String: any HeraldChannels.Channel]) -> Routing {
-        Routing(routes: config.routes, recipients: channels.compactMapValues { $0.recipients.isEmpty ? nil : $0.recipients })
+        Routing(routes: config.routes, recipients: channels.compactMapValues { $0.recipients.isEmpty ? nil : $0.recipients },
+                subscriberChannel: config.channels.first { $0.type == "subscribers" }?.name,
+                statusChannels: Set(config.channels.filter { $0.type == "statuspage" }.map(\.name)))
     }
 
     /// The port the server listens on, once it does (useful with `listen: 127.0.0.1:0`).
@@ -151,6 +160,8 @@ public final class HeraldApplication: Sendable {
         addIngestRoutes(to: router)
         addHookRoutes(to: router)
         addStatusRoutes(to: router)
+        addSubscribeRoutes(to: router)
+        addSubscriberRoutes(to: router)
         addAdminRoutes(to: router)
         addSilenceRoutes(to: router)
         addMaintenanceRoutes(to: router)
@@ -188,6 +199,8 @@ public final class HeraldApplication: Sendable {
                     .init(service: MaintenanceService(scheduler: maintenance, post: { [self] event, key in
                         _ = try await commit([event], idempotency: key)
                     }, published: { [statusCache] in statusCache.invalidate() })),
+                    .init(service: SubscriberFanOutService(fanOut: fanOut, channel: { [self] in routing.subscriberChannel },
+                                                           wake: { [dispatcher] in dispatcher.wake(channels: [$0]) })),
                     .init(service: app),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

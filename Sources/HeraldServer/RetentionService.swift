@@ -59,6 +59,8 @@ final class RetentionService: Service, Sendable {
         var cursor: PruneCursor? = .start
         var removed: [String: Int] = [:]
         do {
+            // Sign-ups never confirmed go once their link expires, whatever the retention periods.
+            removed["subscribers"] = try await store.deleteExpiredSignUps(now: now)
             while let at = cursor, !Task.isCancelled {
                 let step = try await store.prune(cutoffs, from: at, limit: retention.batch)
                 for (table, n) in step.removed where n > 0 {

@@ -55,6 +55,7 @@ extension HeraldApplication {
             switch result {
             case .accepted(let a):
                 dispatcher.wake(channels: a.channels)
+                if a.fansOut == true { fanOut.signal() }
                 Counter(label: "herald_events_received_total", dimensions: [("status", event.status.rawValue)]).increment()
                 accepted.append(a)
             case .repeated(let first):

@@ -64,7 +64,7 @@ extension HeraldApplication {
             let page = StatusPage(posts: posts, maintenance: windows, settings: settings, now: now)
             switch kind {
             case .page:
-                return (posts, windows, page.html(title: title))
+                return (posts, windows, page.html(title: title, subscribe: status.subscribe))
             case .feed:
                 return (posts, windows, page.atom(title: title))
             case .json:
@@ -107,13 +107,16 @@ extension HeraldApplication {
 struct StatusSettings: Sendable {
     let title: String
     let page: StatusPageConfig
+    /// A subscribers channel is configured: the page offers the email sign-up.
+    let subscribe: Bool
     /// Whatever of the settings a document shows: in its cache key and ETag.
     let key: String
 
     init(_ config: HeraldConfig) {
         page = config.statusPage
         title = page.title ?? config.server.statusTitle
-        key = ([title, page.url ?? "", page.logo ?? ""]
+        subscribe = config.channels.contains { $0.type == "subscribers" }
+        key = ([title, page.url ?? "", page.logo ?? "", subscribe ? "subscribe" : ""]
                + page.components.map { "\($0.name)\u{1}\($0.group ?? "")\u{1}\($0.description ?? "")" }).joined(separator: "\u{0}")
     }
 }

@@ -230,9 +230,12 @@ struct StatusPage {
         ul.components{list-style:none;padding:0;margin:0}ul.components li{display:flex;flex-wrap:wrap;gap:.25rem 1rem;justify-content:space-between;padding:.4rem 0;border-bottom:1px solid #eee}
         article.incident{border-left:4px solid #c00;padding:.25rem 1rem;margin:1rem 0}article.resolved{border-color:#2a7}
         .meta{color:#555;font-size:.9rem}ol.updates{padding-left:1.2rem}a{color:#0645ad}
+        fieldset{border:1px solid #ccc;border-radius:.5rem}input[type=email]{width:100%;max-width:24rem;font:inherit;padding:.4rem}
+        button{font:inherit;padding:.4rem 1rem}.error{color:#8b0000;font-weight:600}.choice{margin:.25rem 0}
         """
 
-    func html(title: String) -> String {
+    /// `subscribe`: the page links to the email sign-up (a subscribers channel is configured).
+    func html(title: String, subscribe: Bool = false) -> String {
         let banner = overall == "operational" ? "All systems operational" : Self.label(overall)
         var s = """
             <!doctype html>
@@ -242,7 +245,7 @@ struct StatusPage {
             <link rel="alternate" type="application/atom+xml" title="\(Self.escape(title)) feed" href="/status/feed.atom">
             <style>\(Self.stylesheet)</style></head>
             <body><header>\(brandHTML(title: title))
-            <p class="follow">Follow updates: <a href="/status/feed.atom">Atom feed</a> · <a href="/status.json">JSON</a></p>
+            <p class="follow">Follow updates: \(subscribe ? "<a href=\"/status/subscribe\">by email</a> · " : "")<a href="/status/feed.atom">Atom feed</a> · <a href="/status.json">JSON</a></p>
             <p class="banner \(overall)" role="status">\(Self.escape(banner))</p></header><main>
             """
         let groups = componentGroups

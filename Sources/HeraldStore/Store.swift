@@ -52,12 +52,17 @@ public enum EnqueueResult: Sendable, Equatable {
         /// What the event did to its incident (`opened`, `repeated`, `resolved`, …); nil in answers
         /// stored before it was recorded.
         public var transition: String?
-        public init(eventId: String, incident: String, deliveries: Int, channels: [String], transition: String? = nil) {
+        /// The event is public and waits to fan out to the subscribers (`Store.fanOut`); nil
+        /// (false) in answers stored before subscribers existed.
+        public var fansOut: Bool?
+        public init(eventId: String, incident: String, deliveries: Int, channels: [String], transition: String? = nil,
+                    fansOut: Bool? = nil) {
             self.eventId = eventId
             self.incident = incident
             self.deliveries = deliveries
             self.channels = channels
             self.transition = transition
+            self.fansOut = fansOut
         }
     }
 }
@@ -211,6 +216,22 @@ public struct SilenceRelease: Sendable, Equatable {
     public static let batch = 1000
 }
 
+/// What one page of a subscriber fan-out did.
+public struct FanOutStep: Sendable, Equatable {
+    /// Deliveries created.
+    public var created: Int
+    /// Work is due on the subscribers channel (wake its lane).
+    public var due: Bool
+    /// More pages (of this event or a later one) are waiting.
+    public var more: Bool
+    public init(created: Int, due: Bool, more: Bool) {
+        self.created = created
+        self.due = due
+        self.more = more
+    }
+    public static let idle = FanOutStep(created: 0, due: false, more: false)
+}
+
 /// Why a store operation failed. A struct around a private enum so cases can be added.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     private enum Code: Sendable {
@@ -350,6 +371,45 @@ public protocol Store: Sendable {
     /// keeps its first time. Changes nothing else of the window (an operator may be cancelling it
     /// at the same moment). Answers the window as stored, nil when there is none.
     func recordMaintenanceStep(id: String, step: Maintenance.Step, at: Date) async throws -> Silence?
+
+    /// A sign-up from the status page: a new unconfirmed subscriber (an earlier unconfirmed one of
+    /// the same address is replaced: its link stops working), or nothing for an address already
+    /// confirmed. `confirmHash` is the digest of the confirmation link's secret, which the store
+    /// never sees; the sign-up expires `Subscriber.confirmationLifetime` after `now`. Unconfirmed
+    /// sign-ups whose link expired are deleted on the way.
+    func addSubscriber(_ subscriber: Subscriber, confirmHash: String, now: Date) async throws -> SignUp
+
+    /// Confirms the unconfirmed sign-up whose link has this digest and has not expired; nil when
+    /// there is none (already used, expired, never issued).
+    func confirmSubscriber(confirmHash: String, now: Date) async throws -> Subscriber?
+
+    /// A confirmed subscriber by id (the recipient of their deliveries), or by the secret of their
+    /// links; nil for none or an unconfirmed one.
+    func subscriber(id: String) async throws -> Subscriber?
+    func subscriber(token: String) async throws -> Subscriber?
+
+    /// Changes a confirmed subscriber's components; answers them as stored.
+    func setSubscriberComponents(id: String, components: [String]) async throws -> Subscriber?
+
+    /// Deletes a subscriber (confirmed or not), and supersedes what was still waiting to be sent
+    /// to them: they hear nothing more. False when there was none.
+    func removeSubscriber(id: String, now: Date) async throws -> Bool
+
+    /// Confirmed subscribers (with `pending`, unconfirmed ones instead) in id order, after `after`.
+    func subscribers(pending: Bool, after: String?, limit: Int) async throws -> [Subscriber]
+
+    /// How many are confirmed, and how many sign-ups wait for confirmation.
+    func subscriberCounts() async throws -> (confirmed: Int, pending: Int)
+
+    /// Deletes the unconfirmed sign-ups whose link expired by `now`; answers how many.
+    func deleteExpiredSignUps(now: Date) async throws -> Int
+
+    /// Plans one page (at most `limit` subscribers) of the oldest public event still to fan out to
+    /// the subscribers channel `channel`, in one transaction: for each confirmed subscriber of the
+    /// page, what `LifecyclePlanner.plan` decides for them as a recipient, from the incident as the
+    /// event found it and the subscriber's own deliveries of the cycle. Events fan out one after
+    /// the other, in commit order, so a resolve never overtakes its trigger's notices.
+    func fanOut(channel: String, limit: Int, now: Date) async throws -> FanOutStep
 
     /// Several nodes share this store (defaults to false; see the extension below).
     var isShared: Bool { get }

@@ -174,6 +174,8 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case endedSilencesArePrunedUnlessTheyStillHoldANotice
     case anUpdateThatLetsAHeldNoticeGoAndTheResolveInOneBatch
     case aSilenceOnAFallbackChannelHoldsItsNotice
+    case subscribersHearPublicIncidentsPageByPage
+    case signUpsAreConfirmedOnceBeforeTheyExpire
 
     var testDescription: String { rawValue }
 
@@ -222,6 +224,8 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .endedSilencesArePrunedUnlessTheyStillHoldANotice: try await c.endedSilencesArePrunedUnlessTheyStillHoldANotice()
         case .anUpdateThatLetsAHeldNoticeGoAndTheResolveInOneBatch: try await c.anUpdateThatLetsAHeldNoticeGoAndTheResolveInOneBatch()
         case .aSilenceOnAFallbackChannelHoldsItsNotice: try await c.aSilenceOnAFallbackChannelHoldsItsNotice()
+        case .subscribersHearPublicIncidentsPageByPage: try await c.subscribersHearPublicIncidentsPageByPage()
+        case .signUpsAreConfirmedOnceBeforeTheyExpire: try await c.signUpsAreConfirmedOnceBeforeTheyExpire()
         }
     }
 }
