@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "HeraldTransportTests", dependencies: ["HeraldTransport", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeraldChannelsTests",
-            dependencies: ["HeraldChannels", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["HeraldChannels", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ChatChannelTests", dependencies: ["HeraldChannels", "TestSupport"], swiftSettings: swiftSettings),

@@ -27,6 +27,14 @@ final class SubscriberFanOut: Sendable {
 
     /// Runs until cancelled: plans every waiting page, waking `channel`'s lane as work becomes due.
     func run(channel: @escaping @Sendable () -> String?, wake: @escaping @Sendable (String) -> Void) async {
+        await withTaskCancellationHandler {
+            await loop(channel: channel, wake: wake)
+        } onCancel: {
+            wakeup.signal()
+        }
+    }
+
+    private func loop(channel: @escaping @Sendable () -> String?, wake: @escaping @Sendable (String) -> Void) async {
         let sweep: TimeInterval = store.isShared ? 30 : 300
         var pause: TimeInterval = 1
         while !Task.isCancelled {

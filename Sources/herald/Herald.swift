@@ -19,7 +19,8 @@ struct Herald: AsyncParsableCommand {
             """,
         version: HeraldVersion.current,
         subcommands: [Serve.self, Migrate.self, Send.self, Deliveries.self, Replay.self, Incidents.self, Check.self, TestChannel.self,
-                      Preview.self, Reload.self, Backup.self, Channels.self, Silences.self, MaintenanceWindows.self]
+                      Preview.self, Reload.self, Backup.self, Channels.self, Silences.self, MaintenanceWindows.self,
+                      Subscribers.self]
     )
 
     /// ArgumentParser exits 64 for usage errors; Herald documents 2, as shells expect.

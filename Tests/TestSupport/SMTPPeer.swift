@@ -1,5 +1,4 @@
 import Foundation
-import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,21 +15,21 @@ import Glibc
 /// `busy` and `550` to one starting with `nobody`.
 ///
 /// Unchecked Sendable: every stored property is set once; `Process` is only asked about and stopped.
-final class SMTPPeer: @unchecked Sendable {
-    enum Mode: String { case plain, secure }
+public final class SMTPPeer: @unchecked Sendable {
+    public enum Mode: String, Sendable { case plain, secure }
 
-    @TaskLocal static var plain: SMTPPeer?
-    @TaskLocal static var secure: SMTPPeer?
+    @TaskLocal public static var plain: SMTPPeer?
+    @TaskLocal public static var secure: SMTPPeer?
 
-    static let username = "herald-mailer"
-    static let password = "s3cret-Pa55word-9d2f"
+    public static let username = "herald-mailer"
+    public static let password = "s3cret-Pa55word-9d2f"
 
-    let port: Int
-    let directory: URL
-    let mode: Mode
+    public let port: Int
+    public let directory: URL
+    public let mode: Mode
     private let process: Process
 
-    var url: String { "smtp://127.0.0.1:\(port)" }
+    public var url: String { "smtp://127.0.0.1:\(port)" }
 
     private init(port: Int, directory: URL, mode: Mode, process: Process) {
         self.port = port
@@ -39,35 +38,35 @@ final class SMTPPeer: @unchecked Sendable {
         self.process = process
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// One message as the server received it.
-    struct Received {
-        var mailFrom: String
-        var rcptTos: [String]
+    public struct Received: Sendable {
+        public var mailFrom: String
+        public var rcptTos: [String]
         /// The DATA as sent (after the server undid dot-stuffing).
-        var raw: [UInt8]
-        var rawText: String { String(decoding: raw, as: UTF8.self) }
+        public var raw: [UInt8]
+        public var rawText: String { String(decoding: raw, as: UTF8.self) }
         /// Header names and values as Python's `email` parser decodes them (RFC 2047 undone).
-        var headers: [(name: String, value: String)]
+        public var headers: [(name: String, value: String)]
         /// Each MIME part: content type, charset, transfer encoding and decoded text.
-        var parts: [(type: String, charset: String?, encoding: String?, text: String)]
-        var defects: [String]
-        var authenticatedAs: String?
-        var tls: Bool
+        public var parts: [(type: String, charset: String?, encoding: String?, text: String)]
+        public var defects: [String]
+        public var authenticatedAs: String?
+        public var tls: Bool
 
-        func header(_ name: String) -> String? {
+        public func header(_ name: String) -> String? {
             headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
         }
-        func headerCount(_ name: String) -> Int {
+        public func headerCount(_ name: String) -> Int {
             headers.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.count
         }
     }
 
     /// Launches the server and returns once it has written its port.
-    static func start(_ mode: Mode) async throws -> SMTPPeer {
+    public static func start(_ mode: Mode) async throws -> SMTPPeer {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("herald-smtp-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let script = dir.appendingPathComponent("peer.py")
@@ -114,7 +113,7 @@ final class SMTPPeer: @unchecked Sendable {
 
     /// Stops the server and deletes its directory. SIGKILL: a child of the test process inherits
     /// its blocked signal mask, so SIGTERM would wait forever (see `SynapsePeer.stop`).
-    func stop() {
+    public func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -124,7 +123,7 @@ final class SMTPPeer: @unchecked Sendable {
 
     /// Every message accepted so far for `recipient` (the server writes it before answering 250,
     /// so a delivery that returned is already here), oldest first.
-    func received(for recipient: String) throws -> [Received] {
+    public func received(for recipient: String) throws -> [Received] {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
             .filter { $0.hasPrefix("msg-") && $0.hasSuffix(".json") }.sorted()
         return try names.compactMap { name -> Received? in
@@ -245,41 +244,3 @@ final class SMTPPeer: @unchecked Sendable {
         """#
 }
 
-/// Runs a suite against one plain and one secure SMTP peer, started before its first test and
-/// stopped after its last.
-struct SMTPPeersTrait: SuiteTrait, TestScoping {
-    var isRecursive: Bool { false }
-
-    func provideScope(for test: Test, testCase: Test.Case?,
-                      performing function: @Sendable () async throws -> Void) async throws {
-        async let plainStart = SMTPPeer.start(.plain)
-        async let secureStart = SMTPPeer.start(.secure)
-        let plain: SMTPPeer, secure: SMTPPeer
-        do {
-            plain = try await plainStart
-        } catch {
-            (try? await secureStart)?.stop()
-            throw error
-        }
-        do {
-            secure = try await secureStart
-        } catch {
-            plain.stop()
-            throw error
-        }
-        defer {
-            plain.stop()
-            secure.stop()
-        }
-        try await SMTPPeer.$plain.withValue(plain) {
-            try await SMTPPeer.$secure.withValue(secure) {
-                try await function()
-            }
-        }
-    }
-}
-
-extension Trait where Self == SMTPPeersTrait {
-    /// Real SMTP servers for the suite: `SMTPPeer.plain` and `SMTPPeer.secure` inside its tests.
-    static var smtpPeers: Self { SMTPPeersTrait() }
-}
