@@ -373,8 +373,7 @@ public struct EmailChannel: Channel {
     /// The text as HTML: escaped, blank lines make paragraphs, line breaks kept, http(s) links
     /// clickable.
     static func html(title: String, text: String) -> String {
-        let lines = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
-            .components(separatedBy: "\n")
+        let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }
         var paragraphs: [[String]] = [[]]
         for line in lines {
             if line.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -394,7 +393,9 @@ public struct EmailChannel: Channel {
     }
 
     /// One line escaped, with every http(s) URL in it an anchor (trailing punctuation left out).
-    static func linkified(_ line: String) -> String {
+    static func linkified(_ line: some StringProtocol) -> String {
+        // Most lines have no link: escaping is all they need.
+        guard line.contains("://") else { return ChatText.html(String(line)) }
         var out = ""
         var rest = Substring(line)
         while let begin = ["http://", "https://"].compactMap({ rest.range(of: $0, options: .caseInsensitive)?.lowerBound }).min() {
@@ -416,32 +417,51 @@ public struct EmailChannel: Channel {
     /// Quoted-printable (RFC 2045) of the UTF-8 text with CRLF line ends: soft breaks keep lines
     /// within 76 characters; `=`, controls, non-ASCII, trailing blanks and a leading dot are encoded.
     static func quotedPrintable(_ text: String) -> String {
-        let normalized = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
-        var lines: [String] = []
-        for line in normalized.split(separator: "\n", omittingEmptySubsequences: false) {
-            let bytes = Array(line.utf8)
-            var encoded: [String] = []
-            for (i, byte) in bytes.enumerated() {
-                let isLast = i == bytes.count - 1
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count + text.utf8.count / 8 + 16)
+        var line: [UInt8] = []
+        // One line's bytes, each literal or =XX, with a soft break before a piece that would pass 75.
+        func encode(_ line: [UInt8]) {
+            var length = 0
+            for (i, byte) in line.enumerated() {
                 let literal: Bool
                 switch byte {
                 case 0x21...0x7E: literal = byte != UInt8(ascii: "=") && !(i == 0 && byte == UInt8(ascii: "."))
-                case 0x20, 0x09: literal = !isLast
+                case 0x20, 0x09: literal = i != line.count - 1
                 default: literal = false
                 }
-                encoded.append(literal ? String(UnicodeScalar(byte)) : String(format: "=%02X", byte))
-            }
-            var current = ""
-            for piece in encoded {
-                if current.count + piece.count > 75 {
-                    lines.append(current + "=")
-                    current = ""
+                let size = literal ? 1 : 3
+                if length + size > 75 {
+                    out += [UInt8(ascii: "="), 13, 10]
+                    length = 0
                 }
-                current += piece
+                if literal {
+                    out.append(byte)
+                } else {
+                    out += [UInt8(ascii: "="), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+                }
+                length += size
             }
-            lines.append(current)
         }
-        return lines.joined(separator: "\r\n")
+        // CRLF, CR and LF all end a line; lines are joined with CRLF.
+        var afterCR = false
+        for byte in text.utf8 {
+            if byte == 10 && afterCR {
+                afterCR = false
+                continue
+            }
+            afterCR = byte == 13
+            if byte == 10 || byte == 13 {
+                encode(line)
+                out += [13, 10]
+                line.removeAll(keepingCapacity: true)
+            } else {
+                line.append(byte)
+            }
+        }
+        encode(line)
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

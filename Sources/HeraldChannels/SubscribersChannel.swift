@@ -52,14 +52,21 @@ public struct SubscribersChannel: Channel {
         guard let subscriber = found else {
             throw DeliveryError.permanent(.rejected, "the subscriber has unsubscribed")
         }
-        return try await mail.send(message, to: subscriber.address, extraHeaders: [
-            ("List-Unsubscribe", "<\(unsubscribeLink(subscriber))>"),
-            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-            ("Precedence", "bulk"),
-        ], footer: """
-            You receive this because you subscribed to these status updates.
-            Choose components or unsubscribe: \(manageLink(subscriber))
-            """)
+        do {
+            return try await mail.send(message, to: subscriber.address, extraHeaders: [
+                ("List-Unsubscribe", "<\(unsubscribeLink(subscriber))>"),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                ("Precedence", "bulk"),
+            ], footer: """
+                You receive this because you subscribed to these status updates.
+                Choose components or unsubscribe: \(manageLink(subscriber))
+                """)
+        } catch var error as DeliveryError {
+            // A mail server's refusal often quotes the address: the error is stored, shown and
+            // logged, and a subscriber's address is never, so it names the subscriber instead.
+            error.detail = error.detail.replacingOccurrences(of: subscriber.address, with: subscriber.id, options: .caseInsensitive)
+            throw error
+        }
     }
 
     /// The sign-up's confirmation mail, with the link that confirms it.

@@ -22,6 +22,9 @@ extension HeraldApplication {
         ("/v1/backup", ["GET"]), ("/v1/reload", ["POST"]), ("/v1/channels", ["GET"]),
         ("/v1/silences", ["GET", "POST"]), ("/v1/silences/:id", ["GET", "DELETE"]),
         ("/v1/maintenance", ["GET", "POST"]), ("/v1/maintenance/:id", ["GET", "DELETE"]),
+        ("/v1/subscribers", ["GET"]), ("/v1/subscribers/count", ["GET"]), ("/v1/subscribers/:id", ["DELETE"]),
+        ("/status/subscribe", ["GET", "POST"]), ("/status/confirm", ["GET", "POST"]), ("/status/manage", ["GET", "POST"]),
+        ("/status/unsubscribe", ["GET", "POST"]),
     ].map { (path: String, methods: [String]) in (path.split(separator: "/"), methods) }
 
     /// The methods a known path allows, or nil for an unknown path.

@@ -144,7 +144,8 @@ extension HeraldApplication {
                 } catch {
                     // The address stays out of the log: the sign-up's id says which one.
                     logger.warning("cannot send a subscription's confirmation", metadata: [
-                        "subscriber": "\(subscriber.id)", "error": "\(error)"])
+                        "subscriber": "\(subscriber.id)",
+                        "error": "\("\(error)".replacingOccurrences(of: address, with: subscriber.id, options: .caseInsensitive))"])
                 }
             }
         }
