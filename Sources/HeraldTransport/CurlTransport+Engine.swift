@@ -18,6 +18,9 @@ extension CurlTransport {
         private var active = Set<UnsafeMutableRawPointer>()
         private var idle: [UnsafeMutableRawPointer] = []
         private let maxIdleHandles: Int
+        /// Per SMTP server (host:port) of a `smtp://` URL: true while only cleartext transfers
+        /// (`starttls: off`) went there, false once a transfer wanting TLS did too.
+        var smtpCleartextOnly: [String: Bool] = [:]
         private let userAgent: String
         private let initError: TransportError?
 

@@ -139,9 +139,27 @@ extension CurlTransport.Engine {
         // transfer left behind, a verifying one on an unverified one (the test suite saw the first).
         // So only connections that did STARTTLS with a verified certificate are kept for reuse.
         // smtps:// is safe: libcurl compares the TLS settings of TLS connections.
-        let implicitTLS = mail.url.lowercased().hasPrefix("smtps://")
-        if !implicitTLS && !(mail.startTLS == .required && mail.verifyTLS) {
-            set(hc_easy_setopt_long(easy, CURLOPT_FORBID_REUSE, 1))
+        // The one exception: a server only ever spoken to in cleartext keeps its cleartext
+        // connections (thousands of subscribers' mails, one connection set-up each, were half the
+        // cost); the first transfer to it that wants TLS never takes a cached connection, and from
+        // then on cleartext ones are not kept either.
+        let lower = mail.url.lowercased()
+        let implicitTLS = lower.hasPrefix("smtps://")
+        if !implicitTLS {
+            let server = String(lower.dropFirst("smtp://".count).prefix { $0 != "/" && $0 != "?" })
+            if mail.startTLS == .off {
+                let cleartextOnly = smtpCleartextOnly[server] ?? true
+                smtpCleartextOnly[server] = cleartextOnly
+                if !cleartextOnly { set(hc_easy_setopt_long(easy, CURLOPT_FORBID_REUSE, 1)) }
+            } else {
+                if smtpCleartextOnly[server] != nil {
+                    smtpCleartextOnly[server] = false
+                    set(hc_easy_setopt_long(easy, CURLOPT_FRESH_CONNECT, 1))
+                }
+                if !(mail.startTLS == .required && mail.verifyTLS) {
+                    set(hc_easy_setopt_long(easy, CURLOPT_FORBID_REUSE, 1))
+                }
+            }
         }
         if let username = mail.username {
             set(hc_easy_setopt_str(easy, CURLOPT_USERNAME, username))
