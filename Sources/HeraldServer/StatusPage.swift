@@ -230,7 +230,7 @@ struct StatusPage {
         ul.components{list-style:none;padding:0;margin:0}ul.components li{display:flex;flex-wrap:wrap;gap:.25rem 1rem;justify-content:space-between;padding:.4rem 0;border-bottom:1px solid #eee}
         article.incident{border-left:4px solid #c00;padding:.25rem 1rem;margin:1rem 0}article.resolved{border-color:#2a7}
         .meta{color:#555;font-size:.9rem}ol.updates{padding-left:1.2rem}a{color:#0645ad}
-        fieldset{border:1px solid #ccc;border-radius:.5rem}input[type=email]{width:100%;max-width:24rem;font:inherit;padding:.4rem}
+        fieldset{border:1px solid #ccc;border-radius:.5rem;min-width:0}input[type=email]{box-sizing:border-box;width:100%;max-width:24rem;font:inherit;padding:.4rem}
         button{font:inherit;padding:.4rem 1rem}.error{color:#8b0000;font-weight:600}.choice{margin:.25rem 0}
         """
 

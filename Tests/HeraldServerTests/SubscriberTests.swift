@@ -220,4 +220,32 @@ import TestSupport
         #expect(throttled == 429)
         #expect(Int(response.header("Retry-After") ?? "") ?? 0 > 0)
     }
+
+    /// In a real browser (chromium): the page's link, the form at a phone's and a desktop's width
+    /// (nothing scrolls sideways), and a sign-up sent with the form's own CSRF cookie, which the
+    /// confirmation mail follows.
+    @Test func aCustomerSignsUpFromTheStatusPageInABrowser() async throws {
+        let site = try await start()
+        defer { Task { await site.stop() } }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("browser/subscribe_form.py").path
+        let python = ProcessInfo.processInfo.environment["HERALD_TEST_PYTHON"] ?? "python3"
+        let (status, out) = try await StatusPageTests().run(python, [script, site.server.base, "browser@example.com"])
+        #expect(status == 0, "subscribe_form.py: \(out)")
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "said: \(out)")
+        for width in ["phone", "desktop"] {
+            let page = try #require(seen[width] as? [String: Any], "no \(width) view: \(out)")
+            #expect(page["link_text"] as? String == "by email")
+            #expect(page["link_in_first_screen"] as? Bool == true)
+            #expect(page["heading"] as? String == "Subscribe to updates")
+            #expect(page["email_visible"] as? Bool == true)
+            #expect(page["components"] as? [String] == ["web", "api", "db"])
+            #expect((page["scroll_width"] as? Int ?? 0) <= (page["inner_width"] as? Int ?? -1), "\(width) scrolls sideways")
+        }
+        #expect(seen["after_sending"] as? String == "Check your inbox")
+        let mail = try #require(try await site.waitForMails("browser@example.com", 1).first)
+        #expect(mail.header("Subject") == "Confirm your subscription to Acme status")
+        let pending = try await site.server.call("GET", "/v1/subscribers?pending=true", token: ServerTests.adminToken).1
+        #expect((pending["subscribers"] as? [[String: Any]])?.first?["components"] as? [String] == ["web"])
+    }
 }
