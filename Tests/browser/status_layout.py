@@ -4,18 +4,16 @@ width, whether the page scrolls sideways, the heading, its home link, whether th
 the components by group with their state, where the feed links are, and the scheduled
 maintenance shown."""
 import json
+import os
 import sys
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chromium import chromium  # noqa: E402
+
 url = sys.argv[1]
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-    options.add_argument(flag)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = chromium()
 out = {}
 try:
     for name, (width, height) in {"phone": (375, 812), "desktop": (1280, 900)}.items():

@@ -4,18 +4,16 @@ at a phone's and a desktop's width, then fills the form (address and the first c
 it at the desktop's. Prints what was seen, as JSON: per width, whether the page scrolls sideways,
 where the link was and whether the form's fields are visible; and the heading after sending."""
 import json
+import os
 import sys
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chromium import chromium  # noqa: E402
+
 base, address = sys.argv[1], sys.argv[2]
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-    options.add_argument(flag)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = chromium()
 out = {}
 try:
     for name, (width, height) in {"phone": (375, 812), "desktop": (1280, 900)}.items():
