@@ -259,7 +259,7 @@ extension PostgresStore {
         return try rows.map(Self.incident(from:))
     }
 
-    public func incident(key: String) async throws -> IncidentDetail? {
+    public func incident(key: String, deliveries withDeliveries: Bool) async throws -> IncidentDetail? {
         let decoder = self.decoder
         let logger = self.logger
         return try await snapshot { connection in
@@ -270,7 +270,7 @@ extension PostgresStore {
             let events = try await connection.query("""
                 SELECT body FROM events WHERE incident = \(key) AND cycle = \(incident.cycle) ORDER BY received_at, id
                 """, logger: logger).collect().map { try decoder.decode(Event.self, from: Data(try $0.decode(String.self).utf8)) }
-            let deliveries = try await connection.query("""
+            let deliveries = !withDeliveries ? [] : try await connection.query("""
                 SELECT \(unescaped: Self.deliveryColumns()) FROM deliveries WHERE incident = \(key) AND cycle = \(incident.cycle)
                 ORDER BY created_at, id
                 """, logger: logger).collect().map { try Self.delivery(from: $0.makeRandomAccess()) }

@@ -189,7 +189,7 @@ extension SQLiteStore {
         }
     }
 
-    public func incident(key: String) async throws -> IncidentDetail? {
+    public func incident(key: String, deliveries withDeliveries: Bool) async throws -> IncidentDetail? {
         let decoder = self.decoder
         return try await wrap {
             try await pool.read { db in
@@ -197,7 +197,7 @@ extension SQLiteStore {
                 let events = try Data.fetchAll(db, sql: """
                     SELECT body FROM events WHERE incident = ? AND cycle = ? ORDER BY received_at, id
                     """, arguments: [key, incident.cycle]).map { try decoder.decode(Event.self, from: $0) }
-                let deliveries = try Row.fetchAll(db, sql: """
+                let deliveries = !withDeliveries ? [] : try Row.fetchAll(db, sql: """
                     SELECT \(Self.deliveryColumns) FROM deliveries WHERE incident = ? AND cycle = ? ORDER BY created_at, id
                     """, arguments: [key, incident.cycle]).map(Self.delivery(from:))
                 return IncidentDetail(incident: incident, events: events, deliveries: deliveries)

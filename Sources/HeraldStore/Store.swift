@@ -320,7 +320,8 @@ public protocol Store: Sendable {
     func redirect(channel: String, to targets: [Target], dryRun: Bool, now: Date) async throws -> ReplayResult
 
     func incidents(limit: Int) async throws -> [Incident]
-    func incident(key: String) async throws -> IncidentDetail?
+    /// The incident with its current cycle's events and (with `deliveries`) its deliveries.
+    func incident(key: String, deliveries: Bool) async throws -> IncidentDetail?
 
     /// Deliveries per state, for metrics and readiness.
     func countsByState() async throws -> [DeliveryState: Int]
@@ -422,6 +423,13 @@ public protocol Store: Sendable {
 
     /// Shuts connections and background tasks down (default: nothing to do).
     func close() async
+}
+
+extension Store {
+    /// The incident with its current cycle's events and deliveries.
+    public func incident(key: String) async throws -> IncidentDetail? {
+        try await incident(key: key, deliveries: true)
+    }
 }
 
 /// Defaults for stores that one process owns alone (SQLite): nothing shared between nodes.

@@ -248,4 +248,34 @@ import TestSupport
         let pending = try await site.server.call("GET", "/v1/subscribers?pending=true", token: ServerTests.adminToken).1
         #expect((pending["subscribers"] as? [[String: Any]])?.first?["components"] as? [String] == ["web"])
     }
+
+    /// Scheduled maintenance reaches the subscribers of its components, as any public event: the
+    /// announcement, then its steps threaded onto it, the completion as the all-clear.
+    @Test func maintenanceReachesTheSubscribersOfItsComponents() async throws {
+        let site = try await start()
+        defer { Task { await site.stop() } }
+        try await site.subscribe("ann@example.com", components: ["web"])
+        try await site.subscribe("bob@example.com", components: ["db"])
+        let start = RFC3339.format(Date().addingTimeInterval(2))
+        let (created, window, _) = try await site.server.call("POST", "/v1/maintenance", token: ServerTests.adminToken, body: """
+            {"title":"Web server upgrade","components":["web"],"starts_at":"\(start)","duration":"3s"}
+            """)
+        #expect(created == 201, "\(window)")
+        let id = try #require(window["id"] as? String)
+        // Announced, started, completed: the completion is the all-clear, in the announcement's thread.
+        let ann = try await site.waitForMails("ann@example.com", 4).dropFirst()
+        let announcement = try #require(ann.first)
+        #expect(announcement.header("Subject")?.hasPrefix("[MAINTENANCE] Web server upgrade") == true)
+        #expect(announcement.header("List-Unsubscribe") != nil)
+        let announcementID = try #require(announcement.header("Message-ID"))
+        #expect(ann.dropFirst().allSatisfy { $0.header("References")?.contains(announcementID) == true })
+        let (_, sent, _) = try await site.server.call("GET", "/v1/deliveries?channel=customers&incident=maintenance:\(id)",
+                                                      token: ServerTests.adminToken)
+        let kinds = (sent["deliveries"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+        #expect(Set(kinds) == ["notice", "update", "all_clear"] && kinds.count == 3, "\(kinds)")
+        // Bob chose db: his next mail is the db incident's notice, nothing of the web maintenance.
+        try await site.post("db-down", "triggered", components: ["db"])
+        let bobs = try await site.waitForMails("bob@example.com", 2)
+        #expect(bobs.count == 2 && bobs.last?.header("Subject")?.contains("db-down") == true)
+    }
 }
