@@ -83,12 +83,17 @@ final class LifecycleSimulation {
     var silences: [String: Silence] = [:]
 
     let keys = ["db", "api", "dns"]
-    let channels = ["oncall", "pager", "public", "mail", "sms"]
+    let channels = ["oncall", "pager", "public", "mail", "sms", "subs"]
+    /// Critical incidents are public (`public` is the status page): the subscribers of `subs` hear
+    /// of those that name their components, planned page by page (`fanOut`) between the other steps.
     let routing = Routing(routes: [
         Route(channels: ["oncall"]),
         Route(match: .init(severity: [.critical]), channels: ["pager", "public"]),
         Route(match: .init(components: ["db"]), channels: ["mail"]),
-    ], recipients: ["mail": ["a@example.com", "b@example.com"]])
+    ], recipients: ["mail": ["a@example.com", "b@example.com"]], subscriberChannel: "subs", statusChannels: ["public"])
+    /// Subscribers who unsubscribed: they hear nothing more, so the end-of-cycle rules skip them.
+    var unsubscribed: Set<String> = []
+    var subscriberCount = 0
     /// pager falls back to sms when a notice fails for good.
     let fallback: [String: [Target]] = ["pager": [Target(channel: "sms")]]
     let policy = RetryPolicy(initial: .seconds(1), max: .seconds(20), maxAttempts: 4, maxAge: .seconds(3600))
@@ -96,7 +101,7 @@ final class LifecycleSimulation {
     /// How likely each behaviour is, per channel (succeed, transient, permanent, hang, late).
     let weights: [String: [Int]] = [
         "oncall": [80, 10, 2, 4, 4], "pager": [50, 20, 15, 8, 7], "public": [85, 10, 1, 2, 2],
-        "mail": [60, 20, 8, 6, 6], "sms": [85, 10, 1, 2, 2],
+        "mail": [60, 20, 8, 6, 6], "sms": [85, 10, 1, 2, 2], "subs": [70, 15, 5, 5, 5],
     ]
 
     init(seed: UInt64, backend: Backend, steps: Int) {
@@ -110,6 +115,7 @@ final class LifecycleSimulation {
 
     func run() async throws -> [String] {
         try await open()
+        for components in [[], ["db"], ["web"], ["db", "web"]] { try await subscribe(components) }
         for _ in 0..<steps {
             try await step()
         }
@@ -151,7 +157,9 @@ final class LifecycleSimulation {
         case 78..<85: advance(by: Double.random(in: 0.2...45, using: &rng))
         case 85: try await addSilence()
         case 86: try await expireSilence()
-        case 87..<92: try await sweep()
+        case 87..<89: try await sweep()
+        case 89..<91: try await fanOut(limit: 2)
+        case 91: try await (chance(50) ? subscribe(chance(50) ? [] : [pick(["db", "web"])]) : unsubscribe())
         case 92..<95: try await replay()
         case 95..<98: try await restart(node: Int.random(in: 0..<nodeCount, using: &rng))
         default: try await drainNode(Int.random(in: 0..<nodeCount, using: &rng))
@@ -196,6 +204,34 @@ final class LifecycleSimulation {
     func releaseSilences() async throws {
         let released = try await store(Int.random(in: 0..<nodeCount, using: &rng)).releaseSilences(now: now)
         if !released.channels.isEmpty { note("silences over: \(released.channels) due") }
+    }
+
+    /// A sign-up, confirmed at once (a joiner when an incident is open).
+    func subscribe(_ components: [String]) async throws {
+        subscriberCount += 1
+        let id = String(format: "sub_%04d", subscriberCount)
+        let s = Subscriber(id: id, address: "\(id)@example.com", components: components, createdAt: now, confirmedAt: nil, token: "tok-\(id)")
+        let store = store(Int.random(in: 0..<nodeCount, using: &rng))
+        _ = try await store.addSubscriber(s, confirmHash: "hash-\(id)", now: now)
+        _ = try await store.confirmSubscriber(confirmHash: "hash-\(id)", now: now)
+        note("subscribe \(id) \(components)")
+    }
+
+    func unsubscribe() async throws {
+        let ids = (1...max(1, subscriberCount)).map { String(format: "sub_%04d", $0) }.filter { !unsubscribed.contains($0) }
+        guard let id = ids.randomElement(using: &rng) else { return }
+        _ = try await store(Int.random(in: 0..<nodeCount, using: &rng)).removeSubscriber(id: id, now: now)
+        unsubscribed.insert(id)
+        note("unsubscribe \(id)")
+    }
+
+    /// One page of the subscribers' fan-out, or all of it.
+    func fanOut(limit: Int, all: Bool = false) async throws {
+        repeat {
+            let step = try await store(Int.random(in: 0..<nodeCount, using: &rng)).fanOut(channel: "subs", limit: limit, now: now)
+            if step.created > 0 { note("fan-out +\(step.created)\(step.more ? ", more" : "")") }
+            if !step.more { return }
+        } while all
     }
 
     /// One to three events in one enqueue (a monitoring call's alerts commit together).
@@ -348,6 +384,7 @@ final class LifecycleSimulation {
         if let last = silences.values.map(\.endsAt).max(), last > now { now = last.addingTimeInterval(1) }
         for _ in 0..<100 {
             advance(by: policy.max.seconds + lease + 1)
+            try await fanOut(limit: 100, all: true)
             try await sweep()
             try await replay()
             for channel in channels {
@@ -383,7 +420,8 @@ final class LifecycleSimulation {
         stats = "events \(enqueued); arrived \(kinds.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
             + "deliveries \(states.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
             + "silences \(silences.count), notices held \(all.filter { $0.silencedBy != nil }.count) "
-            + "(sent after \(all.filter { $0.silencedBy != nil && $0.state == .delivered }.count))"
+            + "(sent after \(all.filter { $0.silencedBy != nil && $0.state == .delivered }.count)); "
+            + "subscribers \(subscriberCount) (left \(unsubscribed.count)), their deliveries \(all.filter { $0.channel == "subs" }.count)"
         var incidents: [String: Incident] = [:]
         for key in keys { incidents[key] = try await store(0).incident(key: key)?.incident }
         func closed(_ incident: String, _ cycle: Int) -> Bool {
@@ -445,7 +483,7 @@ final class LifecycleSimulation {
             routed[Cycle(incident: d.incident, cycle: d.cycle), default: [:]][Target(channel: d.channel, recipient: d.recipient), default: []].append(d)
         }
         for (c, targets) in routed where closed(c.incident, c.cycle) {
-            for (target, list) in targets {
+            for (target, list) in targets where !unsubscribed.contains(target.recipient ?? "") {
                 let label = "\(target) \(c.incident)#\(c.cycle)"
                 let notices = list.filter { $0.kind == .notice }
                 let ends = list.filter { $0.kind.isResolution }
