@@ -259,7 +259,7 @@ extension PostgresStore {
         return try rows.map(Self.incident(from:))
     }
 
-    public func incident(key: String, deliveries withDeliveries: Bool) async throws -> IncidentDetail? {
+    public func incident(key: String, deliveries withDeliveries: Bool, excluding: String?) async throws -> IncidentDetail? {
         let decoder = self.decoder
         let logger = self.logger
         return try await snapshot { connection in
@@ -272,10 +272,27 @@ extension PostgresStore {
                 """, logger: logger).collect().map { try decoder.decode(Event.self, from: Data(try $0.decode(String.self).utf8)) }
             let deliveries = !withDeliveries ? [] : try await connection.query("""
                 SELECT \(unescaped: Self.deliveryColumns()) FROM deliveries WHERE incident = \(key) AND cycle = \(incident.cycle)
+                  AND (\(excluding)::text IS NULL OR channel < \(excluding)::text OR channel > \(excluding)::text)
                 ORDER BY created_at, id
                 """, logger: logger).collect().map { try Self.delivery(from: $0.makeRandomAccess()) }
             return IncidentDetail(incident: incident, events: events, deliveries: deliveries)
         }
+    }
+
+    public func deliveryCounts(incident: String, cycle: Int, channel: String) async throws -> [String: Int] {
+        let logger = self.logger
+        let rows = try await run { connection in
+            try await connection.query("""
+                SELECT kind, state, COUNT(*)::int8 FROM deliveries
+                WHERE incident = \(incident) AND cycle = \(cycle) AND channel = \(channel) GROUP BY kind, state
+                """, logger: logger).collect()
+        }
+        var counts: [String: Int] = [:]
+        for row in rows {
+            let (kind, state, n) = try row.decode((String, String, Int).self)
+            counts["\(kind):\(state)"] = n
+        }
+        return counts
     }
 
     public func countsByState() async throws -> [DeliveryState: Int] {

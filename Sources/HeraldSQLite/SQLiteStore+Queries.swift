@@ -189,7 +189,7 @@ extension SQLiteStore {
         }
     }
 
-    public func incident(key: String, deliveries withDeliveries: Bool) async throws -> IncidentDetail? {
+    public func incident(key: String, deliveries withDeliveries: Bool, excluding: String?) async throws -> IncidentDetail? {
         let decoder = self.decoder
         return try await wrap {
             try await pool.read { db in
@@ -197,10 +197,26 @@ extension SQLiteStore {
                 let events = try Data.fetchAll(db, sql: """
                     SELECT body FROM events WHERE incident = ? AND cycle = ? ORDER BY received_at, id
                     """, arguments: [key, incident.cycle]).map { try decoder.decode(Event.self, from: $0) }
+                // Two index ranges around an excluded channel: its rows are not even read.
                 let deliveries = !withDeliveries ? [] : try Row.fetchAll(db, sql: """
-                    SELECT \(Self.deliveryColumns) FROM deliveries WHERE incident = ? AND cycle = ? ORDER BY created_at, id
-                    """, arguments: [key, incident.cycle]).map(Self.delivery(from:))
+                    SELECT \(Self.deliveryColumns) FROM deliveries
+                    WHERE incident = ? AND cycle = ? AND (? IS NULL OR channel < ? OR channel > ?) ORDER BY created_at, id
+                    """, arguments: [key, incident.cycle, excluding, excluding, excluding]).map(Self.delivery(from:))
                 return IncidentDetail(incident: incident, events: events, deliveries: deliveries)
+            }
+        }
+    }
+
+    public func deliveryCounts(incident: String, cycle: Int, channel: String) async throws -> [String: Int] {
+        try await wrap {
+            try await pool.read { db in
+                var counts: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT kind, state, COUNT(*) FROM deliveries WHERE incident = ? AND cycle = ? AND channel = ? GROUP BY kind, state
+                    """, arguments: [incident, cycle, channel]) {
+                    counts["\(row[0] as String):\(row[1] as String)"] = row[2]
+                }
+                return counts
             }
         }
     }

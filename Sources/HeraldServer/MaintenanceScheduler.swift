@@ -66,7 +66,7 @@ final class MaintenanceScheduler: Sendable {
     /// incident; a step is due a few times per window).
     func posted(_ step: Maintenance.Step, of id: String) async throws -> Bool {
         // Its events only: with subscribers, the maintenance's deliveries may be a hundred thousand.
-        guard let detail = try await store.incident(key: Maintenance.incidentPrefix + id, deliveries: false) else { return false }
+        guard let detail = try await store.incident(key: Maintenance.incidentPrefix + id, deliveries: false, excluding: nil) else { return false }
         return detail.events.contains {
             $0.source == Maintenance.source && $0.labels["maintenance"] == id && $0.labels["step"] == step.rawValue
         }

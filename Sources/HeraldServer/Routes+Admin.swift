@@ -98,15 +98,23 @@ extension HeraldApplication {
         router.get("/v1/incidents/:key") { request, context in
             _ = try self.auth.require(.admin, request, context)
             let key = try Self.pathParameter(context, "key")
-            guard let detail = try await self.store.incident(key: key) else {
+            // A public incident's subscribers may be a hundred thousand recipients: summed up, not listed.
+            let subscribers = self.routing.subscriberChannel
+            guard let detail = try await self.store.incident(key: key, deliveries: true, excluding: subscribers) else {
                 throw APIError.notFound("no incident \(key)")
+            }
+            var counts: [String: Int] = [:]
+            if let subscribers {
+                counts = try await self.store.deliveryCounts(incident: key, cycle: detail.incident.cycle, channel: subscribers)
             }
             var silenceEnds: [String: Date] = [:]
             for id in detail.deliveries.compactMap(\.silencedBy).uniqued() {
                 silenceEnds[id] = try await self.store.silence(id: id)?.endsAt
             }
             return JSONBody.response(.ok, IncidentDetailBody(incident: detail.incident, events: detail.events,
-                                                             deliveries: detail.deliveries, silenceEnds: silenceEnds))
+                                                             deliveries: detail.deliveries, silenceEnds: silenceEnds,
+                                                             subscribers: counts.isEmpty ? nil : SubscriberCounts(channel: subscribers ?? "",
+                                                                                                                  deliveries: counts)))
         }
     }
 
@@ -178,14 +186,23 @@ struct IncidentDetailBody: Encodable {
     let events: [Event]
     let deliveries: [Delivery]
     var silenceEnds: [String: Date] = [:]
-    enum K: String, CodingKey { case events, deliveries, recipients }
+    /// The subscribers channel's deliveries of the cycle, counted (they are not in `deliveries`).
+    var subscribers: SubscriberCounts?
+    enum K: String, CodingKey { case events, deliveries, recipients, subscribers }
     func encode(to encoder: any Encoder) throws {
         try incident.encode(to: encoder)
         var c = encoder.container(keyedBy: K.self)
         try c.encode(events, forKey: .events)
         try c.encode(deliveries, forKey: .deliveries)
         try c.encode(IncidentReport(events: events, deliveries: deliveries, silenceEnds: silenceEnds).rows, forKey: .recipients)
+        try c.encodeIfPresent(subscribers, forKey: .subscribers)
     }
+}
+
+struct SubscriberCounts: Encodable {
+    var channel: String
+    /// By `kind:state`.
+    var deliveries: [String: Int]
 }
 
 extension HeraldApplication {

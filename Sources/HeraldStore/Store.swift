@@ -320,8 +320,12 @@ public protocol Store: Sendable {
     func redirect(channel: String, to targets: [Target], dryRun: Bool, now: Date) async throws -> ReplayResult
 
     func incidents(limit: Int) async throws -> [Incident]
-    /// The incident with its current cycle's events and (with `deliveries`) its deliveries.
-    func incident(key: String, deliveries: Bool) async throws -> IncidentDetail?
+    /// The incident with its current cycle's events and (with `deliveries`) its deliveries, but
+    /// for the `excluding` channel's (the subscribers', which `deliveryCounts` sums up instead).
+    func incident(key: String, deliveries: Bool, excluding: String?) async throws -> IncidentDetail?
+
+    /// How many deliveries of the cycle a channel has, by `kind:state` (`notice:delivered`, …).
+    func deliveryCounts(incident: String, cycle: Int, channel: String) async throws -> [String: Int]
 
     /// Deliveries per state, for metrics and readiness.
     func countsByState() async throws -> [DeliveryState: Int]
@@ -428,7 +432,7 @@ public protocol Store: Sendable {
 extension Store {
     /// The incident with its current cycle's events and deliveries.
     public func incident(key: String) async throws -> IncidentDetail? {
-        try await incident(key: key, deliveries: true)
+        try await incident(key: key, deliveries: true, excluding: nil)
     }
 }
 

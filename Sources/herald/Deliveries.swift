@@ -117,6 +117,11 @@ struct Incidents: AsyncParsableCommand {
                               wholeMilliseconds(r["all_clear_delay_ms"]).map { "\($0) ms" } ?? "-", String(why.prefix(90))])
             }
             printTable(table)
+            if let s = i["subscribers"] as? [String: Any], let counts = s["deliveries"] as? [String: Int] {
+                print("subscribers (\(s["channel"] ?? "")): "
+                      + counts.sorted { $0.key < $1.key }.map { "\($0.key.replacingOccurrences(of: ":", with: " ")) \($0.value)" }
+                      .joined(separator: " · "))
+            }
             return
         }
         let answer = try await api.call("GET", "/v1/incidents")

@@ -1,11 +1,30 @@
 """Headless chromium for the page tests: Debian's chromium and chromium-driver, driven by selenium."""
+import json
+import sys
+import time
+import traceback
+
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 
 def chromium():
+    """A browser; a start-up that fails (chromium is slow to come up on a busy machine) is tried
+    again, twice."""
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(flag)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    for attempt in range(3):
+        try:
+            return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        except Exception:
+            if attempt == 2:
+                raise
+            time.sleep(1)
+
+
+def report_failure():
+    """Whatever went wrong, as JSON on standard output (the tests read only that), and exit 1."""
+    print(json.dumps({"error": traceback.format_exc()}))
+    sys.exit(1)

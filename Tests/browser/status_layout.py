@@ -10,10 +10,13 @@ import sys
 from selenium.webdriver.common.by import By
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chromium import chromium  # noqa: E402
+from chromium import chromium, report_failure  # noqa: E402
 
 url = sys.argv[1]
-driver = chromium()
+try:
+    driver = chromium()
+except Exception:
+    report_failure()
 out = {}
 try:
     for name, (width, height) in {"phone": (375, 812), "desktop": (1280, 900)}.items():
@@ -55,6 +58,8 @@ try:
             "banner": banner.text,
             "maintenance": maintenance,
         }
+except Exception:
+    report_failure()
 finally:
     driver.quit()
 print(json.dumps(out))

@@ -10,10 +10,13 @@ import sys
 from selenium.webdriver.common.by import By
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chromium import chromium  # noqa: E402
+from chromium import chromium, report_failure  # noqa: E402
 
 base, address = sys.argv[1], sys.argv[2]
-driver = chromium()
+try:
+    driver = chromium()
+except Exception:
+    report_failure()
 out = {}
 try:
     for name, (width, height) in {"phone": (375, 812), "desktop": (1280, 900)}.items():
@@ -36,6 +39,8 @@ try:
     boxes[0].click()
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     out["after_sending"] = driver.find_element(By.TAG_NAME, "h1").text
+except Exception:
+    report_failure()
 finally:
     driver.quit()
 print(json.dumps(out))
