@@ -95,6 +95,9 @@ import TestSupport
             let token = try #require(SubscriberTests.value(of: "token", in: html))
             let (confirmed, done, _) = try await page("POST", "/status/confirm", form: "token=\(token)")
             #expect(confirmed == 200 && done.contains("You are subscribed"))
+            // The link works once.
+            let (again, reused, _) = try await page("POST", "/status/confirm", form: "token=\(token)")
+            #expect(again == 404 && reused.contains("no longer works"))
         }
 
         func count() async throws -> (confirmed: Int, pending: Int) {
@@ -262,9 +265,10 @@ import TestSupport
 /// start-ups at once on a busy two-core machine are what made this test flaky).
 extension StatusPageLayoutTests {
     /// In a real browser (chromium): the page's link, the form at a phone's and a desktop's width
-    /// (nothing scrolls sideways), and a sign-up sent with the form's own CSRF cookie, which the
-    /// confirmation mail follows.
-    @Test func aCustomerSignsUpFromTheStatusPageInABrowser() async throws {
+    /// (nothing scrolls sideways), a sign-up sent with the form's own CSRF cookie, the confirmation
+    /// mail's link followed and its button pressed; then the notice of a public incident, its
+    /// all-clear threaded, the one-click unsubscribe, and nothing more.
+    @Test func aCustomerSignsUpInABrowserHearsTheIncidentAndItsAllClearAndLeavesInOneClick() async throws {
         let site = try await SubscriberTests().start()
         defer { Task { await site.stop() } }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -287,5 +291,26 @@ extension StatusPageLayoutTests {
         #expect(mail.header("Subject") == "Confirm your subscription to Acme status")
         let pending = try await site.server.call("GET", "/v1/subscribers?pending=true", token: ServerTests.adminToken).1
         #expect((pending["subscribers"] as? [[String: Any]])?.first?["components"] as? [String] == ["web"])
+
+        // The link, followed in the browser: its button confirms.
+        let link = try #require(SubscriberTests.link(in: mail, containing: "/status/confirm?token="))
+        let (confirmed, said) = try await StatusPageTests().run(python, [script, "--confirm", site.server.base + site.local(link)])
+        #expect(confirmed == 0, "subscribe_form.py --confirm: \(said)")
+        let page = try #require(try JSONSerialization.jsonObject(with: Data(said.utf8)) as? [String: Any], "said: \(said)")
+        #expect(page["button"] as? String == "Confirm subscription" && page["after"] as? String == "You are subscribed")
+        // A public incident on web: the notice, then the all-clear threaded onto it.
+        try await site.post("web-down", "triggered", components: ["web"])
+        let notice = try #require(try await site.waitForMails("browser@example.com", 2).last)
+        try await site.post("web-down", "resolved", components: [])
+        let clear = try #require(try await site.waitForMails("browser@example.com", 3).last)
+        #expect(clear.header("In-Reply-To") == notice.header("Message-ID"))
+        // One-click unsubscribe, as a mail client does it; then nothing more arrives: a second
+        // subscriber's notice of the next incident is the later message it waits for.
+        let target = try #require(notice.header("List-Unsubscribe")).dropFirst().dropLast()
+        #expect(try await site.page("POST", site.local(String(target)), form: "List-Unsubscribe=One-Click").0 == 200)
+        try await site.subscribe("later@example.com")
+        try await site.post("web-down", "triggered", components: ["web"])
+        _ = try await site.waitForMails("later@example.com", 2)
+        #expect(try site.mails("browser@example.com").count == 3)
     }
 }

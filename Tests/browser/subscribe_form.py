@@ -12,6 +12,26 @@ from selenium.webdriver.common.by import By
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chromium import chromium, report_failure  # noqa: E402
 
+# `subscribe_form.py BASE ADDRESS` signs up; `subscribe_form.py --confirm LINK` follows a
+# confirmation link and presses its button, and prints the heading it lands on.
+if sys.argv[1] == "--confirm":
+    try:
+        driver = chromium()
+    except Exception:
+        report_failure()
+    try:
+        driver.get(sys.argv[2])
+        button = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
+        seen = {"button": button.text}
+        button.click()
+        seen["after"] = driver.find_element(By.TAG_NAME, "h1").text
+    except Exception:
+        report_failure()
+    finally:
+        driver.quit()
+    print(json.dumps(seen))
+    sys.exit(0)
+
 base, address = sys.argv[1], sys.argv[2]
 try:
     driver = chromium()
