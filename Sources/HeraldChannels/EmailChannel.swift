@@ -108,12 +108,17 @@ public struct EmailChannel: Channel {
     func send(_ message: OutboundMessage, to recipient: String, extraHeaders: [(String, String)] = [],
               footer: String? = nil) async throws -> Receipt {
         let (messageID, data) = compose(message, to: recipient, date: Date(), extraHeaders: extraHeaders, footer: footer)
+        let response = try await transmit(data, to: recipient)
+        return Receipt(reference: messageID, status: response.code)
+    }
+
+    /// Hands one message to the transport; its errors come back as `DeliveryError`s.
+    private func transmit(_ data: [UInt8], to recipient: String) async throws -> MailResponse {
         let mail = MailMessage(url: url, from: fromAddress, recipients: [recipient], data: data,
                                username: username, password: password?.value, startTLS: startTLS,
                                timeout: timeout, verifyTLS: verifyTLS)
         do {
-            let response = try await transport.send(mail)
-            return Receipt(reference: messageID, status: response.code)
+            return try await transport.send(mail)
         } catch let error as TransportError {
             throw classify(error)
         } catch {
@@ -124,31 +129,15 @@ public struct EmailChannel: Channel {
     /// A plain text message that is not a delivery (a subscription's confirmation): sent once,
     /// its errors classified as a delivery's are.
     func sendPlain(to recipient: String, subject: String, text: String) async throws {
-        let domain = fromAddress.split(separator: "@").last.map(String.init) ?? "herald.invalid"
-        let id = Identifier.make(prefix: "msg", at: Date())
-        var out = ""
-        for (name, value) in [
-            ("From", Self.mailbox(name: fromName, address: fromAddress)),
-            ("To", recipient),
-            ("Subject", Self.encodeHeaderText(Self.headerSafe(subject), nameLength: "Subject".count)),
-            ("Date", Self.rfc5322Date(Date())),
-            ("Message-ID", "<\(Self.msgIDPart(id))@\(domain)>"),
+        let date = Date()
+        let headers = opening(to: recipient, subject: subject, date: date,
+                              messageID: "<\(Self.msgIDPart(Identifier.make(prefix: "msg", at: date)))@\(messageIDDomain)>") + [
             ("MIME-Version", "1.0"),
             ("Content-Type", "text/plain; charset=utf-8"),
             ("Content-Transfer-Encoding", "quoted-printable"),
             ("Auto-Submitted", "auto-generated"),
-        ] {
-            out += "\(name): \(value)\r\n"
-        }
-        out += "\r\n" + Self.quotedPrintable(text) + "\r\n"
-        let mail = MailMessage(url: url, from: fromAddress, recipients: [recipient], data: Array(out.utf8),
-                               username: username, password: password?.value, startTLS: startTLS,
-                               timeout: timeout, verifyTLS: verifyTLS)
-        do {
-            _ = try await transport.send(mail)
-        } catch let error as TransportError {
-            throw classify(error)
-        }
+        ]
+        _ = try await transmit(Array((Self.headerBlock(headers) + Self.quotedPrintable(text) + "\r\n").utf8), to: recipient)
     }
 
     // MARK: Classification
@@ -205,17 +194,11 @@ public struct EmailChannel: Channel {
     /// so no event can add a header line.
     func compose(_ m: OutboundMessage, to recipient: String, date: Date, extraHeaders: [(String, String)] = [],
                  footer: String? = nil) -> (messageID: String, data: [UInt8]) {
-        let domain = fromAddress.split(separator: "@").last.map(String.init) ?? "herald.invalid"
+        let domain = messageIDDomain
         let messageID = "<\(Self.msgIDPart(m.deliveryId))@\(domain)>"
         let boundary = "=_herald_\(Self.msgIDPart(m.deliveryId))"
 
-        var headers: [(String, String)] = [
-            ("From", Self.mailbox(name: fromName, address: fromAddress)),
-            ("To", recipient),
-            ("Subject", Self.encodeHeaderText(Self.headerSafe(EmailThreading.subject(m)), nameLength: "Subject".count)),
-            ("Date", Self.rfc5322Date(date)),
-            ("Message-ID", messageID),
-        ]
+        var headers = opening(to: recipient, subject: EmailThreading.subject(m), date: date, messageID: messageID)
         for (name, value) in EmailThreading.headers(m, messageID: messageID, domain: domain) {
             headers.append((name, name == "Thread-Topic" ? Self.encodeHeaderText(Self.headerSafe(value), nameLength: name.count) : value))
         }
@@ -228,11 +211,7 @@ public struct EmailChannel: Channel {
         headers += extraHeaders.map { ($0.0, Self.headerSafe($0.1)) }
         let text = footer.map { m.text + "\n\n-- \n" + $0 } ?? m.text
 
-        var out = ""
-        for (name, value) in headers {
-            out += "\(name): \(value)\r\n"
-        }
-        out += "\r\n"
+        var out = Self.headerBlock(headers)
         out += "This is a multipart message in MIME format.\r\n"
         out += "--\(boundary)\r\n"
         out += "Content-Type: text/plain; charset=utf-8\r\n"
@@ -244,6 +223,25 @@ public struct EmailChannel: Channel {
         out += Self.quotedPrintable(Self.html(title: m.title, text: text))
         out += "\r\n--\(boundary)--\r\n"
         return (messageID, Array(out.utf8))
+    }
+
+    /// The domain of the sender's address, which names Message-IDs.
+    var messageIDDomain: String { fromAddress.split(separator: "@").last.map(String.init) ?? "herald.invalid" }
+
+    /// The headers every message starts with: From, To, Subject (cleaned and encoded), Date, Message-ID.
+    func opening(to recipient: String, subject: String, date: Date, messageID: String) -> [(String, String)] {
+        [
+            ("From", Self.mailbox(name: fromName, address: fromAddress)),
+            ("To", recipient),
+            ("Subject", Self.encodeHeaderText(Self.headerSafe(subject), nameLength: "Subject".count)),
+            ("Date", Self.rfc5322Date(date)),
+            ("Message-ID", messageID),
+        ]
+    }
+
+    /// The header lines and the blank line that ends them.
+    static func headerBlock(_ headers: [(String, String)]) -> String {
+        headers.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
     }
 
     /// `addr`, or `"Name" <addr>` / `=?UTF-8?B?…?= <addr>`.
