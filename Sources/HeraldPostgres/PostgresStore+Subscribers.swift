@@ -19,9 +19,7 @@ extension PostgresStore {
         let t = now.timeIntervalSince1970
         let logger = self.logger
         return try await transaction { connection in
-            _ = try await connection.query("""
-                DELETE FROM subscribers WHERE confirmed_at IS NULL AND expires_at <= \(t)
-                """, logger: logger).collect()
+            _ = try await Self.deleteExpiredSignUps(before: t, connection, logger: logger)
             let found = try await connection.query("""
                 SELECT confirmed_at FROM subscribers WHERE address = \(subscriber.address) FOR UPDATE
                 """, logger: logger).collect()
@@ -121,12 +119,14 @@ extension PostgresStore {
     public func deleteExpiredSignUps(now: Date) async throws -> Int {
         let logger = self.logger
         let t = now.timeIntervalSince1970
-        let rows = try await run { connection in
-            try await connection.query("""
-                DELETE FROM subscribers WHERE confirmed_at IS NULL AND expires_at <= \(t) RETURNING 1
-                """, logger: logger).collect()
-        }
-        return rows.count
+        return try await run { connection in try await Self.deleteExpiredSignUps(before: t, connection, logger: logger) }
+    }
+
+    /// Deletes the unconfirmed sign-ups whose link expired by `t`; answers how many.
+    static func deleteExpiredSignUps(before t: Double, _ connection: PostgresConnection, logger: Logger) async throws -> Int {
+        try await connection.query("""
+            DELETE FROM subscribers WHERE confirmed_at IS NULL AND expires_at <= \(t) RETURNING 1
+            """, logger: logger).collect().count
     }
 
     public func fanOut(channel: String, limit: Int, now: Date) async throws -> FanOutStep {

@@ -118,21 +118,26 @@ extension SQLiteStore {
     /// channel's hundred thousand rows are not even read).
     static func cycleDeliveries(incident: String, cycle: Int, excluding: String? = nil, db: Database) throws -> [CycleDelivery] {
         let columns = "SELECT id, channel, recipient, kind, state, fallback_of, created_at, rowid AS r FROM deliveries"
-        let open = "(kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight', 'silenced'))"
         let statement = excluding == nil
-            ? try db.cachedStatement(sql: "\(columns) WHERE incident = ? AND cycle = ? AND \(open) ORDER BY created_at, r")
+            ? try db.cachedStatement(sql: "\(columns) WHERE incident = ? AND cycle = ? AND \(inCycle) ORDER BY created_at, r")
             : try db.cachedStatement(sql: """
-                \(columns) WHERE incident = ? AND cycle = ? AND channel < ? AND \(open)
+                \(columns) WHERE incident = ? AND cycle = ? AND channel < ? AND \(inCycle)
                 UNION ALL
-                \(columns) WHERE incident = ? AND cycle = ? AND channel > ? AND \(open)
+                \(columns) WHERE incident = ? AND cycle = ? AND channel > ? AND \(inCycle)
                 ORDER BY created_at, r
                 """)
         let arguments: StatementArguments = excluding.map { [incident, cycle, $0, incident, cycle, $0] } ?? [incident, cycle]
-        return try Row.fetchAll(statement, arguments: arguments).compactMap { row in
-            guard let kind = DeliveryKind(rawValue: row[3]), let state = DeliveryState(rawValue: row[4]) else { return nil }
-            return CycleDelivery(id: row[0], target: Target(channel: row[1], recipient: row[2]), kind: kind, state: state,
-                                 fallbackOf: row[5])
-        }
+        return try Row.fetchAll(statement, arguments: arguments).compactMap(cycleDelivery)
+    }
+
+    /// The deliveries of a cycle the planner decides from: every notice, and what is not final.
+    static let inCycle = "(kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight', 'silenced'))"
+
+    /// A row of `id, channel, recipient, kind, state, fallback_of` as the planner sees it.
+    static func cycleDelivery(_ row: Row) -> CycleDelivery? {
+        guard let kind = DeliveryKind(rawValue: row[3]), let state = DeliveryState(rawValue: row[4]) else { return nil }
+        return CycleDelivery(id: row[0], target: Target(channel: row[1], recipient: row[2]), kind: kind, state: state,
+                             fallbackOf: row[5])
     }
 
     static func writeIncident(_ i: Incident, isNew: Bool, db: Database) throws {

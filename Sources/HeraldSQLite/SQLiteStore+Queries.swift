@@ -197,7 +197,8 @@ extension SQLiteStore {
                 let events = try Data.fetchAll(db, sql: """
                     SELECT body FROM events WHERE incident = ? AND cycle = ? ORDER BY received_at, id
                     """, arguments: [key, incident.cycle]).map { try decoder.decode(Event.self, from: $0) }
-                // Two index ranges around an excluded channel: its rows are not even read.
+                // An excluded channel's rows are filtered out in the query, never decoded or answered
+                // (this is not the enqueue's hot path: it scans their index entries, unlike `cycleDeliveries`).
                 let deliveries = !withDeliveries ? [] : try Row.fetchAll(db, sql: """
                     SELECT \(Self.deliveryColumns) FROM deliveries
                     WHERE incident = ? AND cycle = ? AND (? IS NULL OR channel < ? OR channel > ?) ORDER BY created_at, id

@@ -17,7 +17,7 @@ extension SQLiteStore {
         let t = now.timeIntervalSince1970
         return try await wrap {
             try await pool.write { db in
-                try db.execute(sql: "DELETE FROM subscribers WHERE confirmed_at IS NULL AND expires_at <= ?", arguments: [t])
+                try Self.deleteExpiredSignUps(before: t, db: db)
                 if let confirmed = try Double?.fetchOne(db, sql: "SELECT confirmed_at FROM subscribers WHERE address = ?",
                                                         arguments: [subscriber.address]) {
                     // A confirmed address keeps its choice: a stranger must not change it.
@@ -119,11 +119,14 @@ extension SQLiteStore {
     public func deleteExpiredSignUps(now: Date) async throws -> Int {
         try await wrap {
             try await pool.write { db in
-                try db.execute(sql: "DELETE FROM subscribers WHERE confirmed_at IS NULL AND expires_at <= ?",
-                               arguments: [now.timeIntervalSince1970])
+                try Self.deleteExpiredSignUps(before: now.timeIntervalSince1970, db: db)
                 return db.changesCount
             }
         }
+    }
+
+    static func deleteExpiredSignUps(before t: Double, db: Database) throws {
+        try db.execute(sql: "DELETE FROM subscribers WHERE confirmed_at IS NULL AND expires_at <= ?", arguments: [t])
     }
 
     public func fanOut(channel: String, limit: Int, now: Date) async throws -> FanOutStep {
@@ -150,15 +153,11 @@ extension SQLiteStore {
                 var step = FanOutStep(created: 0, due: false, more: true)
                 if let last = page.last {
                     let cycle = try Row.fetchAll(db.cachedStatement(sql: """
-                        SELECT id, recipient, kind, state, fallback_of FROM deliveries
+                        SELECT id, channel, recipient, kind, state, fallback_of FROM deliveries
                         WHERE incident = ? AND cycle = ? AND channel = ? AND recipient > ? AND recipient <= ?
-                          AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight', 'silenced'))
+                          AND \(Self.inCycle)
                         ORDER BY created_at, rowid
-                        """), arguments: [event.incident, cycleNumber, channel, cursor, last.id]).compactMap { row -> CycleDelivery? in
-                        guard let kind = DeliveryKind(rawValue: row[2]), let state = DeliveryState(rawValue: row[3]) else { return nil }
-                        return CycleDelivery(id: row[0], target: Target(channel: channel, recipient: row[1]), kind: kind, state: state,
-                                             fallbackOf: row[4])
-                    }
+                        """), arguments: [event.incident, cycleNumber, channel, cursor, last.id]).compactMap(Self.cycleDelivery)
                     let silences = try Self.silencesInForce(now: now, db: db, decoder: decoder)
                     let plan = LifecyclePlanner.subscriberPage(before: before, event: event, channel: channel, subscribers: page,
                                                                cycle: cycle, now: now, silences: silences)
