@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import HeraldCore
 import HeraldStore
@@ -87,8 +86,7 @@ extension HeraldApplication {
         guard !key.isEmpty, key.count <= 255 else {
             throw APIError.badRequest("must be 1 to 255 characters", field: "Idempotency-Key")
         }
-        let hash = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
-        return .init(scope: scope, key: key, bodyHash: hash)
+        return .init(scope: scope, key: key, bodyHash: Digest.hex(body))
     }
 
     /// The body, if it is JSON and within `server.max_body_bytes` (415 and 413 otherwise).

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import HeraldChannels
 import HeraldCore
@@ -66,10 +65,6 @@ extension HeraldApplication {
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    static func digest(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
-
     func signUpForm() throws -> Response {
         let (_, title) = try subscribersChannel()
         let csrf = Self.secret()
@@ -130,7 +125,7 @@ extension HeraldApplication {
                                     token: Self.secret())
         let outcome: SignUp
         do {
-            outcome = try await store.addSubscriber(subscriber, confirmHash: Self.digest(confirm), now: now)
+            outcome = try await store.addSubscriber(subscriber, confirmHash: Digest.hex(Data(confirm.utf8)), now: now)
         } catch {
             logger.error("cannot store a sign-up", metadata: ["error": "\(redactor.redact("\(error)"))"])
             throw APIError(.serviceUnavailable, "store unavailable; retry later", headers: [.retryAfter: "5"])
@@ -158,7 +153,7 @@ extension HeraldApplication {
     func confirm(_ request: Request) async throws -> Response {
         let (channel, title) = try subscribersChannel()
         let token = try await Self.form(request).first { $0.0 == "token" }?.1 ?? ""
-        guard !token.isEmpty, let subscriber = try await store.confirmSubscriber(confirmHash: Self.digest(token), now: Date()) else {
+        guard !token.isEmpty, let subscriber = try await store.confirmSubscriber(confirmHash: Digest.hex(Data(token.utf8)), now: Date()) else {
             return Self.page(.notFound, SubscribePages.message(
                 title: title, heading: "This link no longer works",
                 text: "It has expired or was already used. You can sign up again.", link: ("/status/subscribe", "Subscribe")))

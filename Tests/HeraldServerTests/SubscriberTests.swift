@@ -156,8 +156,13 @@ import TestSupport
         let clear = try #require(try await site.waitForMails("ann@example.com", 3).last)
         #expect(clear.header("In-Reply-To") == notice.header("Message-ID"))
         #expect(clear.header("Subject")?.hasPrefix("Re: ") == true)
-        // The incident's report counts the subscribers' deliveries instead of listing each.
-        let (_, report, _) = try await site.server.call("GET", "/v1/incidents/web-down", token: ServerTests.adminToken)
+        // The incident's report counts the subscribers' deliveries instead of listing each (the
+        // all-clear's receipt is recorded just after the SMTP server accepted it: wait for it).
+        var report: [String: Any] = [:]
+        _ = try await eventually {
+            report = try await site.server.call("GET", "/v1/incidents/web-down", token: ServerTests.adminToken).1
+            return (report["subscribers"] as? [String: Any])?["deliveries"] as? [String: Int] == ["notice:delivered": 1, "all_clear:delivered": 1]
+        }
         let counted = report["subscribers"] as? [String: Any]
         #expect(counted?["channel"] as? String == "customers")
         #expect(counted?["deliveries"] as? [String: Int] == ["notice:delivered": 1, "all_clear:delivered": 1])

@@ -3,9 +3,13 @@ import json
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def chromium():
@@ -28,3 +32,26 @@ def report_failure():
     """Whatever went wrong, as JSON on standard output (the tests read only that), and exit 1."""
     print(json.dumps({"error": traceback.format_exc()}))
     sys.exit(1)
+
+
+@contextmanager
+def browser():
+    """A browser for the `with` block, quit after it; anything that goes wrong is reported."""
+    try:
+        driver = chromium()
+    except Exception:
+        report_failure()
+    try:
+        yield driver
+    except Exception:
+        report_failure()
+    finally:
+        driver.quit()
+
+
+def click_and_wait(driver, element, timeout=15):
+    """Clicks what loads another page, and returns once the old page is gone (reading the new
+    page at once could read the old one's elements)."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, timeout).until(staleness_of(old))

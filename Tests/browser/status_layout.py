@@ -10,15 +10,11 @@ import sys
 from selenium.webdriver.common.by import By
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chromium import chromium, report_failure  # noqa: E402
+from chromium import browser  # noqa: E402
 
 url = sys.argv[1]
-try:
-    driver = chromium()
-except Exception:
-    report_failure()
 out = {}
-try:
+with browser() as driver:
     for name, (width, height) in {"phone": (375, 812), "desktop": (1280, 900)}.items():
         driver.set_window_size(width, height)
         driver.get(url)
@@ -58,8 +54,4 @@ try:
             "banner": banner.text,
             "maintenance": maintenance,
         }
-except Exception:
-    report_failure()
-finally:
-    driver.quit()
 print(json.dumps(out))

@@ -10,41 +10,29 @@ import sys
 from selenium.webdriver.common.by import By
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chromium import chromium, report_failure  # noqa: E402
+from chromium import browser, click_and_wait  # noqa: E402
 
 # `subscribe_form.py BASE ADDRESS` signs up; `subscribe_form.py --confirm LINK` follows a
 # confirmation link and presses its button, and prints the heading it lands on.
 if sys.argv[1] == "--confirm":
-    try:
-        driver = chromium()
-    except Exception:
-        report_failure()
-    try:
+    with browser() as driver:
         driver.get(sys.argv[2])
         button = driver.find_element(By.CSS_SELECTOR, "form button[type=submit]")
         seen = {"button": button.text}
-        button.click()
+        click_and_wait(driver, button)
         seen["after"] = driver.find_element(By.TAG_NAME, "h1").text
-    except Exception:
-        report_failure()
-    finally:
-        driver.quit()
     print(json.dumps(seen))
     sys.exit(0)
 
 base, address = sys.argv[1], sys.argv[2]
-try:
-    driver = chromium()
-except Exception:
-    report_failure()
 out = {}
-try:
+with browser() as driver:
     for name, (width, height) in {"phone": (375, 812), "desktop": (1280, 900)}.items():
         driver.set_window_size(width, height)
         driver.get(base + "/status")
         link = driver.find_element(By.CSS_SELECTOR, ".follow a[href='/status/subscribe']")
         seen = {"link_text": link.text, "link_in_first_screen": link.location["y"] < height}
-        link.click()
+        click_and_wait(driver, link)
         email = driver.find_element(By.ID, "email")
         boxes = driver.find_elements(By.CSS_SELECTOR, "input[type=checkbox][name=components]")
         seen.update({
@@ -57,10 +45,6 @@ try:
         out[name] = seen
     email.send_keys(address)
     boxes[0].click()
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
     out["after_sending"] = driver.find_element(By.TAG_NAME, "h1").text
-except Exception:
-    report_failure()
-finally:
-    driver.quit()
 print(json.dumps(out))
