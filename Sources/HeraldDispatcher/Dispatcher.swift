@@ -264,6 +264,11 @@ public final class Dispatcher: Service, Sendable {
     public func inFlight() -> [String: Int] {
         lanes.mapValues { $0.inFlightCount }
     }
+
+    /// Channels whose rate limit holds attempts back now, with when the next may start.
+    public func rateWaits() -> [String: Date] {
+        lanes.compactMapValues { $0.rateWaitUntil }
+    }
 }
 
 /// Lets a lane wake another (its fallback) without holding the dispatcher.

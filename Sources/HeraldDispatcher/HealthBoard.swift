@@ -20,6 +20,7 @@ public final class HealthBoard: Sendable {
     private let states = Mutex<[String: ChannelHealth]>([:])
     private let gauges = Mutex<[String: Gauge]>([:])
     private let handler = Mutex<(@Sendable (HealthChange) -> Void)?>(nil)
+    private let windows = Mutex<[String: AttemptWindow]>([:])
 
     public init() {}
 
@@ -31,6 +32,15 @@ public final class HealthBoard: Sendable {
     /// Every channel's health by name.
     public func snapshot() -> [String: ChannelHealth] {
         states.withLock { $0 }
+    }
+
+    /// Each channel's attempts over the last hour on this node.
+    public func lastHour(at now: Date = Date()) -> [String: AttemptWindow.Summary] {
+        windows.withLock { $0 }.mapValues { $0.summary(at: now) }
+    }
+
+    func tally(_ channel: String, _ outcome: AttemptWindow.Outcome, durationMs: Double, error: String?, at now: Date) {
+        windows.withLock { $0[channel, default: AttemptWindow()].record(outcome, durationMs: durationMs, error: error, at: now) }
     }
 
     func health(_ channel: String) -> ChannelHealth {

@@ -33,6 +33,8 @@ final class Lane: Sendable {
         var stopping = false
         var drainDeadline: Date?
         var limiter: RateLimiter?
+        /// The rate limit holds the next start until then (nil: not waiting for the limit).
+        var rateWaitUntil: Date?
     }
     private let state: Mutex<State>
     /// Starts per second shared across nodes (taken from the store before each claim).
@@ -77,6 +79,8 @@ final class Lane: Sendable {
     }
 
     var inFlightCount: Int { state.withLock { $0.inFlight } }
+    /// When the rate limit lets the next attempt start, while it holds one back.
+    var rateWaitUntil: Date? { state.withLock { $0.rateWaitUntil.flatMap { $0 > Date() ? $0 : nil } } }
 
     func stop(drainTimeout: Duration) {
         state.withLock {
@@ -101,6 +105,7 @@ final class Lane: Sendable {
                     let allowed = limiter.available(now)
                     let next = allowed > 0 ? nil : limiter.nextStart(now)
                     s.limiter = limiter
+                    s.rateWaitUntil = next
                     return (s.stopping, free, allowed, next)
                 }
                 if stopping { break }
@@ -125,6 +130,7 @@ final class Lane: Sendable {
                         do {
                             let grant = try await store.takeRateTokens(channel: config.name, want: want, rate: rate,
                                                                        burst: RateLimiter.burst(for: rate), now: Date())
+                            state.withLock { $0.rateWaitUntil = grant?.granted == 0 ? grant?.nextAt : nil }
                             if let grant, grant.granted == 0 {
                                 await wakeup.wait(until: grant.nextAt ?? Date().addingTimeInterval(1 / rate))
                                 continue
@@ -254,6 +260,13 @@ final class Lane: Sendable {
                                    error: failure.description,
                                    fallback: isFinalFailure && delivery.kind == .notice ? fallback?.targets ?? [] : [])
         }
+        let tallied: AttemptWindow.Outcome? = switch record.outcome {
+        case .delivered: .delivered
+        case .retry: .retried
+        case .failed: .failed
+        case .released: nil
+        }
+        if let tallied { health.tally(config.name, tallied, durationMs: Double(record.duration.nanoseconds) / 1e6, error: record.error, at: Date()) }
         do {
             // The failure and its fallback commit together; the store decides (fenced by the lease,
             // and by whether the incident is still open) what the outcome changes.

@@ -6,7 +6,7 @@ import PostgresNIO
 /// under an advisory lock, so nodes starting together with `--migrate` migrate once.
 extension PostgresStore {
     /// The schema version this herald reads and writes.
-    public static let schemaVersion = 5
+    public static let schemaVersion = 6
 
     /// Statements per version, in order. Never edit a released one: add a version.
     static let migrations: [Int: [String]] = [
@@ -185,6 +185,19 @@ extension PostgresStore {
             CREATE INDEX deliveries_waiting_recipient ON deliveries (recipient)
                 WHERE recipient IS NOT NULL AND state IN ('queued', 'retrying', 'silenced')
             """,
+        ],
+        // Console sessions (see SQLite's v6).
+        6: [
+            """
+            CREATE TABLE console_sessions (
+                id_hash TEXT PRIMARY KEY,
+                principal TEXT NOT NULL,
+                csrf TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+            "CREATE INDEX console_sessions_expires ON console_sessions (expires_at)",
         ],
     ]
 

@@ -82,7 +82,7 @@ public final class SQLiteStore: Store {
     }
 
     /// The number of migrations this herald knows.
-    static let schemaVersion = 5
+    static let schemaVersion = 6
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -241,6 +241,19 @@ public final class SQLiteStore: Store {
                 CREATE INDEX deliveries_incident ON deliveries(incident, cycle, channel, recipient);
                 CREATE INDEX deliveries_waiting_recipient ON deliveries(recipient)
                     WHERE recipient IS NOT NULL AND state IN ('queued', 'retrying', 'silenced');
+                """)
+        }
+        // Console sessions: found by their cookie's digest, deleted when they expire.
+        m.registerMigration("v6") { db in
+            try db.execute(sql: """
+                CREATE TABLE console_sessions (
+                    id_hash TEXT PRIMARY KEY,
+                    principal TEXT NOT NULL,
+                    csrf TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    expires_at REAL NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX console_sessions_expires ON console_sessions(expires_at);
                 """)
         }
         return m

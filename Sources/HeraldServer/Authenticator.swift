@@ -36,6 +36,12 @@ struct Authenticator: Sendable {
         return principal
     }
 
+    /// Whether a configured token of this name has `scope` (a console session lives only as long
+    /// as its token keeps the admin scope: removing the token from the configuration ends it).
+    func grants(_ scope: TokenScope, toTokenNamed name: String) -> Bool {
+        byDigest.values.contains { $0.name == name && $0.scopes.contains(scope) }
+    }
+
     /// The caller, if it presented a token with `scope`. 401 without a valid token, 403 with a
     /// valid token of another scope, 429 while the client's address has spent its budget of
     /// failed attempts (see `AuthThrottle`).

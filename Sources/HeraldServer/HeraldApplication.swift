@@ -169,6 +169,7 @@ public final class HeraldApplication: Sendable {
         addOpenAPIRoutes(to: router)
         addBackupRoutes(to: router)
         addChannelRoutes(to: router)
+        addConsoleRoutes(to: router)
         return router
     }
 

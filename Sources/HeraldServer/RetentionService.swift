@@ -61,6 +61,8 @@ final class RetentionService: Service, Sendable {
         do {
             // Sign-ups never confirmed go once their link expires, whatever the retention periods.
             removed["subscribers"] = try await store.deleteExpiredSignUps(now: now)
+            // So do console sessions past their lifetime (a signed-out one is gone already).
+            removed["console_sessions"] = try await store.deleteExpiredConsoleSessions(now: now)
             while let at = cursor, !Task.isCancelled {
                 let step = try await store.prune(cutoffs, from: at, limit: retention.batch)
                 for (table, n) in step.removed where n > 0 {

@@ -409,6 +409,25 @@ public protocol Store: Sendable {
     /// Deletes the unconfirmed sign-ups whose link expired by `now`; answers how many.
     func deleteExpiredSignUps(now: Date) async throws -> Int
 
+    /// One event by id, whatever its cycle (nil once retention pruned it).
+    func event(id: String) async throws -> Event?
+
+    /// Stores a console session (see `ConsoleSession`).
+    func addConsoleSession(_ session: ConsoleSession) async throws
+
+    /// The session whose cookie digests to `idHash`, if it has not expired by `now`.
+    func consoleSession(idHash: String, now: Date) async throws -> ConsoleSession?
+
+    /// Ends a session (sign-out); false when there was none.
+    func removeConsoleSession(idHash: String) async throws -> Bool
+
+    /// Deletes the sessions that expired by `now`; answers how many.
+    func deleteExpiredConsoleSessions(now: Date) async throws -> Int
+
+    /// Deliveries waiting to be sent (queued or retrying), by channel; read from the index that
+    /// holds only waiting rows.
+    func queueDepths() async throws -> [String: Int]
+
     /// Plans one page (at most `limit` subscribers) of the oldest public event still to fan out to
     /// the subscribers channel `channel`, in one transaction: for each confirmed subscriber of the
     /// page, what `LifecyclePlanner.plan` decides for them as a recipient, from the incident as the
