@@ -70,7 +70,7 @@ struct PostgresCLITests {
 
         let first = try await HeraldBinary.run(["migrate", "--store", url])
         #expect(first.0 == 0)
-        #expect(first.1.contains("migrated schema from version 0 to 5"), "\(first)")
+        #expect(first.1.contains("migrated schema from version 0 to 6"), "\(first)")
         let again = try await HeraldBinary.run(["migrate", "--config", cfg])
         #expect(again.0 == 0)
         #expect(again.1.contains("up to date"), "\(again)")

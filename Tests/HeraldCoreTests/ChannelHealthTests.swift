@@ -112,3 +112,30 @@ import Testing
         ], "\(lines)")
     }
 }
+
+/// The console's last hour of a channel: counts per outcome, percentiles from the histogram,
+/// and minutes older than an hour forgotten.
+@Suite struct AttemptWindowTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func countsTheLastHourAndForgetsOlderMinutes() {
+        var w = AttemptWindow()
+        for i in 0..<98 { w.record(.delivered, durationMs: 4, at: t0.addingTimeInterval(Double(i))) }
+        w.record(.retried, durationMs: 900, error: "HTTP 503", at: t0.addingTimeInterval(100))
+        w.record(.failed, durationMs: 2000, error: "HTTP 500", at: t0.addingTimeInterval(200))
+        let now = t0.addingTimeInterval(300)
+        let s = w.summary(at: now)
+        #expect(s.delivered == 98 && s.retried == 1 && s.failed == 1)
+        // The median is in the 4 ms bucket; the 99th percentile is the 99th of 100: the retry's.
+        #expect(s.p50Ms.map { $0 >= 4 && $0 < 4 * 1.35 } == true, "\(String(describing: s.p50Ms))")
+        #expect(s.p99Ms.map { $0 >= 900 && $0 < 900 * 1.35 } == true, "\(String(describing: s.p99Ms))")
+        #expect(s.lastError == "HTTP 500" && s.lastErrorAt == t0.addingTimeInterval(200))
+        // Over an hour after the last of them, none counts (the last error is still told).
+        let later = w.summary(at: t0.addingTimeInterval(3_900))
+        #expect(later.attempts == 0 && later.p50Ms == nil && later.lastError == "HTTP 500")
+        // The ring's slot of the failure's minute, reused an hour on, starts from zero.
+        w.record(.delivered, durationMs: 1, at: t0.addingTimeInterval(3_780))
+        let reused = w.summary(at: t0.addingTimeInterval(3_780))
+        #expect(reused.attempts == 1 && reused.delivered == 1)
+    }
+}

@@ -176,6 +176,8 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case aSilenceOnAFallbackChannelHoldsItsNotice
     case subscribersHearPublicIncidentsPageByPage
     case signUpsAreConfirmedOnceBeforeTheyExpire
+    case consoleSessionsLastUntilTheyExpireOrAreRemoved
+    case eventsAreFoundByIdAndQueuesCountedPerChannel
 
     var testDescription: String { rawValue }
 
@@ -226,6 +228,8 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .aSilenceOnAFallbackChannelHoldsItsNotice: try await c.aSilenceOnAFallbackChannelHoldsItsNotice()
         case .subscribersHearPublicIncidentsPageByPage: try await c.subscribersHearPublicIncidentsPageByPage()
         case .signUpsAreConfirmedOnceBeforeTheyExpire: try await c.signUpsAreConfirmedOnceBeforeTheyExpire()
+        case .consoleSessionsLastUntilTheyExpireOrAreRemoved: try await c.consoleSessionsLastUntilTheyExpireOrAreRemoved()
+        case .eventsAreFoundByIdAndQueuesCountedPerChannel: try await c.eventsAreFoundByIdAndQueuesCountedPerChannel()
         }
     }
 }
