@@ -78,7 +78,7 @@ extension HeraldApplication {
         body += ConsoleLayout.table(["#", "Started", "Took", "Outcome", "Status", "Error"], detail.attempts.map { a in
             ["\(a.number)\(a.replay > 0 ? " (replay \(a.replay))" : "")", ConsoleLayout.time(a.startedAt),
              String(format: "%.1f ms", a.durationMs), ConsoleLayout.badge(a.outcome.rawValue) + (a.late ? " late" : ""),
-             a.status.map(String.init) ?? "", e(redactor.redact([a.reason, a.error].compactMap { $0 }.joined(separator: ": ")))]
+             a.status.map(String.init) ?? "", e(redactor.redact(a.error ?? a.reason ?? ""))]
         }, empty: "No attempt yet.")
         body += "<h2>The request</h2>"
         body += "<p class=\"meta\">What this channel sends for this delivery, rendered from the stored event with the current "

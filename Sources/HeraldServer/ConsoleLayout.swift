@@ -21,13 +21,13 @@ enum ConsoleLayout {
         .retrying,.failing,.major,.acknowledged{background:#fff0cc;color:#6b4e00}.queued,.in_flight,.pending{background:#e3ecfd;color:#0b3d8b}
         .silenced,.superseded,.expired{background:#eee;color:#555}
         form.inline{display:inline}form.stack p{margin:.5rem 0}label{font-weight:600}
-        input[type=text],input[type=password],select,textarea{font:inherit;padding:.35rem;max-width:100%;width:24rem}textarea{height:5rem}
+        input[type=text],input[type=password],select,textarea{font:inherit;padding:.35rem;width:100%;max-width:24rem}textarea{height:5rem}
         button{font:inherit;padding:.35rem .9rem;cursor:pointer}button.danger{background:#8b0000;color:#fff;border:1px solid #600}
         .filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end}.filters p{margin:0}.filters input,.filters select{width:12rem}
         .notice{padding:.6rem 1rem;border-radius:.4rem;background:#e3ecfd;margin:0 0 1rem}.error{background:#fde2e2;color:#8b0000;padding:.6rem 1rem;border-radius:.4rem;margin:0 0 1rem}
         dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:0}dt{font-weight:600}dd{margin:0}
         pre{background:#fff;border:1px solid #ddd;padding:.75rem;overflow-x:auto;white-space:pre-wrap;font-size:.85rem}
-        .meta{color:#555;font-size:.9rem}.actions{display:flex;flex-wrap:wrap;gap:1rem;margin:1rem 0}
+        .meta{color:#555;font-size:.9rem}.actions{display:flex;flex-wrap:wrap;gap:1rem;margin:1rem 0}.actions form.stack{flex:1 1 16rem;min-width:0}
         @media (max-width:40rem){header .who{margin-left:0}th,td{padding:.3rem}main{padding:.6rem}}
         """
 

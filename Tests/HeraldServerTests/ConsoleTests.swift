@@ -312,3 +312,75 @@ import TestSupport
 func sha256Hex(_ s: String) -> String {
     SHA256.hash(data: Data(s.utf8)).map { String(format: "%02x", $0) }.joined()
 }
+
+/// In the layout suite: one browser at a time.
+extension StatusPageLayoutTests {
+    /// In a real browser (chromium): sign in, see the failed delivery with its error, open it,
+    /// replay it, see it delivered; acknowledge and resolve its incident from its page and see the
+    /// all-clear reach the receiver; sign out and be refused, the old cookie too. No page shows a
+    /// configured secret; the hostile title is text. Screenshots go to .build/screenshots/console.
+    @Test func anOperatorReplaysAFailedDeliveryAndResolvesAnIncidentInTheConsole() async throws {
+        let failing = Mutex(true)
+        let sink = TestSink { request, _ in
+            failing.withLock { $0 } && request.path == "/in" ? TestSink.Reply(status: 500, body: "{\"error\":\"disk full\"}") : .ok
+        }
+        try await sink.start()
+        let s = try await ConsoleTests.start(sinkURL: sink.url)
+        let title = "<script>alert(1)</script> checkout down"
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: [
+            "incident": "checkout", "status": "triggered", "severity": "critical", "title": title,
+            "message": #""><img src=x onerror=alert(1)>"#,
+        ]), as: UTF8.self)
+        #expect(try await s.call("POST", "/v1/events", body: body).0 == 202)
+        #expect(try await eventually(timeout: .seconds(20)) {
+            try await s.app.store.deliveries(DeliveryFilter(state: .failed)).count == 1
+        })
+        failing.withLock { $0 = false }
+        let before = sink.received.count
+
+        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let script = package.appendingPathComponent("Tests/browser/console.py").path
+        let shots = package.appendingPathComponent(".build/screenshots/console").path
+        let secrets = [ServerTests.adminToken, ServerTests.ingestToken, ServerTests.webhookSecret, ConsoleTests.slackPath]
+        let python = ProcessInfo.processInfo.environment["HERALD_TEST_PYTHON"] ?? "python3"
+        let secretList = String(decoding: try JSONSerialization.data(withJSONObject: secrets), as: UTF8.self)
+        let (status, out) = try await StatusPageTests().run(python, [script, s.base, ServerTests.adminToken, "checkout", shots, secretList])
+        #expect(status == 0, "console.py: \(out)")
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "said: \(out)")
+        #expect(seen["redirected_to"] as? String == "/console/signin")
+        #expect(seen["after_sign_in"] as? String == "/console/deliveries?state=failed")
+        #expect((seen["failed_row"] as? String)?.contains("HTTP 500") == true, "\(seen["failed_row"] ?? "-")")
+        let delivery = try #require(seen["delivery"] as? [String: Any])
+        #expect(delivery["state"] as? String == "failed" && delivery["attempts"] as? Int == 2)
+        // The webhook's path is masked like any secret URL path.
+        #expect((delivery["request"] as? String)?.contains("request: POST \(sink.url)/****") == true, "\(delivery)")
+        #expect(seen["list_final_states"] as? [String] == ["delivered", "delivered"])
+        #expect(seen["delivery_after"] as? String == "delivered")
+        #expect(seen["incident_heading"] as? String == title)
+        #expect(seen["timeline_rows"] as? Int == 1)
+        #expect((seen["acknowledged"] as? String)?.hasSuffix("by ops") == true)
+        #expect(seen["status_after_resolve"] as? String == "resolved")
+        #expect(seen["cookie_http_only"] as? Bool == true)
+        #expect(seen["after_sign_out"] as? String == "Signed out.")
+        #expect(seen["signed_out_lands_on"] as? String == "/console/signin")
+        #expect(seen["old_cookie_lands_on"] as? String == "/console/signin")
+        #expect(seen["alerts"] as? Int == 0)
+        #expect(seen["leaks"] as? [String] == [], "a configured secret shows on: \(seen["leaks"] ?? "-")")
+        for page in ["delivery", "incident"] {
+            #expect((seen["\(page)_sideways"] as? [String: Bool]) == ["phone": false, "desktop": false], "\(page) scrolls sideways: \(seen["too_wide"] ?? "-")")
+        }
+        for shot in ["delivery-failed", "delivery-delivered", "incident-open", "incident-resolved"] {
+            for width in ["phone", "desktop"] {
+                #expect(FileManager.default.fileExists(atPath: "\(shots)/\(shot)-\(width).png"))
+            }
+        }
+        // The replayed notice, the acknowledgement and the all-clear from the operator reached the
+        // webhook after the browser started.
+        #expect(await sink.waitFor(count: before + 4))
+        let hook = sink.received.dropFirst(before).filter { $0.path == "/in" }.compactMap { $0.json?["event"] as? [String: Any] }
+        #expect(hook.map { $0["status"] as? String } == ["triggered", "acknowledged", "resolved"], "\(hook)")
+        #expect(hook.last?["actor"] as? String == "ops" && hook.last?["message"] as? String == "fixed by rollback")
+        await s.stop()
+        await sink.stop()
+    }
+}
