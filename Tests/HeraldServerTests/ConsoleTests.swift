@@ -148,19 +148,21 @@ import TestSupport
         let sink = TestSink()
         try await sink.start()
         let s = try await Self.start(sinkURL: sink.url)
-        try await post(s, #"{"incident":"api","status":"triggered","severity":"critical","title":"API errors"}"#)
+        try await post(s, #"{"incident":"api/eu:1","status":"triggered","severity":"critical","title":"API errors"}"#)
         #expect(await sink.waitFor(count: 2))
         let b = Browser(s)
         #expect(try await b.signIn().0 == 303)
+        // The key has a slash and a colon (as Nagios and Alertmanager keys do): links encode them.
+        #expect(try await b.send("GET", "/console/incidents").1.contains("href=\"/console/incidents/api%2Feu%3A1\""))
         for form in [[("message", "fixed")], [("csrf", "wrong-token"), ("message", "fixed")]] {
-            let (status, page, _) = try await b.send("POST", "/console/incidents/api/resolve", form: form)
+            let (status, page, _) = try await b.send("POST", "/console/incidents/api%2Feu%3A1/resolve", form: form)
             #expect(status == 403 && page.contains("nothing was changed"))
         }
-        #expect(try await s.app.store.incident(key: "api")?.incident.status == .open)
+        #expect(try await s.app.store.incident(key: "api/eu:1")?.incident.status == .open)
         let csrf = try await b.csrf()
-        let (acked, _, ackedAt) = try await b.send("POST", "/console/incidents/api/acknowledge", form: [("csrf", csrf), ("message", "looking")])
-        #expect(acked == 303 && ackedAt.header("Location") == "/console/incidents/api")
-        let (resolved, _, _) = try await b.send("POST", "/console/incidents/api/resolve", form: [("csrf", csrf), ("message", "rolled back")])
+        let (acked, _, ackedAt) = try await b.send("POST", "/console/incidents/api%2Feu%3A1/acknowledge", form: [("csrf", csrf), ("message", "looking")])
+        #expect(acked == 303 && ackedAt.header("Location") == "/console/incidents/api%2Feu%3A1")
+        let (resolved, _, _) = try await b.send("POST", "/console/incidents/api%2Feu%3A1/resolve", form: [("csrf", csrf), ("message", "rolled back")])
         #expect(resolved == 303)
         // The refused forms sent nothing: after the notices come the acknowledgement (to the
         // webhook; a Slack incoming webhook cannot thread, so it hears no update) and the
@@ -170,7 +172,7 @@ import TestSupport
         #expect(hook.map { $0["status"] as? String } == ["triggered", "acknowledged", "resolved"])
         #expect(hook.dropFirst().allSatisfy { $0["actor"] as? String == "ops" }, "\(hook)")
         #expect(hook.last?["message"] as? String == "rolled back")
-        let (_, page, _) = try await b.send("GET", "/console/incidents/api")
+        let (_, page, _) = try await b.send("GET", "/console/incidents/api%2Feu%3A1")
         #expect(page.contains("by ops") && page.contains(">console<"))
         await s.stop()
         await sink.stop()
