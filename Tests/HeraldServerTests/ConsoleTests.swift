@@ -252,6 +252,13 @@ import TestSupport
                                                        form: [("csrf", csrf), ("channel", "hook"), ("confirm", "yes")])
         #expect(confirmed == 303 && location.header("Location") == "/console/deliveries?channel=hook&replayed=1")
         #expect(try await eventually(timeout: .seconds(20)) { try await s.app.store.delivery(id: id)?.delivery.state == .delivered })
+        // The channels page counts the hour's attempts: two failures of hook (a retry, then the
+        // last), its delivery after the replay, and the error it last saw.
+        let (_, channels, _) = try await b.send("GET", "/console/channels")
+        let hookRow = try #require(channels.components(separatedBy: "<tr>").first { $0.contains("<strong>hook</strong>") })
+        let cells = hookRow.components(separatedBy: "<td>").dropFirst().map { $0.components(separatedBy: "</td>")[0] }
+        #expect(Array(cells[2...4]) == ["1", "1", "1"], "delivered, retried, failed: \(cells)")
+        #expect(cells[7].contains("disk full"), "\(cells)")
         // One replay of one delivery: a replay of something not failed is refused and says why.
         let (again, said, _) = try await b.send("POST", "/console/deliveries/\(id)/replay", form: [("csrf", csrf)])
         #expect(again == 409 && said.contains("only failed deliveries can be replayed"))
@@ -285,6 +292,35 @@ import TestSupport
         #expect(try await stolen.send("GET", "/console/channels").0 == 303)
         #expect(try await stolen.send("POST", "/console/silences", form: [("csrf", csrf), ("matchers", "a=b"), ("comment", "x")]).0 == 401)
         #expect(try await s.app.store.silences(includeExpired: true, now: Date(), limit: 10).isEmpty)
+        await s.stop()
+    }
+
+    @Test func aTokenRemovedFromTheConfigurationEndsItsSessions() async throws {
+        let dir = try temporaryDirectory()
+        let file = dir.appendingPathComponent("herald.yaml").path
+        func yaml(_ admins: [String]) -> String {
+            """
+            server:
+              listen: 127.0.0.1:0
+              tokens:
+            \(admins.map { "    - {name: \($0), token: \"\($0)-token-0123456789abcdef\", scopes: [admin]}" }.joined(separator: "\n"))
+            store: {path: \(dir.path)/herald.sqlite}
+            channels:
+              quiet: {type: console}
+            routes:
+              - channels: [quiet]
+            """
+        }
+        try yaml(["ops", "lead"]).write(toFile: file, atomically: true, encoding: .utf8)
+        let s = try await ServerTests.launch(yaml(["ops", "lead"]), file: file)
+        let ops = Browser(s), lead = Browser(s)
+        #expect(try await ops.signIn("ops-token-0123456789abcdef").0 == 303)
+        #expect(try await lead.signIn("lead-token-0123456789abcdef").0 == 303)
+        try yaml(["lead"]).write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try await s.call("POST", "/v1/reload", token: "lead-token-0123456789abcdef").0 == 200)
+        // ops's session ended with its token; lead's goes on.
+        #expect(try await ops.send("GET", "/console/incidents").0 == 303)
+        #expect(try await lead.send("GET", "/console/incidents").0 == 200)
         await s.stop()
     }
 

@@ -86,6 +86,10 @@ import TestSupport
         ])
         #expect(event.0 == 0 && event.1.hasSuffix("\n202"), "\(event)")
         #expect(await eventually { herald.stdout.contains("Served over TLS") })
+        // Over TLS the console's cookies are `Secure`: a browser never sends them in clear.
+        let signIn = try await Self.curl(base + "/console/signin", trusting: first.cert, ["-D", "-"])
+        let cookie = signIn.1.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") }
+        #expect(cookie?.contains("; Secure") == true && cookie?.contains("HttpOnly") == true, "\(signIn.1.prefix(600))")
 
         // Without trusting the certificate curl refuses it (60: peer certificate cannot be
         // authenticated): the port really speaks TLS with this certificate, nothing else.
