@@ -146,7 +146,8 @@ final class Lane: Sendable {
                     let lease = now.addingTimeInterval(config.timeout.seconds + options.leaseMargin.seconds)
                     let claimed: [ClaimedDelivery]
                     do {
-                        claimed = try await store.claim(channel: config.name, limit: want, now: now, owner: owner, leaseUntil: lease)
+                        claimed = try await store.claim(channel: config.name, limit: want, now: now, owner: owner, leaseUntil: lease,
+                                                        idle: free == config.concurrency)
                     } catch {
                         logger.error("claim failed; retrying in 1s", metadata: ["error": "\(redactor.redact("\(error)"))"])
                         await wakeup.wait(until: Date().addingTimeInterval(1))

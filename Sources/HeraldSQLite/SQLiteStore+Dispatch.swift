@@ -5,10 +5,16 @@ import HeraldStore
 
 extension SQLiteStore {
     public func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date) async throws -> [ClaimedDelivery] {
+        try await claim(channel: channel, limit: limit, now: now, owner: owner, leaseUntil: leaseUntil, idle: false)
+    }
+
+    /// An idle lane's claim goes through the writer with ingest, ahead of busy lanes' claims and
+    /// outcomes (see `WriteGate`).
+    public func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date, idle: Bool) async throws -> [ClaimedDelivery] {
         guard limit > 0 else { return [] }
         let decoder = self.decoder
         let lease = Identifier.make(prefix: "lease", at: now)
-        return try await wrap {
+        return try await wrap { try await gate.run(idle ? .urgent : .normal) {
             try await pool.writeWithoutTransaction { db in
                 // A claim need not reach the disk: one process owns the file, and whatever it had in
                 // flight is due again at the next start, so a claim lost to a power cut changes
@@ -24,7 +30,7 @@ extension SQLiteStore {
                 }
                 return result
             }
-        }
+        }}
     }
 
     private static func claimRows(db: Database, channel: String, limit: Int, now: Date, owner: String, lease: String,
@@ -133,7 +139,7 @@ extension SQLiteStore {
 
     public func record(_ records: [AttemptRecord], now: Date) async throws {
         guard !records.isEmpty else { return }
-        try await wrap {
+        try await wrap { try await gate.run(.normal) {
             try await pool.write { db in
                 let t = now.timeIntervalSince1970
                 let read = try db.cachedStatement(sql: """
@@ -186,7 +192,7 @@ extension SQLiteStore {
                     try Self.apply(change.effects, of: row, fallback: r.fallback, now: now, db: db)
                 }
             }
-        }
+        }}
     }
 
     /// The effects of a transition on the rest of the delivery's target and cycle.
@@ -239,7 +245,7 @@ extension SQLiteStore {
     }
 
     public func releaseLeases(expiredBefore: Date?, owner: String?) async throws -> [String] {
-        try await wrap {
+        try await wrap { try await gate.run(.bulk) {
             try await pool.write { db in
                 let now = Date()
                 var conditions = ["d.state = 'in_flight'"]
@@ -270,6 +276,6 @@ extension SQLiteStore {
                 }
                 return channels.uniqued()
             }
-        }
+        }}
     }
 }

@@ -11,6 +11,8 @@ import Glibc
 /// beside it), so `in_flight` rows found at start belong to a dead process.
 public final class SQLiteStore: Store {
     let pool: DatabasePool
+    /// Orders the writes of the hot paths (see `WriteGate`).
+    let gate = WriteGate()
     public let path: String
     private let lockFD: Int32
     let encoder: JSONEncoder

@@ -292,6 +292,11 @@ public protocol Store: Sendable {
     /// follow-up is not claimed while anything earlier to its target is in flight.
     func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date) async throws -> [ClaimedDelivery]
 
+    /// `claim`, saying whether the lane was idle (nothing in flight): an idle channel's claim is
+    /// what an all-clear or a new incident's first notice waits on, so a store with one writer
+    /// may put it ahead of busy lanes' claims and outcomes (default: the same as `claim`).
+    func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date, idle: Bool) async throws -> [ClaimedDelivery]
+
     /// When the next waiting delivery of this channel is due (nil when none waits).
     func nextDue(channel: String) async throws -> Date?
 
@@ -449,6 +454,10 @@ public protocol Store: Sendable {
 }
 
 extension Store {
+    public func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date, idle: Bool) async throws -> [ClaimedDelivery] {
+        try await claim(channel: channel, limit: limit, now: now, owner: owner, leaseUntil: leaseUntil)
+    }
+
     /// The incident with its current cycle's events and deliveries.
     public func incident(key: String) async throws -> IncidentDetail? {
         try await incident(key: key, deliveries: true, excluding: nil)
