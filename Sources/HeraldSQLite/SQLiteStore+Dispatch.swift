@@ -8,13 +8,26 @@ extension SQLiteStore {
         try await claim(channel: channel, limit: limit, now: now, owner: owner, leaseUntil: leaseUntil, idle: false)
     }
 
-    /// An idle lane's claim goes through the writer with ingest, ahead of busy lanes' claims and
-    /// outcomes (see `WriteGate`).
+    /// A reader looks first (the writer is the one serial resource): nothing due takes no write
+    /// at all, and a claim that will take an all-clear, or an idle lane's, goes through the writer
+    /// with ingest, ahead of busy lanes' claims and outcomes (see `WriteGate`).
     public func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date, idle: Bool) async throws -> [ClaimedDelivery] {
         guard limit > 0 else { return [] }
         let decoder = self.decoder
         let lease = Identifier.make(prefix: "lease", at: now)
-        return try await wrap { try await gate.run(idle ? .urgent : .normal) {
+        let t = now.timeIntervalSince1970
+        let top = try await wrap {
+            try await pool.read { db in
+                try Int.fetchOne(db.cachedStatement(sql: """
+                    SELECT priority FROM deliveries INDEXED BY deliveries_due
+                    WHERE channel = ? AND state IN ('queued', 'retrying') AND due_at <= ?
+                    ORDER BY priority DESC, due_at LIMIT 1
+                    """), arguments: [channel, t])
+            }
+        }
+        guard let top else { return [] }
+        let urgent = idle || top >= DeliveryKind.allClear.priority
+        return try await wrap { try await gate.run(urgent ? .urgent : .normal) {
             try await pool.writeWithoutTransaction { db in
                 // A claim need not reach the disk: one process owns the file, and whatever it had in
                 // flight is due again at the next start, so a claim lost to a power cut changes
