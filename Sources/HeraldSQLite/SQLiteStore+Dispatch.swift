@@ -27,8 +27,8 @@ extension SQLiteStore {
         }
         guard let top else { return [] }
         let urgent = idle || top >= DeliveryKind.allClear.priority
-        return try await wrap { try await gate.run(urgent ? .urgent : .normal) {
-            try await pool.writeWithoutTransaction { db in
+        let eventCache = self.eventCache
+        return try await wrap { try await writer.write(urgent ? .urgent : .normal, transaction: false) { db in
                 // A claim need not reach the disk: one process owns the file, and whatever it had in
                 // flight is due again at the next start, so a claim lost to a power cut changes
                 // nothing. Its commit skips the fsync; the outcome's commit (synchronous=FULL)
@@ -43,7 +43,7 @@ extension SQLiteStore {
                 }
                 return result
             }
-        }}
+        }
     }
 
     private static func claimRows(db: Database, channel: String, limit: Int, now: Date, owner: String, lease: String,
@@ -152,8 +152,7 @@ extension SQLiteStore {
 
     public func record(_ records: [AttemptRecord], now: Date) async throws {
         guard !records.isEmpty else { return }
-        try await wrap { try await gate.run(.normal) {
-            try await pool.write { db in
+        try await wrap { try await writer.write(.normal) { db in
                 let t = now.timeIntervalSince1970
                 let read = try db.cachedStatement(sql: """
                     SELECT \(Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
@@ -205,7 +204,7 @@ extension SQLiteStore {
                     try Self.apply(change.effects, of: row, fallback: r.fallback, now: now, db: db)
                 }
             }
-        }}
+        }
     }
 
     /// The effects of a transition on the rest of the delivery's target and cycle.
@@ -258,8 +257,7 @@ extension SQLiteStore {
     }
 
     public func releaseLeases(expiredBefore: Date?, owner: String?) async throws -> [String] {
-        try await wrap { try await gate.run(.bulk) {
-            try await pool.write { db in
+        try await wrap { try await writer.write(.bulk) { db in
                 let now = Date()
                 var conditions = ["d.state = 'in_flight'"]
                 var arguments = StatementArguments()
@@ -289,6 +287,6 @@ extension SQLiteStore {
                 }
                 return channels.uniqued()
             }
-        }}
+        }
     }
 }

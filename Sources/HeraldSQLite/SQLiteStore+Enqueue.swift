@@ -10,8 +10,7 @@ extension SQLiteStore {
         let bodies = batch.map { Data($0.event.storedJSON()) }
         let encoder = self.encoder
         let decoder = self.decoder
-        return try await wrap { try await gate.run(.urgent) {
-            try await pool.write { db in
+        return try await wrap { try await writer.write(.urgent) { db in
                 let silences = try Self.silencesInForce(now: now, db: db, decoder: decoder)
                 var results: [EnqueueResult] = []
                 results.reserveCapacity(batch.count)
@@ -40,7 +39,7 @@ extension SQLiteStore {
                 }
                 return results
             }
-        }}
+        }
     }
 
     /// One event through the lifecycle planner: read the incident and its open cycle, plan, store

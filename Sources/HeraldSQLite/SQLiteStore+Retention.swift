@@ -12,8 +12,7 @@ extension SQLiteStore {
     public func prune(_ cutoffs: RetentionConfig.Cutoffs, from cursor: PruneCursor, limit: Int) async throws -> PruneStep {
         let limit = max(1, limit)
         let decoder = self.decoder
-        return try await wrap { try await gate.run(.bulk) {
-            try await pool.write { db in
+        return try await wrap { try await writer.write(.bulk) { db in
                 switch cursor.stage {
                 case .deliveries: return try Self.pruneDeliveries(cutoffs, cursor, limit, db)
                 case .events: return try Self.pruneEvents(cutoffs, cursor, limit, db)
@@ -23,7 +22,7 @@ extension SQLiteStore {
                 case .silences: return try Self.pruneSilences(cutoffs, cursor, limit, db)
                 }
             }
-        }}
+        }
     }
 
     public func waitingCounts() async throws -> [DeliveryState: Int] {

@@ -131,8 +131,7 @@ extension SQLiteStore {
 
     public func fanOut(channel: String, limit: Int, now: Date) async throws -> FanOutStep {
         let decoder = self.decoder
-        return try await wrap { try await gate.run(.bulk) {
-            try await pool.write { db in
+        return try await wrap { try await writer.write(.bulk) { db in
                 guard let job = try Row.fetchOne(db, sql: """
                     SELECT seq, event_id, cycle, before, cursor FROM fanouts ORDER BY seq LIMIT 1
                     """) else { return .idle }
@@ -173,6 +172,6 @@ extension SQLiteStore {
                 }
                 return step
             }
-        }}
+        }
     }
 }

@@ -11,8 +11,8 @@ import Glibc
 /// beside it), so `in_flight` rows found at start belong to a dead process.
 public final class SQLiteStore: Store {
     let pool: DatabasePool
-    /// Orders the writes of the hot paths (see `WriteGate`).
-    let gate = WriteGate()
+    /// Orders the writes of the hot paths (see `WriteScheduler`).
+    let writer: WriteScheduler
     public let path: String
     private let lockFD: Int32
     let encoder: JSONEncoder
@@ -54,6 +54,7 @@ public final class SQLiteStore: Store {
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
+            writer = WriteScheduler(pool: pool)
             try Self.migrator.migrate(pool)
             let superseded = try pool.read { try Self.migrator.hasBeenSuperseded($0) }
             if superseded {

@@ -1,0 +1,88 @@
+import GRDB
+import Synchronization
+
+/// SQLite has one writer, and GRDB serves writes first come, first served: a resolve's commit, or
+/// the outcome of a notice an all-clear must thread onto, could wait behind every claim queued
+/// before it. The scheduler keeps its own queues by priority and runs them back to back on
+/// GRDB's writer thread (no task hop, so no gap, between two transactions); each write waits for
+/// at most the transaction in progress and the more urgent ones. A lower priority passed over
+/// `maxPasses` times goes next, so no kind of work is starved by a storm of another.
+final class WriteScheduler: Sendable {
+    enum Priority: Int, CaseIterable {
+        /// Ingest (resolves among it, answered once committed), outcomes (a follow-up waits for
+        /// its notice's), and claims that will take an all-clear or start an idle lane.
+        case urgent
+        /// Busy lanes' claims.
+        case normal
+        /// Retention, fan-out pages, lease sweeps: work nobody is waiting on.
+        case bulk
+    }
+
+    static let maxPasses = 2
+
+    private struct Job: @unchecked Sendable {
+        let run: (Database) -> Void
+    }
+    private struct State {
+        var draining = false
+        var queues: [[Job]] = Array(repeating: [], count: Priority.allCases.count)
+        var passes = [Int](repeating: 0, count: Priority.allCases.count)
+    }
+    private let pool: DatabasePool
+    private let state = Mutex(State())
+
+    init(pool: DatabasePool) {
+        self.pool = pool
+    }
+
+    /// Runs `body` on the writer, in an immediate transaction unless `transaction` is false (the
+    /// body then manages its own).
+    func write<T: Sendable>(_ priority: Priority, transaction: Bool = true,
+                            _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+            let job = Job { db in
+                do {
+                    if transaction {
+                        var value: T?
+                        try db.inTransaction(.immediate) {
+                            value = try body(db)
+                            return .commit
+                        }
+                        c.resume(returning: value!)
+                    } else {
+                        c.resume(returning: try body(db))
+                    }
+                } catch {
+                    c.resume(throwing: error)
+                }
+            }
+            let start = state.withLock { s -> Bool in
+                s.queues[priority.rawValue].append(job)
+                if s.draining { return false }
+                s.draining = true
+                return true
+            }
+            if start { pool.asyncWriteWithoutTransaction { [self] db in drain(db) } }
+        }
+    }
+
+    /// Runs queued jobs until none is left.
+    private func drain(_ db: Database) {
+        while let job = next() { job.run(db) }
+    }
+
+    private func next() -> Job? {
+        state.withLock { s -> Job? in
+            let levels = s.queues.indices.filter { !s.queues[$0].isEmpty }
+            guard let first = levels.first else {
+                s.draining = false
+                return nil
+            }
+            // The most urgent, unless a lower level has waited through enough turns.
+            let chosen = levels.first { s.passes[$0] >= Self.maxPasses } ?? first
+            for level in levels where level != chosen { s.passes[level] += 1 }
+            s.passes[chosen] = 0
+            return s.queues[chosen].removeFirst()
+        }
+    }
+}
