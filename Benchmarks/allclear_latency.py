@@ -192,7 +192,6 @@ routes:
         if herald: stop_herald(herald)
         stop_nginx(nginx)
         watched.shutdown()
-        if os.environ.get("KEEP_LOG"): shutil.copy(os.path.join(tmp, "herald.log"), os.environ["KEEP_LOG"])
         shutil.rmtree(tmp, ignore_errors=True)
 
 if __name__ == "__main__":
