@@ -3,9 +3,10 @@ import Synchronization
 
 /// SQLite has one writer, and GRDB serves writes first come, first served: a resolve's commit, or
 /// the outcome of a notice an all-clear must thread onto, could wait behind every claim queued
-/// before it. The scheduler keeps its own queues by priority and runs them back to back on
-/// GRDB's writer thread (no task hop, so no gap, between two transactions); each write waits for
-/// at most the transaction in progress and the more urgent ones. A lower priority passed over
+/// before it. The scheduler keeps its own queues by priority and feeds them one at a time to
+/// GRDB's writer queue, always one block ahead (no task hop, so no gap, between two
+/// transactions); each write waits for at most the transaction in progress, the more urgent ones
+/// and any write made outside the scheduler. A lower priority passed over
 /// `maxPasses` times goes next, so no kind of work is starved by a storm of another.
 final class WriteScheduler: Sendable {
     enum Priority: Int, CaseIterable {
@@ -66,9 +67,21 @@ final class WriteScheduler: Sendable {
         }
     }
 
-    /// Runs queued jobs until none is left.
+    /// Runs the next job, and queues itself again on GRDB's writer while jobs remain: the next
+    /// block is already queued when this one ends (no gap), and a write that does not go through
+    /// the scheduler (a silence, a console session) gets its turn between two jobs instead of
+    /// waiting for a quiet moment that may never come.
     private func drain(_ db: Database) {
-        while let job = next() { job.run(db) }
+        guard let job = next() else { return }
+        job.run(db)
+        let more = state.withLock { s -> Bool in
+            if s.queues.allSatisfy(\.isEmpty) {
+                s.draining = false
+                return false
+            }
+            return true
+        }
+        if more { pool.asyncWriteWithoutTransaction { [self] db in drain(db) } }
     }
 
     private func next() -> Job? {
