@@ -28,20 +28,11 @@ extension SQLiteStore {
         guard let top else { return [] }
         let urgent = idle || top >= DeliveryKind.allClear.priority
         let eventCache = self.eventCache
-        return try await wrap { try await writer.write(urgent ? .urgent : .normal, transaction: false) { db in
-                // A claim need not reach the disk: one process owns the file, and whatever it had in
-                // flight is due again at the next start, so a claim lost to a power cut changes
-                // nothing. Its commit skips the fsync; the outcome's commit (synchronous=FULL)
-                // syncs the WAL up to and including it.
-                try db.execute(sql: "PRAGMA synchronous = OFF")
-                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
-                var result: [ClaimedDelivery] = []
-                try db.inTransaction(.immediate) {
-                    result = try Self.claimRows(db: db, channel: channel, limit: limit, now: now, owner: owner, lease: lease,
-                                                leaseUntil: leaseUntil, decoder: decoder, eventCache: eventCache)
-                    return .commit
-                }
-                return result
+        // A claim need not reach the disk: one process owns the file, and whatever it had in
+        // flight is due again at the next start, so a claim lost to a power cut changes nothing.
+        return try await wrap { try await writer.write(urgent ? .urgent : .normal, synced: false) { db in
+                try Self.claimRows(db: db, channel: channel, limit: limit, now: now, owner: owner, lease: lease,
+                                   leaseUntil: leaseUntil, decoder: decoder, eventCache: eventCache)
             }
         }
     }
@@ -150,9 +141,14 @@ extension SQLiteStore {
                        incident: row[5], cycle: row[6], target: Target(channel: row[7], recipient: row[8]), eventId: row[9])
     }
 
+    /// Outcomes go through the writer with ingest (an all-clear waits for its notice's outcome) and
+    /// commit without waiting for the disk, like claims: the next synced commit (an event's, a
+    /// checkpoint's) makes them durable, the WAL being written in order. A power cut before that
+    /// loses the last outcomes, and their deliveries go out again after the restart, with the same
+    /// delivery id: the at-least-once promise. A process crash loses nothing.
     public func record(_ records: [AttemptRecord], now: Date) async throws {
         guard !records.isEmpty else { return }
-        try await wrap { try await writer.write(.normal) { db in
+        try await wrap { try await writer.write(.urgent, synced: false) { db in
                 let t = now.timeIntervalSince1970
                 let read = try db.cachedStatement(sql: """
                     SELECT \(Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident

@@ -13,13 +13,14 @@ final class WriteScheduler: Sendable {
         /// Ingest (resolves among it, answered once committed), outcomes (a follow-up waits for
         /// its notice's), and claims that will take an all-clear or start an idle lane.
         case urgent
-        /// Busy lanes' claims.
+        /// Busy lanes' claims: every other turn while urgent work waits (`maxPasses` is 1), so a
+        /// storm of events slows the backlog down without stopping it.
         case normal
         /// Retention, fan-out pages, lease sweeps: work nobody is waiting on.
         case bulk
     }
 
-    static let maxPasses = 2
+    static let maxPasses = 1
 
     private struct Job: @unchecked Sendable {
         let run: (Database) -> Void
@@ -36,23 +37,22 @@ final class WriteScheduler: Sendable {
         self.pool = pool
     }
 
-    /// Runs `body` on the writer, in an immediate transaction unless `transaction` is false (the
-    /// body then manages its own).
-    func write<T: Sendable>(_ priority: Priority, transaction: Bool = true,
+    /// Runs `body` on the writer in an immediate transaction. Unless `synced`, its commit does not
+    /// wait for the disk (`PRAGMA synchronous = OFF` for it alone): the next synced commit makes it
+    /// durable, for work a power cut may lose because it is redone after a restart.
+    func write<T: Sendable>(_ priority: Priority, synced: Bool = true,
                             _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
             let job = Job { db in
                 do {
-                    if transaction {
-                        var value: T?
-                        try db.inTransaction(.immediate) {
-                            value = try body(db)
-                            return .commit
-                        }
-                        c.resume(returning: value!)
-                    } else {
-                        c.resume(returning: try body(db))
+                    if !synced { try db.execute(sql: "PRAGMA synchronous = OFF") }
+                    defer { if !synced { try? db.execute(sql: "PRAGMA synchronous = FULL") } }
+                    var value: T?
+                    try db.inTransaction(.immediate) {
+                        value = try body(db)
+                        return .commit
                     }
+                    c.resume(returning: value!)
                 } catch {
                     c.resume(throwing: error)
                 }
