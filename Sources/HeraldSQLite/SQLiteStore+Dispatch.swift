@@ -10,7 +10,7 @@ extension SQLiteStore {
 
     /// A reader looks first (the writer is the one serial resource): nothing due takes no write
     /// at all, and a claim that will take an all-clear, or an idle lane's, goes through the writer
-    /// with ingest, ahead of busy lanes' claims and outcomes (see `WriteGate`).
+    /// with ingest and outcomes, ahead of busy lanes' claims (see `WriteScheduler`).
     public func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date, idle: Bool) async throws -> [ClaimedDelivery] {
         guard limit > 0 else { return [] }
         let decoder = self.decoder

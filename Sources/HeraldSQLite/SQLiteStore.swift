@@ -7,7 +7,8 @@ import Glibc
 #endif
 
 /// The embedded store: one SQLite file in WAL mode, `synchronous=FULL` so a committed event
-/// survives power loss as well as `kill -9`. One process owns a file at a time (an advisory lock
+/// survives power loss as well as `kill -9` (claims and outcomes, redone after a restart, commit
+/// without waiting for the disk; see `WriteScheduler`). One process owns a file at a time (an advisory lock
 /// beside it), so `in_flight` rows found at start belong to a dead process.
 public final class SQLiteStore: Store {
     let pool: DatabasePool

@@ -38,14 +38,15 @@ final class WriteScheduler: Sendable {
     }
 
     /// Runs `body` on the writer in an immediate transaction. Unless `synced`, its commit does not
-    /// wait for the disk (`PRAGMA synchronous = OFF` for it alone): the next synced commit makes it
-    /// durable, for work a power cut may lose because it is redone after a restart.
+    /// wait for the disk (`PRAGMA synchronous = NORMAL` for it alone: in WAL mode the commit is not
+    /// synced, checkpoints still are, so a power cut can lose it but never corrupts the file); the
+    /// next synced commit makes it durable. For work that is redone after a restart.
     func write<T: Sendable>(_ priority: Priority, synced: Bool = true,
                             _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
             let job = Job { db in
                 do {
-                    if !synced { try db.execute(sql: "PRAGMA synchronous = OFF") }
+                    if !synced { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
                     defer { if !synced { try? db.execute(sql: "PRAGMA synchronous = FULL") } }
                     var value: T?
                     try db.inTransaction(.immediate) {
