@@ -162,12 +162,16 @@ import TestSupport
         let csrf = try await b.csrf()
         let (acked, _, ackedAt) = try await b.send("POST", "/console/incidents/api%2Feu%3A1/acknowledge", form: [("csrf", csrf), ("message", "looking")])
         #expect(acked == 303 && ackedAt.header("Location") == "/console/incidents/api%2Feu%3A1")
+        // The refused forms sent nothing: after the two notices come the acknowledgement on both
+        // channels (waited for: a resolve supersedes an update still queued)…
+        func said() -> String {
+            "\(sink.received.map { "\($0.path.prefix(4)) \(($0.json?["event"] as? [String: Any])?["status"] ?? $0.bodyText.prefix(120))" })"
+        }
+        #expect(await sink.waitFor(count: 4), "\(said())")
         let (resolved, _, _) = try await b.send("POST", "/console/incidents/api%2Feu%3A1/resolve", form: [("csrf", csrf), ("message", "rolled back")])
         #expect(resolved == 303)
-        // The refused forms sent nothing: after the notices come the acknowledgement (to the
-        // webhook; a Slack incoming webhook cannot thread, so it hears no update) and the
-        // all-clear, both from the operator.
-        #expect(await sink.waitFor(count: 5), "\(sink.received.map { "\($0.path.prefix(4)) \(($0.json?["event"] as? [String: Any])?["status"] ?? $0.bodyText.prefix(120))" })")
+        // … then the all-clear on both, each from the operator.
+        #expect(await sink.waitFor(count: 6), "\(said())")
         let hook = sink.received.filter { $0.path == "/in" }.compactMap { $0.json?["event"] as? [String: Any] }
         #expect(hook.map { $0["status"] as? String } == ["triggered", "acknowledged", "resolved"])
         #expect(hook.dropFirst().allSatisfy { $0["actor"] as? String == "ops" }, "\(hook)")

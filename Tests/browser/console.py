@@ -110,6 +110,13 @@ with browser() as driver:
     click_and_wait(driver, driver.find_element(By.XPATH, "//button[text()='Acknowledge']"))
     seen(driver)
     out["acknowledged"] = driver.find_element(By.XPATH, "//dt[text()='Acknowledged']/following-sibling::dd[1]").text
+    # The acknowledgement reaches the webhook before the resolve (a resolve supersedes an update
+    # still queued): the report's Updates column for hook says 1, reloading as an operator would.
+    def hook_updates(d):
+        d.refresh()
+        cells = d.find_elements(By.XPATH, "//h2[text()='Who was told']/following-sibling::div[1]//tr[td[1]='hook']/td")
+        return len(cells) > 3 and cells[3].text == "1"
+    WebDriverWait(driver, 20, poll_frequency=0.3).until(hook_updates)
     driver.find_element(By.ID, "resolve-message").send_keys("fixed by rollback")
     click_and_wait(driver, driver.find_element(By.XPATH, "//button[text()='Resolve']"))
     seen(driver)
