@@ -38,6 +38,14 @@ def make_handler(arrivals, lock, delay):
             self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"{}")
     return H
 
+def post_event(conn, body):
+    """POSTs an event; answers milliseconds from the request sent to its 202."""
+    conn.request("POST", "/v1/events", json.dumps(body), {"Content-Type": "application/json", "Authorization": "Bearer bench-token-0123456789abcdefgh"})
+    t0 = time.perf_counter()
+    r = conn.getresponse(); r.read()
+    assert r.status == 202, r.status
+    return (time.perf_counter() - t0) * 1000
+
 def start_sink(delay):
     arrivals, lock = [], threading.Lock()
     port = free_port()
@@ -81,10 +89,7 @@ routes:
             if queued >= a.backlog: break
         print(f"backlog: {int(queued):,} notices waiting on the slow sink (built in {time.perf_counter() - t:.1f} s)")
         conn = http.client.HTTPConnection("127.0.0.1", port)
-        def post(body):
-            conn.request("POST", "/v1/events", json.dumps(body), {"Content-Type": "application/json", "Authorization": "Bearer bench-token-0123456789abcdefgh"})
-            r = conn.getresponse(); r.read()
-            assert r.status == 202, r.status
+        post = lambda body: post_event(conn, body)
         latencies = []
         for i in range(a.runs):
             key = f"ac-{i}"
@@ -141,12 +146,7 @@ routes:
             if queued >= a.backlog: break
         print(f"backlog: {int(queued):,} deliveries draining to nginx (built in {time.perf_counter() - t:.1f} s)")
         conn = http.client.HTTPConnection("127.0.0.1", port)
-        def post(body):
-            conn.request("POST", "/v1/events", json.dumps(body), {"Content-Type": "application/json", "Authorization": "Bearer bench-token-0123456789abcdefgh"})
-            t0 = time.perf_counter()
-            r = conn.getresponse(); r.read()
-            assert r.status == 202, r.status
-            return (time.perf_counter() - t0) * 1000
+        post = lambda body: post_event(conn, body)
         latencies, answers = [], []
         start_delivered = queue_depth(port).get("delivered", 0)
         t_start = time.perf_counter()

@@ -77,3 +77,11 @@ public struct ChannelContext: Sendable {
         self.subscribers = subscribers
     }
 }
+
+extension Channel {
+    /// Rendered words cut to this channel's limits (title and body).
+    public func fitted(_ rendered: (title: String, text: String)) -> (title: String, text: String) {
+        (limits.maxTitle.map { rendered.title.truncated(to: $0) } ?? rendered.title,
+         limits.maxBody.map { rendered.text.truncated(to: $0) } ?? rendered.text)
+    }
+}

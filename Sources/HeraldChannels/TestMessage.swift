@@ -20,12 +20,8 @@ public enum TestMessage {
                           occurredAt: now, receivedAt: now)
         let incident = Incident(key: "herald-test", status: .open, cycle: 1, title: event.title, severity: .info,
                                 openedAt: now, resolvedAt: nil, updatedAt: now)
-        func fitted(_ rendered: (title: String, text: String)) -> (title: String, text: String) {
-            (channel.limits.maxTitle.map { rendered.title.truncated(to: $0) } ?? rendered.title,
-             channel.limits.maxBody.map { rendered.text.truncated(to: $0) } ?? rendered.text)
-        }
-        let (title, text) = fitted(renderer.render(kind: .notice, event: event, incident: incident))
-        let formatted = fitted(renderer.render(kind: .notice, event: event, incident: incident, markup: channel.markup))
+        let (title, text) = channel.fitted(renderer.render(kind: .notice, event: event, incident: incident))
+        let formatted = channel.fitted(renderer.render(kind: .notice, event: event, incident: incident, markup: channel.markup))
         let recipients = channel.recipients.isEmpty ? [nil] : channel.recipients.map(Optional.some)
         var outcomes: [Outcome] = []
         for recipient in recipients {

@@ -205,12 +205,12 @@ final class Lane: Sendable {
         let startedAt = Date()
         let clock = ContinuousClock()
         let start = clock.now
-        let (title, text) = fitted(renderer.render(kind: delivery.kind, event: item.event, incident: item.incident))
+        let (title, text) = channel.fitted(renderer.render(kind: delivery.kind, event: item.event, incident: item.incident))
         // Event text escaped for the provider's markup: it may not mention, link or format.
         let formatted = channel.markup == .plain ? (title, text)
-            : fitted(renderer.render(kind: delivery.kind, event: item.event, incident: item.incident, markup: channel.markup))
+            : channel.fitted(renderer.render(kind: delivery.kind, event: item.event, incident: item.incident, markup: channel.markup))
         // A follow-up carries the title its notice had, so a reply keeps the conversation's subject.
-        let noticeTitle = item.notice.map { fitted(renderer.render(kind: .notice, event: $0.event, incident: item.incident)).title }
+        let noticeTitle = item.notice.map { channel.fitted(renderer.render(kind: .notice, event: $0.event, incident: item.incident)).title }
         let message = OutboundMessage(deliveryId: delivery.id, kind: delivery.kind, recipient: delivery.recipient, event: item.event,
                                       incident: item.incident, title: title, text: text, thread: item.thread,
                                       threadDeliveryId: item.threadDeliveryId, noticeTitle: noticeTitle,
@@ -281,14 +281,6 @@ final class Lane: Sendable {
         }
         state.withLock { $0.inFlight -= 1 }
         wakeup.signal()
-    }
-
-    /// Rendered words cut to the channel's limits.
-    private func fitted(_ rendered: (title: String, text: String)) -> (title: String, text: String) {
-        var (title, text) = rendered
-        if let max = channel.limits.maxTitle { title = title.truncated(to: max) }
-        if let max = channel.limits.maxBody { text = text.truncated(to: max) }
-        return (title, text)
     }
 }
 

@@ -102,11 +102,8 @@ extension HeraldApplication {
             let channels = try ChannelRegistry.build(config, transport: capture, console: { capture.console($0) })
             guard let channel = channels[d.channel] else { return "(the channel could not be built)" }
             let renderer = try MessageRenderer(templates: channelConfig.templates ?? config.templates)
-            func fitted(_ r: (title: String, text: String)) -> (title: String, text: String) {
-                (channel.limits.maxTitle.map { r.title.truncated(to: $0) } ?? r.title, channel.limits.maxBody.map { r.text.truncated(to: $0) } ?? r.text)
-            }
-            let plain = fitted(renderer.render(kind: d.kind, event: event, incident: incident))
-            let formatted = fitted(renderer.render(kind: d.kind, event: event, incident: incident, markup: channel.markup))
+            let plain = channel.fitted(renderer.render(kind: d.kind, event: event, incident: incident))
+            let formatted = channel.fitted(renderer.render(kind: d.kind, event: event, incident: incident, markup: channel.markup))
             let message = OutboundMessage(
                 deliveryId: d.id, kind: d.kind, recipient: d.recipient, event: event, incident: incident, title: plain.title,
                 text: plain.text, thread: d.kind.isFollowUp ? "thread-reference" : nil,
@@ -130,16 +127,7 @@ extension HeraldApplication {
     }
 
     func replayOne(_ id: String) async throws -> Response {
-        guard let detail = try await store.delivery(id: id) else { throw APIError.notFound("no delivery \(id)") }
-        guard detail.delivery.state == .failed else {
-            throw APIError(.conflict, "delivery \(id) is \(detail.delivery.state.rawValue); only failed deliveries can be replayed")
-        }
-        let result = try await store.replay(ids: [id], filter: DeliveryFilter(), dryRun: false, now: Date())
-        if result.skipped.contains(id) {
-            throw APIError(.conflict, "delivery \(id) is a \(detail.delivery.kind.rawValue) of an incident cycle that is over; "
-                           + "its recipient gets the summary instead, so it is not sent again")
-        }
-        dispatcher.wake(channels: result.channels)
+        _ = try await replayFailed(id)
         return ConsoleLayout.redirect("/console/deliveries/\(id)")
     }
 

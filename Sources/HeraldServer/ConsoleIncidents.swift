@@ -37,10 +37,7 @@ extension HeraldApplication {
         }
         let i = detail.incident
         let e = ConsoleLayout.escape
-        var silenceEnds: [String: Date] = [:]
-        for id in detail.deliveries.compactMap(\.silencedBy).uniqued() {
-            silenceEnds[id] = try await store.silence(id: id)?.endsAt
-        }
+        let silenceEnds = try await silenceEnds(detail.deliveries)
         var body = "<dl class=\"facts\">"
         body += "<dt>Key</dt><dd>\(e(i.key))</dd>"
         body += "<dt>Status</dt><dd>\(ConsoleLayout.badge(i.status.rawValue)) cycle \(i.cycle)</dd>"

@@ -73,21 +73,12 @@ extension HeraldApplication {
         } catch let error as APIError {
             return try await silencesPage(session, status: error.status, error: (error.field.map { "\($0): " } ?? "") + error.message, form: form)
         }
-        try await store.addSilence(silence)
-        dispatcher.silencesChanged()
-        logger.info("silence added", metadata: ["silence": "\(silence.id)", "by": "\(silence.createdBy)",
-                                                "until": "\(RFC3339.format(silence.endsAt))"])
+        try await add(silence)
         return ConsoleLayout.redirect("/console/silences")
     }
 
     func expireSilence(_ session: ConsoleSession, id: String) async throws -> Response {
-        guard let silence = try await store.expireSilence(id: id, now: Date()) else { throw APIError.notFound("no silence \(id)") }
-        dispatcher.silencesChanged()
-        if silence.isMaintenance {
-            maintenance.changed()
-            statusCache.invalidate()
-        }
-        logger.info("silence expired", metadata: ["silence": "\(id)", "by": "\(session.principal)"])
+        _ = try await expire(silence: id, by: session.principal, now: Date())
         return ConsoleLayout.redirect("/console/silences")
     }
 }

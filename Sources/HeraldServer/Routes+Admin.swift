@@ -26,19 +26,7 @@ extension HeraldApplication {
 
         router.post("/v1/deliveries/:id/replay") { request, context in
             _ = try self.auth.require(.admin, request, context)
-            let id = try Self.pathParameter(context, "id")
-            guard let detail = try await self.store.delivery(id: id) else {
-                throw APIError.notFound("no delivery \(id)")
-            }
-            guard detail.delivery.state == .failed else {
-                throw APIError(.conflict, "delivery \(id) is \(detail.delivery.state.rawValue); only failed deliveries can be replayed")
-            }
-            let result = try await self.store.replay(ids: [id], filter: DeliveryFilter(), dryRun: false, now: Date())
-            if result.skipped.contains(id) {
-                throw APIError(.conflict, "delivery \(id) is a \(detail.delivery.kind.rawValue) of an incident cycle that is over; "
-                               + "its recipient gets the summary instead, so it is not sent again")
-            }
-            self.dispatcher.wake(channels: result.channels)
+            let result = try await self.replayFailed(try Self.pathParameter(context, "id"))
             return JSONBody.response(.accepted, ReplayBody(result, dryRun: false))
         }
 
@@ -107,15 +95,39 @@ extension HeraldApplication {
             if let subscribers {
                 counts = try await self.store.deliveryCounts(incident: key, cycle: detail.incident.cycle, channel: subscribers)
             }
-            var silenceEnds: [String: Date] = [:]
-            for id in detail.deliveries.compactMap(\.silencedBy).uniqued() {
-                silenceEnds[id] = try await self.store.silence(id: id)?.endsAt
-            }
+            let silenceEnds = try await self.silenceEnds(detail.deliveries)
             return JSONBody.response(.ok, IncidentDetailBody(incident: detail.incident, events: detail.events,
                                                              deliveries: detail.deliveries, silenceEnds: silenceEnds,
                                                              subscribers: counts.isEmpty ? nil : SubscriberCounts(channel: subscribers ?? "",
                                                                                                                   deliveries: counts)))
         }
+    }
+
+    /// Re-queues one failed delivery and wakes its lane: 404 when there is none, 409 when it is
+    /// not failed or is a follow-up of a cycle that is over (its recipient got the summary).
+    func replayFailed(_ id: String) async throws -> ReplayResult {
+        guard let detail = try await store.delivery(id: id) else {
+            throw APIError.notFound("no delivery \(id)")
+        }
+        guard detail.delivery.state == .failed else {
+            throw APIError(.conflict, "delivery \(id) is \(detail.delivery.state.rawValue); only failed deliveries can be replayed")
+        }
+        let result = try await store.replay(ids: [id], filter: DeliveryFilter(), dryRun: false, now: Date())
+        if result.skipped.contains(id) {
+            throw APIError(.conflict, "delivery \(id) is a \(detail.delivery.kind.rawValue) of an incident cycle that is over; "
+                           + "its recipient gets the summary instead, so it is not sent again")
+        }
+        dispatcher.wake(channels: result.channels)
+        return result
+    }
+
+    /// When the silences that hold (or held) these deliveries end, by id, for the incident report.
+    func silenceEnds(_ deliveries: [Delivery]) async throws -> [String: Date] {
+        var ends: [String: Date] = [:]
+        for id in deliveries.compactMap(\.silencedBy).uniqued() {
+            ends[id] = try await store.silence(id: id)?.endsAt
+        }
+        return ends
     }
 
     static func filter(state: String?, channel: String?, incident: String?, since: String?) throws -> DeliveryFilter {

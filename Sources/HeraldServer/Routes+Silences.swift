@@ -26,10 +26,7 @@ extension HeraldApplication {
             let fields = try await self.readJSONObject(request)
             let now = Date()
             let silence = try self.parseSilence(fields, author: principal.name, now: now)
-            try await self.store.addSilence(silence)
-            self.dispatcher.silencesChanged()
-            self.logger.info("silence added", metadata: ["silence": "\(silence.id)", "by": "\(silence.createdBy)",
-                                                         "until": "\(RFC3339.format(silence.endsAt))"])
+            try await self.add(silence)
             return JSONBody.response(.created, SilenceBody(silence, now: now))
         }
 
@@ -42,18 +39,31 @@ extension HeraldApplication {
 
         router.delete("/v1/silences/:id") { request, context in
             let principal = try self.auth.require(.admin, request, context)
-            let id = try Self.pathParameter(context, "id")
             let now = Date()
-            guard let silence = try await self.store.expireSilence(id: id, now: now) else { throw APIError.notFound("no silence \(id)") }
-            self.dispatcher.silencesChanged()
-            if silence.isMaintenance {
-                // Expiring a maintenance window is cancelling it: its last step is posted now.
-                self.maintenance.changed()
-                self.statusCache.invalidate()
-            }
-            self.logger.info("silence expired", metadata: ["silence": "\(id)", "by": "\(principal.name)"])
+            let silence = try await self.expire(silence: try Self.pathParameter(context, "id"), by: principal.name, now: now)
             return JSONBody.response(.ok, SilenceBody(silence, now: now))
         }
+    }
+
+    /// Stores a new silence and lets the dispatcher hold what it matches from now on.
+    func add(_ silence: Silence) async throws {
+        try await store.addSilence(silence)
+        dispatcher.silencesChanged()
+        logger.info("silence added", metadata: ["silence": "\(silence.id)", "by": "\(silence.createdBy)",
+                                                "until": "\(RFC3339.format(silence.endsAt))"])
+    }
+
+    /// Ends a silence now (404 when there is none); what it held goes out if its incident is open.
+    func expire(silence id: String, by author: String, now: Date) async throws -> Silence {
+        guard let silence = try await store.expireSilence(id: id, now: now) else { throw APIError.notFound("no silence \(id)") }
+        dispatcher.silencesChanged()
+        if silence.isMaintenance {
+            // Expiring a maintenance window is cancelling it: its last step is posted now.
+            maintenance.changed()
+            statusCache.invalidate()
+        }
+        logger.info("silence expired", metadata: ["silence": "\(id)", "by": "\(author)"])
+        return silence
     }
 
     /// The body as a JSON object (an empty body is an empty object).

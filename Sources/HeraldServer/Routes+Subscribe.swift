@@ -103,8 +103,7 @@ extension HeraldApplication {
                              extra: [.setCookie: csrfCookie(fresh)])
         }
         let cookie = request.cookies[Self.csrfCookie]?.value ?? ""
-        guard !csrf.isEmpty, csrf.utf8.count == cookie.utf8.count,
-              zip(csrf.utf8, cookie.utf8).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else {
+        guard Self.sameSecret(csrf, cookie) else {
             return again(.forbidden, "This form has expired. Please send it again.")
         }
         guard EmailAddress.isPlausible(address) else {

@@ -53,14 +53,11 @@ struct Preview: AsyncParsableCommand {
                                 severity: e.severity, openedAt: opened, resolvedAt: kind.isResolution ? e.occurredAt : nil, updatedAt: now,
                                 components: e.components, labels: e.labels, link: e.link, triggers: 1, lastSeenAt: now)
         let renderer = try MessageRenderer(templates: channelConfig.templates ?? loaded.templates)
-        func fitted(_ r: (title: String, text: String)) -> (title: String, text: String) {
-            (target.limits.maxTitle.map { r.title.truncated(to: $0) } ?? r.title, target.limits.maxBody.map { r.text.truncated(to: $0) } ?? r.text)
-        }
-        let plain = fitted(renderer.render(kind: kind, event: e, incident: incident))
-        let formatted = fitted(renderer.render(kind: kind, event: e, incident: incident, markup: target.markup))
+        let plain = target.fitted(renderer.render(kind: kind, event: e, incident: incident))
+        let formatted = target.fitted(renderer.render(kind: kind, event: e, incident: incident, markup: target.markup))
         var notice = e
         notice.status = .triggered
-        let noticeTitle = kind.isFollowUp ? fitted(renderer.render(kind: .notice, event: notice, incident: incident)).title : nil
+        let noticeTitle = kind.isFollowUp ? target.fitted(renderer.render(kind: .notice, event: notice, incident: incident)).title : nil
         let message = OutboundMessage(
             deliveryId: "dlv_preview", kind: kind, recipient: target.recipients.first, event: e, incident: incident,
             title: plain.title, text: plain.text, thread: kind.isFollowUp ? "preview-notice-reference" : nil,
