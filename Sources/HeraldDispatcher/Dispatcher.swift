@@ -36,6 +36,9 @@ public final class Dispatcher: Service, Sendable {
     /// Every channel's health: pauses a channel whose every attempt fails, and says so.
     public let health = HealthBoard()
     let recorder: GroupCommitter<AttemptRecord, Void>
+    /// A lane's claim: its requests and the time it asked.
+    typealias Claimer = @Sendable (ClaimRequest, Date) async throws -> ClaimAnswer
+    let claims: Claimer
     let options: Options
     let logger: Logger
     let owner: String
@@ -61,6 +64,19 @@ public final class Dispatcher: Service, Sendable {
             return records.map { _ in () }
         }
         self.recorder = recorder
+        let owner = self.owner
+        if store.isShared {
+            // Every lane that asks while a claim runs joins the next one: one statement, one
+            // transaction for all of them, however many nodes' commits woke them. Idle, a claim
+            // goes at once.
+            let batcher = GroupCommitter<ClaimRequest, ClaimAnswer>(maxBatch: 1000) { requests in
+                try await store.claim(requests, now: Date(), owner: owner)
+            }
+            claims = { request, _ in try await batcher.submit(request) }
+        } else {
+            // One writer orders the claims itself (an idle lane's first).
+            claims = { request, now in try await store.claim([request], now: now, owner: owner)[0] }
+        }
         (added, addLane) = AsyncStream.makeStream(of: Lane.self)
         let lanes = makeLanes(channels: channels, configs: configs, renderer: renderer, redactor: redactor)
         current.withLock { $0 = lanes }
@@ -85,7 +101,7 @@ public final class Dispatcher: Service, Sendable {
                                   wake: { directory.wake(name) })
                 }
             }
-            lanes[config.name] = Lane(channel: channel, config: config, store: store, recorder: recorder,
+            lanes[config.name] = Lane(channel: channel, config: config, store: store, recorder: recorder, claims: claims,
                                       renderer: channelMemo, redactor: redactor, owner: owner, options: options, logger: logger,
                                       health: health, fallback: fallback)
             health.register(config.name)

@@ -12,6 +12,9 @@ final class Lane: Sendable {
     let config: ChannelConfig
     let store: any Store
     let recorder: GroupCommitter<AttemptRecord, Void>
+    /// Claims this channel's due deliveries (the dispatcher's: on a shared store, one statement
+    /// for every lane asking at the same time).
+    let claims: Dispatcher.Claimer
     let renderer: RenderMemo
     let redactor: Redactor
     let owner: String
@@ -48,7 +51,7 @@ final class Lane: Sendable {
     private let allClearDelay: Metrics.Timer
 
     init(channel: any Channel, config: ChannelConfig, store: any Store, recorder: GroupCommitter<AttemptRecord, Void>,
-         renderer: RenderMemo, redactor: Redactor, owner: String, options: Dispatcher.Options, logger: Logger,
+         claims: @escaping Dispatcher.Claimer, renderer: RenderMemo, redactor: Redactor, owner: String, options: Dispatcher.Options, logger: Logger,
          health: HealthBoard, fallback: Fallback? = nil) {
         self.fallback = fallback
         self.health = health
@@ -56,6 +59,7 @@ final class Lane: Sendable {
         self.config = config
         self.store = store
         self.recorder = recorder
+        self.claims = claims
         self.renderer = renderer
         self.redactor = redactor
         self.owner = owner
@@ -144,15 +148,16 @@ final class Lane: Sendable {
                     }
                     let now = Date()
                     let lease = now.addingTimeInterval(config.timeout.seconds + options.leaseMargin.seconds)
-                    let claimed: [ClaimedDelivery]
+                    let answer: ClaimAnswer
                     do {
-                        claimed = try await store.claim(channel: config.name, limit: want, now: now, owner: owner, leaseUntil: lease,
-                                                        idle: free == config.concurrency)
+                        answer = try await claims(ClaimRequest(channel: config.name, limit: want, leaseUntil: lease,
+                                                               idle: free == config.concurrency), now)
                     } catch {
                         logger.error("claim failed; retrying in 1s", metadata: ["error": "\(redactor.redact("\(error)"))"])
                         await wakeup.wait(until: Date().addingTimeInterval(1))
                         continue
                     }
+                    let claimed = answer.claimed
                     if !claimed.isEmpty {
                         health.probed(config.name, at: now)
                         state.withLock { s in
@@ -165,11 +170,7 @@ final class Lane: Sendable {
                     }
                     if claimed.count == want { continue }
                     // Everything due is taken: sleep until the next one is due or a wake-up.
-                    do {
-                        deadline = try await store.nextDue(channel: config.name)
-                    } catch {
-                        deadline = Date().addingTimeInterval(1)
-                    }
+                    deadline = answer.nextDue
                     // Something due was not claimable (an all-clear waiting for its notice, which
                     // signals this lane when it finishes) or arrived just now (its enqueue
                     // signalled): either way a wake-up is coming; the short deadline only guards.

@@ -4,57 +4,109 @@ import HeraldStore
 import PostgresNIO
 
 extension PostgresStore {
-    /// One statement, one round trip: picks the due rows with `FOR UPDATE SKIP LOCKED` (rows another
-    /// node is claiming right now are skipped, never waited for), leases them, and returns each with
-    /// its event, incident and the notice it threads onto.
     public func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date) async throws -> [ClaimedDelivery] {
-        guard limit > 0 else { return [] }
+        try await claim([ClaimRequest(channel: channel, limit: limit, leaseUntil: leaseUntil)], now: now, owner: owner)[0].claimed
+    }
+
+    /// Each channel's wanted rows in one statement, one round trip, one transaction: the due rows
+    /// of each channel are picked with `FOR UPDATE SKIP LOCKED` (rows another node is claiming
+    /// right now are skipped, never waited for) and leased, and each comes back with its event,
+    /// incident and the notice it threads onto; a channel that got fewer than it asked for also
+    /// gets the due time of the earliest delivery still waiting for it. A channel named twice is
+    /// claimed in a second statement (one statement must not pick a row for two claimers).
+    public func claim(_ requests: [ClaimRequest], now: Date, owner: String) async throws -> [ClaimAnswer] {
+        var answers = [ClaimAnswer?](repeating: nil, count: requests.count)
+        var rest = Array(requests.indices)
+        while !rest.isEmpty {
+            var seen: Set<String> = []
+            let round = rest.filter { seen.insert(requests[$0].channel).inserted }
+            rest.removeAll { i in round.contains(i) }
+            let got = try await claimOnce(round.map { requests[$0] }, now: now, owner: owner)
+            for (i, answer) in zip(round, got) { answers[i] = answer }
+        }
+        return answers.map { $0! }
+    }
+
+    /// The wants of one claim statement (channels distinct).
+    struct WantRow: Encodable {
+        var ord: Int
+        var channel: String
+        var lim: Int
+        var lease_until: Double
+    }
+
+    private func claimOnce(_ requests: [ClaimRequest], now: Date, owner: String) async throws -> [ClaimAnswer] {
+        let wanted = requests.enumerated().filter { $0.element.limit > 0 }
+            .map { WantRow(ord: $0.offset, channel: $0.element.channel, lim: $0.element.limit,
+                           lease_until: $0.element.leaseUntil.timeIntervalSince1970) }
+        var answers = requests.map { _ in ClaimAnswer(claimed: [], nextDue: nil) }
+        guard !wanted.isEmpty else { return answers }
         let decoder = self.decoder
         let logger = self.logger
         let t = now.timeIntervalSince1970
-        let until = leaseUntil.timeIntervalSince1970
         let lease = Identifier.make(prefix: "lease", at: now)
+        let wantJSON = try Self.json(wanted)
         let rows = try await run(timeout: Self.hotPathTimeout) { connection in
             try await connection.query("""
-                WITH picked AS (
-                    SELECT id FROM deliveries AS d
-                    WHERE channel = \(channel) AND state IN ('queued', 'retrying') AND due_at <= \(t)
-                      -- Nothing overtakes at one target: a follow-up waits while anything earlier to
-                      -- its target (the notice, an update) is still being sent.
-                      AND (kind = 'notice' OR NOT EXISTS (
-                          SELECT 1 FROM deliveries AS n
-                          WHERE n.incident = d.incident AND n.cycle = d.cycle AND n.channel = d.channel
-                            AND n.recipient IS NOT DISTINCT FROM d.recipient AND n.state = 'in_flight'))
-                    ORDER BY priority DESC, due_at, seq
-                    LIMIT \(limit)
-                    FOR UPDATE SKIP LOCKED
+                WITH w AS (
+                    SELECT * FROM jsonb_to_recordset(\(wantJSON)::jsonb) AS w(ord int, channel text, lim int, lease_until float8)
+                ), picked AS (
+                    SELECT p.id, w.ord, w.lease_until FROM w CROSS JOIN LATERAL (
+                        SELECT id FROM deliveries AS d
+                        WHERE d.channel = w.channel AND state IN ('queued', 'retrying') AND due_at <= \(t)
+                          -- Nothing overtakes at one target: a follow-up waits while anything earlier to
+                          -- its target (the notice, an update) is still being sent.
+                          AND (kind = 'notice' OR NOT EXISTS (
+                              SELECT 1 FROM deliveries AS n
+                              WHERE n.incident = d.incident AND n.cycle = d.cycle AND n.channel = d.channel
+                                AND n.recipient IS NOT DISTINCT FROM d.recipient AND n.state = 'in_flight'))
+                        ORDER BY priority DESC, due_at, seq
+                        LIMIT w.lim
+                        FOR UPDATE SKIP LOCKED
+                    ) AS p
                 ), claimed AS (
                     UPDATE deliveries AS d SET state = 'in_flight', lease_owner = \(owner), lease_token = \(lease),
-                        lease_until = \(until), updated_at = \(t)
+                        lease_until = picked.lease_until, updated_at = \(t)
                     FROM picked WHERE d.id = picked.id
-                    RETURNING \(unescaped: Self.deliveryColumns("d")), d.seq, d.budget_attempts, d.budget_since
+                    RETURNING picked.ord, \(unescaped: Self.deliveryColumns("d")), d.seq, d.budget_attempts, d.budget_since
+                ), short AS (
+                    -- A channel that got fewer than it asked for: when its next waiting delivery is due.
+                    SELECT w.ord, (SELECT MIN(q.due_at) FROM deliveries AS q
+                                   WHERE q.channel = w.channel AND q.state IN ('queued', 'retrying')
+                                     AND NOT EXISTS (SELECT 1 FROM picked WHERE picked.id = q.id)) AS next_due
+                    FROM w WHERE (SELECT count(*) FROM picked WHERE picked.ord = w.ord) < w.lim
+                ), full_rows AS (
+                    SELECT c.*, e.body AS event_body, \(unescaped: Self.incidentColumns("i", as: "i_")),
+                           th.id AS thread_id, th.receipt AS thread_receipt, th.state AS thread_state, th.event_id AS thread_event_id,
+                           te.body AS thread_event_body, refs.receipts AS thread_references
+                    FROM claimed AS c
+                    JOIN events AS e ON e.id = c.event_id
+                    JOIN incidents AS i ON i.key = c.incident
+                    -- A follow-up's notice to the same target: the delivered one, else the latest.
+                    LEFT JOIN LATERAL (
+                        SELECT t.id, t.receipt, t.state, t.event_id FROM deliveries AS t
+                        WHERE t.incident = c.incident AND t.cycle = c.cycle AND t.channel = c.channel
+                          AND t.recipient IS NOT DISTINCT FROM c.recipient AND t.kind = 'notice'
+                        ORDER BY t.state = 'delivered' DESC, t.delivered_at, t.created_at DESC LIMIT 1
+                    ) AS th ON c.kind <> 'notice'
+                    LEFT JOIN events AS te ON te.id = th.event_id
+                    LEFT JOIN LATERAL (
+                        SELECT array_agg(t.receipt ORDER BY t.delivered_at, t.seq) AS receipts FROM deliveries AS t
+                        WHERE t.incident = c.incident AND t.cycle = c.cycle AND t.channel = c.channel
+                          AND t.recipient IS NOT DISTINCT FROM c.recipient AND t.kind IN ('notice', 'update')
+                          AND t.state = 'delivered' AND t.receipt IS NOT NULL
+                    ) AS refs ON c.kind <> 'notice'
                 )
-                SELECT c.*, e.body AS event_body, \(unescaped: Self.incidentColumns("i", as: "i_")),
-                       th.id AS thread_id, th.receipt AS thread_receipt, th.state AS thread_state, th.event_id AS thread_event_id,
-                       te.body AS thread_event_body, refs.receipts AS thread_references
-                FROM claimed AS c
-                JOIN events AS e ON e.id = c.event_id
-                JOIN incidents AS i ON i.key = c.incident
-                -- A follow-up's notice to the same target: the delivered one, else the latest.
-                LEFT JOIN LATERAL (
-                    SELECT t.id, t.receipt, t.state, t.event_id FROM deliveries AS t
-                    WHERE t.incident = c.incident AND t.cycle = c.cycle AND t.channel = c.channel
-                      AND t.recipient IS NOT DISTINCT FROM c.recipient AND t.kind = 'notice'
-                    ORDER BY t.state = 'delivered' DESC, t.delivered_at, t.created_at DESC LIMIT 1
-                ) AS th ON c.kind <> 'notice'
-                LEFT JOIN events AS te ON te.id = th.event_id
-                LEFT JOIN LATERAL (
-                    SELECT array_agg(t.receipt ORDER BY t.delivered_at, t.seq) AS receipts FROM deliveries AS t
-                    WHERE t.incident = c.incident AND t.cycle = c.cycle AND t.channel = c.channel
-                      AND t.recipient IS NOT DISTINCT FROM c.recipient AND t.kind IN ('notice', 'update')
-                      AND t.state = 'delivered' AND t.receipt IS NOT NULL
-                ) AS refs ON c.kind <> 'notice'
-                ORDER BY c.priority DESC, c.due_at, c.seq
+                -- One row per claimed delivery, and one with no delivery per short channel's next due time.
+                SELECT * FROM (
+                    SELECT f.*, NULL::float8 AS next_due FROM full_rows AS f
+                    UNION ALL
+                    SELECT s.ord, \(unescaped: Self.deliveryColumnNames.map { _ in "NULL" }.joined(separator: ", ")), NULL, NULL, NULL,
+                           NULL, \(unescaped: Self.incidentColumnNames.map { _ in "NULL" }.joined(separator: ", ")),
+                           NULL, NULL, NULL, NULL, NULL, NULL, s.next_due
+                    FROM short AS s
+                ) AS x
+                ORDER BY x.ord, x.priority DESC, x.due_at, x.seq
                 """, logger: logger).collect()
         }
         let eventCache = self.eventCache
@@ -63,10 +115,16 @@ extension PostgresStore {
                 try body.map { try decoder.decode(Event.self, from: Data($0.utf8)) }
             }
         }
-        return try rows.compactMap { row in
+        for row in rows {
             let r = row.makeRandomAccess()
+            let ord = try r["ord"].decode(Int.self)
+            guard answers.indices.contains(ord) else { continue }
+            guard try r["id"].decode(String?.self) != nil else {
+                answers[ord].nextDue = try r["next_due"].decode(Double?.self).map(Date.init(timeIntervalSince1970:))
+                continue
+            }
             let delivery = try Self.delivery(from: r)
-            guard let event = try loadEvent(delivery.eventId, try r["event_body"].decode(String.self)) else { return nil }
+            guard let event = try loadEvent(delivery.eventId, try r["event_body"].decode(String.self)) else { continue }
             var item = ClaimedDelivery(
                 delivery: delivery, event: event, incident: try Self.incident(from: r, prefix: "i_"), lease: lease,
                 budgetAttempts: try r["budget_attempts"].decode(Int.self),
@@ -83,8 +141,9 @@ extension PostgresStore {
                 }
             }
             item.references = try r["thread_references"].decode([String]?.self) ?? []
-            return item
+            answers[ord].claimed.append(item)
         }
+        return answers
     }
 
     public func nextDue(channel: String) async throws -> Date? {

@@ -113,6 +113,33 @@ public struct ClaimedDelivery: Sendable {
     }
 }
 
+/// One channel's share of a claim for several channels (`Store.claim(_:now:owner:)`).
+public struct ClaimRequest: Sendable, Equatable {
+    public var channel: String
+    public var limit: Int
+    public var leaseUntil: Date
+    /// The lane had nothing in flight (see `claim(channel:limit:now:owner:leaseUntil:idle:)`).
+    public var idle: Bool
+    public init(channel: String, limit: Int, leaseUntil: Date, idle: Bool = false) {
+        self.channel = channel
+        self.limit = limit
+        self.leaseUntil = leaseUntil
+        self.idle = idle
+    }
+}
+
+/// What one channel got from a claim: its deliveries and, when it got fewer than it asked for,
+/// when the next delivery still waiting for it is due (nil: none waits), so its lane knows how
+/// long to sleep without asking again.
+public struct ClaimAnswer: Sendable {
+    public var claimed: [ClaimedDelivery]
+    public var nextDue: Date?
+    public init(claimed: [ClaimedDelivery], nextDue: Date?) {
+        self.claimed = claimed
+        self.nextDue = nextDue
+    }
+}
+
 /// The result of one attempt, to be recorded with the delivery's new state.
 public struct AttemptRecord: Sendable {
     public typealias Outcome = DeliveryOutcome
@@ -300,6 +327,12 @@ public protocol Store: Sendable {
     /// When the next waiting delivery of this channel is due (nil when none waits).
     func nextDue(channel: String) async throws -> Date?
 
+    /// `claim` for several channels at once (each channel at most once), with each short answer's
+    /// next due time: a store shared by nodes answers it in one statement, so a node whose lanes
+    /// all wake at a commit makes one round trip and one transaction, not two per lane. Answers
+    /// are in request order. Default: `claim` and, for a short answer, `nextDue`, per channel.
+    func claim(_ requests: [ClaimRequest], now: Date, owner: String) async throws -> [ClaimAnswer]
+
     /// Records attempt outcomes and the new delivery states (as `DeliveryLifecycle` decides them,
     /// fenced by the lease), with their effects (a fallback notice, due updates, the summary that
     /// replaces an all-clear), in one transaction.
@@ -456,6 +489,29 @@ public protocol Store: Sendable {
 extension Store {
     public func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date, idle: Bool) async throws -> [ClaimedDelivery] {
         try await claim(channel: channel, limit: limit, now: now, owner: owner, leaseUntil: leaseUntil)
+    }
+
+    /// Once a channel's deliveries are claimed they are answered: a later failure (the next due
+    /// time, another channel's claim) is answered as "look again in a second", never thrown, so
+    /// no claimed delivery waits for its lease to expire.
+    public func claim(_ requests: [ClaimRequest], now: Date, owner: String) async throws -> [ClaimAnswer] {
+        var answers: [ClaimAnswer] = []
+        let retry = ClaimAnswer(claimed: [], nextDue: now.addingTimeInterval(1))
+        for r in requests {
+            let claimed: [ClaimedDelivery]
+            do {
+                claimed = try await claim(channel: r.channel, limit: r.limit, now: now, owner: owner, leaseUntil: r.leaseUntil,
+                                          idle: r.idle)
+            } catch where !answers.isEmpty {
+                return answers + Array(repeating: retry, count: requests.count - answers.count)
+            }
+            var next: Date?
+            if claimed.count < r.limit {
+                do { next = try await nextDue(channel: r.channel) } catch { next = retry.nextDue }
+            }
+            answers.append(ClaimAnswer(claimed: claimed, nextDue: next))
+        }
+        return answers
     }
 
     /// The incident with its current cycle's events and deliveries.

@@ -178,6 +178,7 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
     case signUpsAreConfirmedOnceBeforeTheyExpire
     case consoleSessionsLastUntilTheyExpireOrAreRemoved
     case eventsAreFoundByIdAndQueuesCountedPerChannel
+    case oneClaimServesSeveralChannelsAndSaysWhenTheShortOnesAreDueNext
 
     var testDescription: String { rawValue }
 
@@ -230,6 +231,8 @@ enum ConformanceCheck: String, CaseIterable, Sendable, CustomTestStringConvertib
         case .signUpsAreConfirmedOnceBeforeTheyExpire: try await c.signUpsAreConfirmedOnceBeforeTheyExpire()
         case .consoleSessionsLastUntilTheyExpireOrAreRemoved: try await c.consoleSessionsLastUntilTheyExpireOrAreRemoved()
         case .eventsAreFoundByIdAndQueuesCountedPerChannel: try await c.eventsAreFoundByIdAndQueuesCountedPerChannel()
+        case .oneClaimServesSeveralChannelsAndSaysWhenTheShortOnesAreDueNext:
+            try await c.oneClaimServesSeveralChannelsAndSaysWhenTheShortOnesAreDueNext()
         }
     }
 }
@@ -378,6 +381,56 @@ struct Conformance {
         #expect(try await store.nextDue(channel: "ch") == nil)
         // Nothing due in the future is claimed early.
         #expect(try await claim("elsewhere", at: t0.addingTimeInterval(-1), owner: "n1").isEmpty)
+    }
+
+    /// What a node's lanes that woke together get from one claim: each channel its own due
+    /// deliveries in claim order under its own lease end; a channel that got fewer than it asked
+    /// for learns when its next waiting delivery is due (a retry later on, or none).
+    func oneClaimServesSeveralChannelsAndSaysWhenTheShortOnesAreDueNext() async throws {
+        for i in 0..<3 {
+            _ = try await store.enqueue([EnqueueRequest(event: event("m\(i)", .triggered, at: t0), channels: ["a", "b"])],
+                                        now: t0.addingTimeInterval(Double(i)))
+        }
+        _ = try await store.enqueue([EnqueueRequest(event: event("m0", .resolved, at: t0), channels: ["a", "b"])],
+                                    now: t0.addingTimeInterval(5))
+        // c's only delivery is retrying, due a minute later.
+        _ = try await store.enqueue([EnqueueRequest(event: event("r", .triggered, at: t0), channels: ["c"])], now: t0)
+        let retryAt = t0.addingTimeInterval(60)
+        let first = try await claim("c", limit: 1)
+        try await answer(first[0], .retry(at: retryAt), status: 503)
+        let now = t0.addingTimeInterval(10)
+        let answers = try await store.claim([
+            ClaimRequest(channel: "a", limit: 2, leaseUntil: now.addingTimeInterval(30)),
+            ClaimRequest(channel: "b", limit: 10, leaseUntil: now.addingTimeInterval(90)),
+            ClaimRequest(channel: "c", limit: 5, leaseUntil: now.addingTimeInterval(30)),
+            ClaimRequest(channel: "nothing", limit: 5, leaseUntil: now.addingTimeInterval(30)),
+        ], now: now, owner: "n1")
+        #expect(answers.count == 4)
+        // a: the summary that replaced m0's notice first, then the oldest; full, so no next time.
+        #expect(answers[0].claimed.map { "\($0.delivery.kind.rawValue):\($0.delivery.incident)" } == ["summary:m0", "notice:m1"])
+        #expect(answers[0].nextDue == nil)
+        // b: everything due, and nothing waits after it.
+        #expect(answers[1].claimed.map(\.delivery.incident) == ["m0", "m1", "m2"])
+        #expect(answers[1].claimed.allSatisfy { $0.delivery.channel == "b" && $0.delivery.state == .inFlight })
+        #expect(answers[1].nextDue == nil)
+        // c: nothing due yet; its retry is next.
+        #expect(answers[2].claimed.isEmpty && answers[2].nextDue == retryAt)
+        #expect(answers[3].claimed.isEmpty && answers[3].nextDue == nil)
+        // The claims hold: a's third is still there for the next claim, b's are not claimed twice.
+        #expect(try await claim("a", at: now).map(\.delivery.incident) == ["m2"])
+        #expect(try await claim("b", at: now).isEmpty)
+        // A lease ends when its own channel's claim said: b's outlive a's.
+        let bLeases = try await store.releaseLeases(expiredBefore: now.addingTimeInterval(60), owner: nil)
+        #expect(bLeases == ["a"])
+        #expect(try await claim("b", at: now).isEmpty)
+        // The same channel twice in one claim never hands one delivery to both.
+        _ = try await store.enqueue([EnqueueRequest(event: event("d", .triggered, at: t0), channels: ["d"]),
+                                     EnqueueRequest(event: event("e", .triggered, at: t0), channels: ["d"])], now: now)
+        let twice = try await store.claim([ClaimRequest(channel: "d", limit: 1, leaseUntil: now.addingTimeInterval(30)),
+                                           ClaimRequest(channel: "d", limit: 5, leaseUntil: now.addingTimeInterval(30))],
+                                          now: now, owner: "n1")
+        #expect(twice.map(\.claimed.count) == [1, 1])
+        #expect(Set(twice.flatMap(\.claimed).map(\.delivery.id)).count == 2)
     }
 
     func recordKeepsEveryAttemptAndTheReceipt() async throws {
