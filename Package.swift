@@ -28,7 +28,7 @@ let package = Package(
     targets: [
         .target(
             name: "CCurl",
-            linkerSettings: [.linkedLibrary("curl")]
+            linkerSettings: [.linkedLibrary("dl")]
         ),
         .target(
             name: "HeraldCore",

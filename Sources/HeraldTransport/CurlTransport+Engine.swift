@@ -27,18 +27,15 @@ extension CurlTransport {
         init(maxConnectionsPerHost: Int, maxTotalConnections: Int, userAgent: String) {
             self.userAgent = userAgent
             maxIdleHandles = min(maxTotalConnections, 256)
-            let globalRC = hc_global_init_once()
-            if globalRC != CURLE_OK {
+            if let problem = CurlTransport.unavailable {
                 multi = nil
                 share = nil
-                initError = TransportError(
-                    kind: .other, code: Int32(bitPattern: globalRC.rawValue),
-                    message: "curl_global_init failed: " + String(cString: curl_easy_strerror(globalRC)))
+                initError = TransportError(kind: .other, code: Int32(bitPattern: hc_global_init_once().rawValue), message: problem)
                 finished = true
                 stopping = true
                 return
             }
-            multi = curl_multi_init()
+            multi = hc_multi_init()
             share = hc_share_new_ssl_sessions()
             guard let multi else {
                 initError = TransportError(kind: .other, message: "curl_multi_init failed")
@@ -68,7 +65,7 @@ extension CurlTransport {
             queue.append(transfer)
             // Under the lock: the loop cannot tear the multi handle down until it has seen `stopping`,
             // which is only set under this lock.
-            curl_multi_wakeup(multi)
+            hc_multi_wakeup(multi)
             condition.unlock()
         }
 
@@ -76,7 +73,7 @@ extension CurlTransport {
             condition.lock()
             if !stopping {
                 stopping = true
-                curl_multi_wakeup(multi)
+                hc_multi_wakeup(multi)
             }
             let onLoopThread = loopThread.map { $0 == Thread.current } ?? false
             if !onLoopThread {
@@ -111,11 +108,11 @@ extension CurlTransport {
                 incoming.removeAll(keepingCapacity: true)
 
                 var running: Int32 = 0
-                _ = curl_multi_perform(multi, &running)
+                _ = hc_multi_perform(multi, &running)
                 collectCompleted(multi: multi)
 
                 var ready: Int32 = 0
-                let pollRC = curl_multi_poll(multi, nil, 0, 1000, &ready)
+                let pollRC = hc_multi_poll(multi, 1000, &ready)
                 if pollRC != CURLM_OK {
                     // Should not happen; avoid a hot loop if it does.
                     Thread.sleep(forTimeInterval: 0.01)
@@ -125,7 +122,7 @@ extension CurlTransport {
         }
 
         private func start(_ transfer: Transfer, multi: UnsafeMutableRawPointer) {
-            guard let easy = idle.popLast() ?? curl_easy_init() else {
+            guard let easy = idle.popLast() ?? hc_easy_init() else {
                 transfer.finish(.failure(TransportError(kind: .other, message: "curl_easy_init failed")))
                 return
             }
@@ -138,14 +135,14 @@ extension CurlTransport {
                 transfer.finish(.failure(CurlTransport.error(for: rc, transfer: transfer)))
                 return
             }
-            let mrc = curl_multi_add_handle(multi, easy)
+            let mrc = hc_multi_add_handle(multi, easy)
             if mrc != CURLM_OK {
                 Unmanaged<Transfer>.fromOpaque(opaque).release()
                 transfer.freeHeaderList()
                 recycle(easy)
                 transfer.finish(.failure(TransportError(
                     kind: .other, code: Int32(truncatingIfNeeded: mrc.rawValue),
-                    message: "curl_multi_add_handle: " + String(cString: curl_multi_strerror(mrc)))))
+                    message: "curl_multi_add_handle: " + String(cString: hc_multi_strerror(mrc)))))
                 return
             }
             active.insert(easy)
@@ -153,7 +150,7 @@ extension CurlTransport {
 
         private func collectCompleted(multi: UnsafeMutableRawPointer) {
             var remaining: Int32 = 0
-            while let message = curl_multi_info_read(multi, &remaining) {
+            while let message = hc_multi_info_read(multi, &remaining) {
                 guard hc_msg_is_done(message) != 0, let easy = hc_msg_easy(message) else { continue }
                 let result = hc_msg_result(message)
                 complete(easy, result: result, multi: multi)
@@ -168,7 +165,7 @@ extension CurlTransport {
             var micros: curl_off_t = 0
             _ = hc_easy_getinfo_off_t(easy, CURLINFO_TOTAL_TIME_T, &micros)
 
-            _ = curl_multi_remove_handle(multi, easy)
+            _ = hc_multi_remove_handle(multi, easy)
             active.remove(easy)
             guard let privateData else {
                 recycle(easy)
@@ -195,10 +192,10 @@ extension CurlTransport {
         /// multi handle's connection cache hand it a live connection.
         private func recycle(_ easy: UnsafeMutableRawPointer) {
             if idle.count < maxIdleHandles {
-                curl_easy_reset(easy)
+                hc_easy_reset(easy)
                 idle.append(easy)
             } else {
-                curl_easy_cleanup(easy)
+                hc_easy_cleanup(easy)
             }
         }
 
@@ -206,8 +203,8 @@ extension CurlTransport {
             for easy in active {
                 var privateData: UnsafeMutableRawPointer?
                 _ = hc_easy_getinfo_ptr(easy, CURLINFO_PRIVATE, &privateData)
-                _ = curl_multi_remove_handle(multi, easy)
-                curl_easy_cleanup(easy)
+                _ = hc_multi_remove_handle(multi, easy)
+                hc_easy_cleanup(easy)
                 if let privateData {
                     let transfer = Unmanaged<Transfer>.fromOpaque(privateData).takeRetainedValue()
                     transfer.freeHeaderList()
@@ -216,16 +213,16 @@ extension CurlTransport {
             }
             active.removeAll()
             for easy in idle {
-                curl_easy_cleanup(easy)
+                hc_easy_cleanup(easy)
             }
             idle.removeAll()
             condition.lock()
             // Anything that slipped in is answered too (submit checks `stopping`, so this should be empty).
             let leftovers = queue
             queue.removeAll()
-            curl_multi_cleanup(multi)
+            hc_multi_cleanup(multi)
             if let share {
-                curl_share_cleanup(share)
+                hc_share_cleanup(share)
             }
             finished = true
             condition.broadcast()
@@ -297,13 +294,13 @@ extension CurlTransport {
                 if header.name.caseInsensitiveCompare("Expect") == .orderedSame { sawExpect = true }
                 // "Name;" is libcurl's syntax for a header with an empty value ("Name:" would remove it).
                 let line = header.value.isEmpty ? "\(header.name);" : "\(header.name): \(header.value)"
-                guard let appended = curl_slist_append(list, line) else {
+                guard let appended = hc_slist_append(list, line) else {
                     rc = rc == CURLE_OK ? CURLE_OUT_OF_MEMORY : rc
                     break
                 }
                 list = appended
             }
-            if !sawExpect, let appended = curl_slist_append(list, "Expect:") {
+            if !sawExpect, let appended = hc_slist_append(list, "Expect:") {
                 list = appended
             }
             transfer.headerList = list

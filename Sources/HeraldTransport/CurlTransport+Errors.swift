@@ -29,7 +29,7 @@ extension CurlTransport {
 
     /// libcurl's text for `code` plus the error buffer, with every secret the request carries removed.
     static func error(for code: CURLcode, transfer: Transfer) -> TransportError {
-        var message = String(cString: curl_easy_strerror(code))
+        var message = String(cString: hc_easy_strerror(code))
         let detail = transfer.errorBufferText.trimmingCharacters(in: .whitespacesAndNewlines)
         if !detail.isEmpty && detail != message {
             message += ": " + detail

@@ -170,7 +170,7 @@ extension CurlTransport.Engine {
         set(hc_easy_setopt_str(easy, CURLOPT_MAIL_FROM, mail.from))
         var list: UnsafeMutablePointer<curl_slist>?
         for recipient in mail.recipients {
-            guard let appended = curl_slist_append(list, recipient) else {
+            guard let appended = hc_slist_append(list, recipient) else {
                 rc = rc == CURLE_OK ? CURLE_OUT_OF_MEMORY : rc
                 break
             }

@@ -76,7 +76,7 @@ extension CurlTransport {
 
         func freeHeaderList() {
             if let headerList {
-                curl_slist_free_all(headerList)
+                hc_slist_free_all(headerList)
                 self.headerList = nil
             }
         }

@@ -40,6 +40,14 @@ public final class CurlTransport: HTTPTransport, Sendable {
         engine.shutdown()
     }
 
+    /// Why libcurl cannot be used in this process (it is loaded on first use: not installed, too
+    /// old, or its global initialisation failed), or nil once it is loaded and initialised.
+    public static var unavailable: String? {
+        let rc = hc_global_init_once()
+        if let problem = hc_load_problem() { return String(cString: problem) }
+        return rc == CURLE_OK ? nil : "curl_global_init failed: " + String(cString: hc_easy_strerror(rc))
+    }
+
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         if let problem = Self.validate(request) {
             throw problem

@@ -4,6 +4,7 @@ import HeraldChannels
 import HeraldCore
 import HeraldServer
 import HeraldStore
+import HeraldTransport
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -32,6 +33,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         limitMallocArenas()
+        // libcurl is loaded on first use: a server without it would accept events it cannot send.
+        if let problem = CurlTransport.unavailable { throw CLIExit.local("herald serve: \(problem)") }
         var loaded = try loadConfig(config)
         if let listen, HostPort(parsing: listen) == nil {
             throw CLIExit.usage("--listen: expected HOST:PORT, got \"\(listen)\"")

@@ -29,10 +29,18 @@ struct ClientOptions: ParsableArguments {
     var bearer: String? { token ?? ProcessInfo.processInfo.environment["HERALD_TOKEN"] }
 }
 
-/// A small JSON client over the same libcurl transport the dispatcher uses.
+/// A small JSON client: plain sockets to an `http://` server (a hook's process then never loads
+/// libcurl), the dispatcher's libcurl transport for `https://` or through a proxy.
 struct ServerClient {
     let options: ClientOptions
-    let transport = CurlTransport()
+    let transport: any HTTPTransport
+
+    init(options: ClientOptions) {
+        self.options = options
+        // Lists (`herald deliveries`, `incidents`) can be long: answers up to 16 MB are read whole.
+        transport = PlainHTTPTransport.handles(options.baseURL, environment: ProcessInfo.processInfo.environment)
+            ? PlainHTTPTransport(maxResponseBytes: 16 << 20) : CurlTransport(maxResponseBytes: 16 << 20)
+    }
 
     /// Sends the request, retrying connection failures and 502/503/504 until `--wait` runs out
     /// (exit 4). A 4xx/5xx answer is exit 3 with the server's error text. Answers the JSON body.
@@ -50,7 +58,7 @@ struct ServerClient {
         let deadline = Date().addingTimeInterval(max(0, options.wait))
         var delay = 0.25
         var lastProblem = ""
-        defer { transport.shutdown() }
+        defer { (transport as? CurlTransport)?.shutdown() }
         while true {
             do {
                 let response = try await transport.send(request)
@@ -66,6 +74,9 @@ struct ServerClient {
                     if let field = (json as? [String: Any])?["field"] as? String { text += " (field: \(field))" }
                     throw CLIExit.rejected(text)
                 }
+            } catch let error as TransportError where error.kind == .invalidRequest {
+                // Waiting cannot fix the request itself (a URL with credentials, a header with a line break).
+                throw CLIExit.usage("herald: \(error.message)")
             } catch let error as TransportError {
                 lastProblem = "\(error.message)"
             }

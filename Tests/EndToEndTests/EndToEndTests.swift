@@ -209,6 +209,10 @@ import TestSupport
         // 2: usage.
         r = try await HeraldBinary.run(["send", "--incident", "a", "--status", "exploded", "--title", "t"])
         #expect(r.0 == 2)
+        // A server URL no wait can fix is a usage error at once, naming no secret.
+        r = try await HeraldBinary.run(["send", "--server", "http://ops:url-secret-1@127.0.0.1:\(closedPort())", "--incident", "a",
+                                        "--status", "triggered", "--title", "t"], timeout: .seconds(20))
+        #expect(r.0 == 2 && r.2.contains("credentials in the URL") && !r.2.contains("url-secret-1"), "\(r)")
         // A --wait that is no number of seconds is a usage error (nan stopped the CLI when it
         // printed the wait it had given up after).
         for wait in ["nan", "inf", "-1", "1e30"] {

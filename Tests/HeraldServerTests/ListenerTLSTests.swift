@@ -95,6 +95,10 @@ import TestSupport
         // authenticated): the port really speaks TLS with this certificate, nothing else.
         let untrusted = try await Self.curl(base + "/healthz")
         #expect(untrusted.0 == 60, "\(untrusted)")
+        // So does `herald send` (https:// goes through libcurl, which verifies the certificate).
+        let send = try await HeraldBinary.run(["send", "--server", base, "--token", Self.ingest, "--incident", "tls-cli",
+                                               "--status", "triggered", "--title", "Over TLS from the CLI", "--wait", "0"])
+        #expect(send.0 == 4 && send.2.lowercased().contains("certificate"), "\(send)")
 
         // Plain HTTP to the TLS port: the handshake fails and the connection is closed at once
         // (52 empty reply or 56 reset), not left hanging (28 would be curl's timeout).

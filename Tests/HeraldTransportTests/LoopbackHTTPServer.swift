@@ -1,5 +1,6 @@
 import Foundation
 import HeraldTransport
+import Testing
 
 /// A scripted HTTP/1.1 server on 127.0.0.1 (Python's ThreadingHTTPServer), started per test.
 ///
@@ -180,4 +181,40 @@ struct Echo: Decodable {
     func header(_ name: String) -> String? {
         headers.first { $0.first?.caseInsensitiveCompare(name) == .orderedSame }?.last
     }
+}
+
+/// What every transport must do with a peer that answers nothing: a 300 ms timeout ends the
+/// request as `.timeout`, naming nothing of the URL's path, and the peer sees the connection
+/// closed (the request is not left behind to be answered later).
+func expectATimeoutClosesTheConnection(_ transport: any HTTPTransport) async throws {
+    let server = try LoopbackHTTPServer()
+    defer { server.stop() }
+    let started = ContinuousClock.now
+    let error = await #expect(throws: TransportError.self) {
+        try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/hang/secret-token-123?hold=25",
+                                             timeout: .milliseconds(300)))
+    }
+    print("a 300 ms timeout ended the request after \(ContinuousClock.now - started)")
+    #expect(error?.kind == .timeout)
+    #expect(error?.message.contains("secret-token-123") == false)
+    let closed = try await server.waitFor("hang_closed")
+    let seen = try await server.counts()
+    #expect(closed, "the peer never saw the connection closed: \(seen)")
+    #expect(seen["hang_answered"] == nil, "\(seen)")
+}
+
+/// The secrets a failing request's URL and headers carried, none of which an error may repeat.
+let requestSecrets = ["secret-token-123", "/services", "query-secret-456", "hook-user", "hook-pass", "header-secret-789"]
+
+/// What every transport answers for `/ok`: the status, the headers by any case, the body, and how long it took.
+func expectTheOKAnswer(_ transport: any HTTPTransport, from server: LoopbackHTTPServer) async throws -> HTTPResponse {
+    let response = try await transport.send(HTTPRequest(method: "GET", url: server.baseURL + "/ok"))
+    #expect(response.status == 200)
+    #expect(response.bodyText == #"{"ok":true}"#)
+    #expect(response.header("x-herald-test") == "yes")
+    #expect(response.header("CONTENT-TYPE") == "application/json")
+    #expect(response.header("content-length") == "11")
+    #expect(!response.headers.contains { $0.name.hasPrefix("HTTP/") })
+    #expect(response.duration > .zero)
+    return response
 }

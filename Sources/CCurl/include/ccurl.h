@@ -34,8 +34,34 @@ int hc_msg_is_done(const CURLMsg *msg);
 CURLcode hc_msg_result(const CURLMsg *msg);
 CURL *hc_msg_easy(const CURLMsg *msg);
 
-/// curl_global_init(CURL_GLOBAL_ALL), run at most once per process (pthread_once). Returns its result.
+/// libcurl is loaded on first use (dlopen of libcurl.so.4), not linked. NULL when it is loaded,
+/// else why it cannot be (no such library, or one too old).
+const char *hc_load_problem(void);
+
+/// Loads libcurl and runs curl_global_init(CURL_GLOBAL_ALL), at most once per process
+/// (pthread_once). Returns its result (CURLE_FAILED_INIT when libcurl cannot be loaded). Every
+/// function below needs it to have succeeded first.
 CURLcode hc_global_init_once(void);
+
+/// libcurl's own functions, through the loaded library (same arguments and results).
+CURL *hc_easy_init(void);
+void hc_easy_cleanup(CURL *easy);
+void hc_easy_reset(CURL *easy);
+/// Also answers before libcurl is loaded: then it says why it could not be.
+const char *hc_easy_strerror(CURLcode code);
+CURLM *hc_multi_init(void);
+CURLMcode hc_multi_cleanup(CURLM *multi);
+CURLMcode hc_multi_add_handle(CURLM *multi, CURL *easy);
+CURLMcode hc_multi_remove_handle(CURLM *multi, CURL *easy);
+CURLMcode hc_multi_perform(CURLM *multi, int *running);
+/// curl_multi_poll with no extra descriptors.
+CURLMcode hc_multi_poll(CURLM *multi, int timeout_ms, int *ready);
+CURLMcode hc_multi_wakeup(CURLM *multi);
+CURLMsg *hc_multi_info_read(CURLM *multi, int *remaining);
+const char *hc_multi_strerror(CURLMcode code);
+struct curl_slist *hc_slist_append(struct curl_slist *list, const char *line);
+void hc_slist_free_all(struct curl_slist *list);
+void hc_share_cleanup(CURLSH *share);
 
 /// A share handle that shares TLS session ids between easy handles. All users must run on one thread
 /// (no lock callbacks are installed). NULL on failure.
