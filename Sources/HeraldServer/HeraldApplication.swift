@@ -89,7 +89,10 @@ public final class HeraldApplication: Sendable {
         HeraldMetrics.bootstrap()
         self.logger = logger
         self.console = console
-        transport = CurlTransport()
+        // Each channel's concurrency caps its transfers; a cap of the transport's own would hold
+        // transfers to a host that several channels share, their timeouts running, so that an
+        // attempt could time out without having been sent.
+        transport = CurlTransport(maxConnectionsPerHost: 0, maxTotalConnections: 0)
         self.store = store
         // Another node of a cluster publishes too: its posts show within a second.
         let statusCache = StatusCache(ttl: store.isShared ? .seconds(1) : .seconds(5))

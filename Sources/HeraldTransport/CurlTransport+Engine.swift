@@ -26,7 +26,9 @@ extension CurlTransport {
 
         init(maxConnectionsPerHost: Int, maxTotalConnections: Int, userAgent: String) {
             self.userAgent = userAgent
-            maxIdleHandles = min(maxTotalConnections, 256)
+            // Connections and easy handles kept for reuse (however many may be open at once).
+            let kept = maxTotalConnections == 0 ? 512 : maxTotalConnections
+            maxIdleHandles = min(kept, 256)
             if let problem = CurlTransport.unavailable {
                 multi = nil
                 share = nil
@@ -46,7 +48,7 @@ extension CurlTransport {
             initError = nil
             _ = hc_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
             _ = hc_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, maxTotalConnections)
-            _ = hc_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, maxTotalConnections)
+            _ = hc_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, kept)
             let thread = Thread { [self] in self.run() }
             thread.name = "herald-curl"
             loopThread = thread
@@ -260,7 +262,13 @@ extension CurlTransport {
             set(hc_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, Self.milliseconds(request.timeout)))
             set(hc_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout)))
             set(hc_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1))
-            set(hc_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1))
+            // Over TLS, wait for a connection being opened to the host to say (by ALPN, in its
+            // handshake) whether it multiplexes HTTP/2, rather than opening another. Over plain
+            // HTTP there is no HTTP/2 here, and libcurl would learn that only from the first
+            // answer: every other transfer to the host would wait for a slow receiver's first
+            // answer, its timeout running, and could time out without having been sent.
+            let overTLS = request.url.utf8.count >= 8 && request.url.prefix(8).lowercased() == "https://"
+            set(hc_easy_setopt_long(easy, CURLOPT_PIPEWAIT, overTLS ? 1 : 0))
             // Optional niceties: ignore failures (e.g. libcurl built without zlib).
             _ = hc_easy_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, "")
             if let share {

@@ -10,6 +10,9 @@ import Foundation
 /// Create one per process (or per purpose) and pass it around. Call `shutdown()` when done: it fails
 /// whatever is still in flight with `.shutdown` and releases every libcurl handle.
 public final class CurlTransport: HTTPTransport, Sendable {
+    /// Connections at once to one host, and in all (0: no limit). A transfer over a limit waits
+    /// inside libcurl for a connection while its timeout runs, so a caller with caps of its own
+    /// (the dispatcher's lanes) passes 0.
     public let maxConnectionsPerHost: Int
     public let maxTotalConnections: Int
     /// Response bodies are cut to this many bytes; the rest is read and discarded.
@@ -25,8 +28,8 @@ public final class CurlTransport: HTTPTransport, Sendable {
         maxResponseBytes: Int = 65_536,
         userAgent: String = "herald/0.1"
     ) {
-        self.maxConnectionsPerHost = max(1, maxConnectionsPerHost)
-        self.maxTotalConnections = max(1, maxTotalConnections)
+        self.maxConnectionsPerHost = max(0, maxConnectionsPerHost)
+        self.maxTotalConnections = max(0, maxTotalConnections)
         self.maxResponseBytes = max(0, maxResponseBytes)
         self.userAgent = userAgent
         engine = Engine(

@@ -203,6 +203,33 @@ struct CurlTransportTests {
         #expect(statuses.allSatisfy { $0 == 200 })
     }
 
+    /// The server's transport has no connection limit of its own (each channel's concurrency is
+    /// the cap): 80 requests to one slow host are all at the peer at once. With libcurl's
+    /// per-host limit of 64 the last 16 would wait for a connection, their timeouts running,
+    /// until the first ones were answered; with `PIPEWAIT` on plain HTTP, all but the first
+    /// waited for the first answer (found by this test) — an attempt could time out without
+    /// ever having been sent.
+    @Test func withoutALimitOfItsOwnEveryRequestReachesThePeerAtOnce() async throws {
+        let server = try LoopbackHTTPServer()
+        defer { server.stop() }
+        let transport = CurlTransport(maxConnectionsPerHost: 0, maxTotalConnections: 0)
+        defer { transport.shutdown() }
+        let url = server.baseURL + "/hang/at-once?hold=5"
+        async let statuses = withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<80 {
+                group.addTask { try await transport.send(HTTPRequest(method: "GET", url: url, timeout: .seconds(60))).status }
+            }
+            var all: [Int] = []
+            for try await status in group { all.append(status) }
+            return all
+        }
+        #expect(try await server.waitFor("hang_started", count: 80))
+        // All 80 arrived while none had been answered: none waited for another's connection.
+        let seen = try await server.counts()
+        #expect(seen["hang_answered"] == nil, "\(seen)")
+        #expect(try await statuses == Array(repeating: 200, count: 80))
+    }
+
     @Test func keepAliveReusesConnections() async throws {
         let server = try LoopbackHTTPServer()
         defer { server.stop() }
