@@ -46,6 +46,26 @@ def post_event(conn, body):
     assert r.status == 202, r.status
     return (time.perf_counter() - t0) * 1000
 
+def trigger_and_resolve(post, key, arrivals, lock, channels):
+    """Triggers `key` on the fast lane, waits for its notice on every one of `channels` channels,
+    resolves it; answers the resolve's ms to 202 and each all-clear's ms from that 202 to the sink."""
+    post({"incident": key, "status": "triggered", "severity": "critical", "title": "Benchmark outage", "labels": {"lane": "fast"}})
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with lock:
+            if sum(1 for k, inc, _ in arrivals if inc == key and k == "notice") >= channels: break
+        time.sleep(0.001)
+    answer = post({"incident": key, "status": "resolved", "title": "Benchmark outage", "labels": {"lane": "fast"}})
+    t202 = time.perf_counter()
+    deadline = time.time() + 30
+    got = []
+    while time.time() < deadline:
+        with lock:
+            got = [ts for k, inc, ts in arrivals if inc == key and k == "all_clear"]
+        if len(got) >= channels: break
+        time.sleep(0.0002)
+    return answer, [(ts - t202) * 1000 for ts in got]
+
 def start_sink(delay):
     arrivals, lock = [], threading.Lock()
     port = free_port()
@@ -92,22 +112,7 @@ routes:
         post = lambda body: post_event(conn, body)
         latencies = []
         for i in range(a.runs):
-            key = f"ac-{i}"
-            post({"incident": key, "status": "triggered", "severity": "critical", "title": "Benchmark outage", "labels": {"lane": "fast"}})
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                with lock:
-                    if sum(1 for k, inc, _ in arrivals if inc == key and k == "notice") >= 10: break
-                time.sleep(0.001)
-            post({"incident": key, "status": "resolved", "title": "Benchmark outage", "labels": {"lane": "fast"}})
-            t202 = time.perf_counter()
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                with lock:
-                    got = [ts for k, inc, ts in arrivals if inc == key and k == "all_clear"]
-                if len(got) >= 10: break
-                time.sleep(0.0005)
-            latencies.extend((ts - t202) * 1000 for ts in got)
+            latencies.extend(trigger_and_resolve(post, f"ac-{i}", arrivals, lock, channels=10)[1])
         latencies.sort()
         p = lambda q: latencies[min(len(latencies) - 1, int(len(latencies) * q))]
         print(f"all-clears: {len(latencies)} over {a.runs} resolves x 10 channels")
@@ -151,27 +156,13 @@ routes:
         start_delivered = queue_depth(port).get("delivered", 0)
         t_start = time.perf_counter()
         for i in range(a.runs):
-            key = f"busy-{i}"
-            post({"incident": key, "status": "triggered", "severity": "critical", "title": "Benchmark outage", "labels": {"lane": "fast"}})
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                with lock:
-                    if any(inc == key and k == "notice" for k, inc, _ in arrivals): break
-                time.sleep(0.001)
-            answers.append(post({"incident": key, "status": "resolved", "title": "Benchmark outage", "labels": {"lane": "fast"}}))
-            t202 = time.perf_counter()
-            deadline = time.time() + 30
-            got = []
-            while time.time() < deadline:
-                with lock:
-                    got = [ts for k, inc, ts in arrivals if inc == key and k == "all_clear"]
-                if got: break
-                time.sleep(0.0002)
+            answer, got = trigger_and_resolve(post, f"busy-{i}", arrivals, lock, channels=1)
             q = queue_depth(port)
             if q.get("queued", 0) + q.get("retrying", 0) < 1000:
                 print(f"the backlog drained after {i} resolves; counting those")
                 break
-            latencies.extend((ts - t202) * 1000 for ts in got)
+            answers.append(answer)
+            latencies.extend(got)
         elapsed = time.perf_counter() - t_start
         drained = queue_depth(port).get("delivered", 0) - start_delivered
         # Herald's own view: from the resolve's receipt to the sink's answer, mean over the run.

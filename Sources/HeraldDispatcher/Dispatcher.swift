@@ -102,7 +102,7 @@ public final class Dispatcher: Service, Sendable {
                 }
             }
             lanes[config.name] = Lane(channel: channel, config: config, store: store, recorder: recorder, claims: claims,
-                                      renderer: channelMemo, redactor: redactor, owner: owner, options: options, logger: logger,
+                                      renderer: channelMemo, redactor: redactor, options: options, logger: logger,
                                       health: health, fallback: fallback)
             health.register(config.name)
         }

@@ -17,7 +17,6 @@ final class Lane: Sendable {
     let claims: Dispatcher.Claimer
     let renderer: RenderMemo
     let redactor: Redactor
-    let owner: String
     let options: Dispatcher.Options
     let logger: Logger
     let wakeup = Wakeup()
@@ -51,7 +50,7 @@ final class Lane: Sendable {
     private let allClearDelay: Metrics.Timer
 
     init(channel: any Channel, config: ChannelConfig, store: any Store, recorder: GroupCommitter<AttemptRecord, Void>,
-         claims: @escaping Dispatcher.Claimer, renderer: RenderMemo, redactor: Redactor, owner: String, options: Dispatcher.Options, logger: Logger,
+         claims: @escaping Dispatcher.Claimer, renderer: RenderMemo, redactor: Redactor, options: Dispatcher.Options, logger: Logger,
          health: HealthBoard, fallback: Fallback? = nil) {
         self.fallback = fallback
         self.health = health
@@ -62,7 +61,6 @@ final class Lane: Sendable {
         self.claims = claims
         self.renderer = renderer
         self.redactor = redactor
-        self.owner = owner
         self.options = options
         var logger = logger
         logger[metadataKey: "channel"] = "\(config.name)"

@@ -267,7 +267,7 @@ extension CurlTransport {
             // HTTP there is no HTTP/2 here, and libcurl would learn that only from the first
             // answer: every other transfer to the host would wait for a slow receiver's first
             // answer, its timeout running, and could time out without having been sent.
-            let overTLS = request.url.utf8.count >= 8 && request.url.prefix(8).lowercased() == "https://"
+            let overTLS = request.url.prefix(8).lowercased() == "https://"
             set(hc_easy_setopt_long(easy, CURLOPT_PIPEWAIT, overTLS ? 1 : 0))
             // Optional niceties: ignore failures (e.g. libcurl built without zlib).
             _ = hc_easy_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, "")

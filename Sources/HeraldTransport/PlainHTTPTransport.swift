@@ -170,8 +170,11 @@ public struct PlainHTTPTransport: HTTPTransport {
 struct ResponseParser {
     let maxBody: Int
     private var buffer: [UInt8] = []
-    private var head: (status: Int, headers: [(name: String, value: String)])?
+    /// The status line and headers, once read (the body is added at the end).
+    private var head: HTTPResponse?
     private var body: [UInt8] = []
+    /// Body bytes received, kept or not.
+    private var received = 0
     private var length: Int?
     private var chunked = false
     private var done = false
@@ -182,18 +185,17 @@ struct ResponseParser {
     mutating func feed(_ bytes: ArraySlice<UInt8>) throws -> HTTPResponse? {
         buffer.append(contentsOf: bytes)
         while head == nil {
-            guard let end = Self.find([13, 10, 13, 10], in: buffer) else {
+            guard let end = buffer.firstRange(of: [13, 10, 13, 10]) else {
                 if buffer.count > 65_536 { throw TransportError(kind: .receive, message: "the answer's header is too long") }
                 return nil
             }
-            let parsed = try Self.parseHead(buffer[..<end])
-            buffer.removeFirst(end + 4)
+            let parsed = try Self.parseHead(buffer[..<end.lowerBound])
+            buffer.removeSubrange(..<end.upperBound)
             // 100 Continue and other informational answers precede the real one.
             if (100..<200).contains(parsed.status) { continue }
             head = parsed
-            let header = { (name: String) in parsed.headers.first { $0.name.lowercased() == name }?.value }
-            chunked = header("transfer-encoding")?.lowercased().contains("chunked") == true
-            if !chunked, let text = header("content-length") {
+            chunked = parsed.header("transfer-encoding")?.lowercased().contains("chunked") == true
+            if !chunked, let text = parsed.header("content-length") {
                 guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n >= 0 else {
                     throw TransportError(kind: .receive, message: "the answer's Content-Length is not a number")
                 }
@@ -212,8 +214,6 @@ struct ResponseParser {
         return nil
     }
 
-    private var received = 0
-
     private mutating func take(_ bytes: some Collection<UInt8>) {
         received += bytes.count
         let room = maxBody - body.count
@@ -222,7 +222,7 @@ struct ResponseParser {
 
     private mutating func takeChunks() throws {
         while !done {
-            guard let lineEnd = Self.find([13, 10], in: buffer) else { return }
+            guard let lineEnd = buffer.firstRange(of: [13, 10])?.lowerBound else { return }
             let sizeText = String(decoding: buffer[..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
             guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size >= 0 else {
                 throw TransportError(kind: .receive, message: "the answer's chunk size is not a number")
@@ -238,10 +238,12 @@ struct ResponseParser {
     }
 
     private func response() -> HTTPResponse {
-        HTTPResponse(status: head?.status ?? 0, headers: head?.headers ?? [], body: body)
+        var response = head ?? HTTPResponse(status: 0)
+        response.body = body
+        return response
     }
 
-    static func parseHead(_ bytes: ArraySlice<UInt8>) throws -> (status: Int, headers: [(name: String, value: String)]) {
+    static func parseHead(_ bytes: ArraySlice<UInt8>) throws -> HTTPResponse {
         let lines = String(decoding: bytes, as: UTF8.self).components(separatedBy: "\r\n")
         let statusParts = lines[0].split(separator: " ", maxSplits: 2)
         guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/1."), let status = Int(statusParts[1]), (100...999).contains(status) else {
@@ -251,14 +253,6 @@ struct ResponseParser {
             guard let colon = line.firstIndex(of: ":") else { return nil }
             return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
         }
-        return (status, headers)
-    }
-
-    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
-            if haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
-        }
-        return nil
+        return HTTPResponse(status: status, headers: headers)
     }
 }
