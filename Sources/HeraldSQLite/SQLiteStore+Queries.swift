@@ -60,8 +60,13 @@ extension SQLiteStore {
         var conditions: [String] = []
         var arguments = StatementArguments()
         if let state = filter.state {
-            conditions.append("state = ?")
-            _ = arguments.append(contentsOf: [state.rawValue])
+            // The state's own index, by its exact condition (a raw value, never user text):
+            // deliveries_leases for in flight, deliveries_unsent for every state but delivered,
+            // and deliveries_created's time order for delivered, which most rows are.
+            switch state {
+            case .inFlight, .delivered: conditions.append("state = '\(state.rawValue)'")
+            default: conditions.append("state = '\(state.rawValue)' AND \(unsentIndexCondition)")
+            }
         }
         if let channel = filter.channel {
             conditions.append("channel = ?")
@@ -154,7 +159,8 @@ extension SQLiteStore {
         @Sendable func plan(_ db: Database) throws -> [(row: LiveDelivery, change: DeliveryLifecycle.Transition?)] {
             try Row.fetchAll(db, sql: """
                 SELECT \(Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
-                WHERE d.channel = ? AND d.state IN ('queued', 'retrying', 'failed', 'silenced') ORDER BY d.created_at, d.id
+                WHERE d.channel = ? AND d.state IN ('queued', 'retrying', 'failed', 'silenced') AND \(Self.unsentIndexCondition)
+                ORDER BY d.created_at, d.id
                 """, arguments: [channel]).compactMap(Self.liveRow).map { row in
                     let cycle = try Self.cycleDeliveries(incident: row.incident, cycle: row.cycle, db: db)
                     let fresh = LifecyclePlanner.fallbackTargets(targets, cycle: cycle, cycleOpen: !row.current.cycleClosed)

@@ -25,17 +25,21 @@ extension SQLiteStore {
         }
     }
 
+    /// Each count reads only the index entries of one waiting state: the cost follows the backlog,
+    /// never the delivered history.
+    static let waitingCountsSQL = """
+        SELECT (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_unsent
+                WHERE state = 'queued' AND \(unsentIndexCondition)),
+               (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_unsent
+                WHERE state = 'retrying' AND \(unsentIndexCondition)),
+               (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_leases WHERE state = 'in_flight'),
+               (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_silenced WHERE state = 'silenced')
+        """
+
     public func waitingCounts() async throws -> [DeliveryState: Int] {
         try await wrap {
             try await pool.read { db in
-                // Each count reads only the index entries of one waiting state: the cost follows the
-                // backlog, never the delivered history.
-                let row = try Row.fetchOne(db, sql: """
-                    SELECT (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_state WHERE state = 'queued'),
-                           (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_state WHERE state = 'retrying'),
-                           (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_state WHERE state = 'in_flight'),
-                           (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_silenced WHERE state = 'silenced')
-                    """)
+                let row = try Row.fetchOne(db, sql: Self.waitingCountsSQL)
                 return [.queued: row?[0] ?? 0, .retrying: row?[1] ?? 0, .inFlight: row?[2] ?? 0, .silenced: row?[3] ?? 0]
             }
         }

@@ -85,8 +85,12 @@ public final class SQLiteStore: Store {
         if lockFD >= 0 { Glibc.close(lockFD) }
     }
 
+    /// The condition of the partial index deliveries_unsent, word for word: SQLite uses a partial
+    /// index only for a query that says it too.
+    static let unsentIndexCondition = "state NOT IN ('in_flight', 'delivered')"
+
     /// The number of migrations this herald knows.
-    static let schemaVersion = 6
+    static let schemaVersion = 7
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -243,7 +247,7 @@ public final class SQLiteStore: Store {
                 );
                 DROP INDEX deliveries_incident;
                 CREATE INDEX deliveries_incident ON deliveries(incident, cycle, channel, recipient);
-                CREATE INDEX deliveries_waiting_recipient ON deliveries(recipient)
+                CREATE INDEX deliveries_unsent_recipient ON deliveries(recipient)
                     WHERE recipient IS NOT NULL AND state IN ('queued', 'retrying', 'silenced');
                 """)
         }
@@ -258,6 +262,17 @@ public final class SQLiteStore: Store {
                     expires_at REAL NOT NULL
                 ) WITHOUT ROWID;
                 CREATE INDEX console_sessions_expires ON console_sessions(expires_at);
+                """)
+        }
+        // A delivery's state index leaves out the two states most rows pass through or end in:
+        // in flight (deliveries_leases holds those) and delivered. A successful delivery then
+        // touches it twice (queued on insert, gone on claim) instead of five times, which was
+        // about a tenth of the dispatcher's CPU. Lists filtered by state name the same condition.
+        m.registerMigration("v7") { db in
+            try db.execute(sql: """
+                DROP INDEX deliveries_state;
+                CREATE INDEX deliveries_unsent ON deliveries(state, created_at)
+                    WHERE \(Self.unsentIndexCondition);
                 """)
         }
         return m

@@ -102,8 +102,24 @@ import Testing
                 try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }.joined(separator: "; ")
             }
         }
-        let waiting = try plan("SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_state WHERE state = 'queued'")
-        #expect(waiting.contains("COVERING INDEX deliveries_state"), "\(waiting)")
+        /// Whether a plan reads every row of the table rather than an index's entries.
+        func scansTheTable(_ plan: String) -> Bool {
+            plan.split(separator: "; ").contains { $0.hasPrefix("SCAN deliveries") && !$0.contains(" USING ") }
+        }
+        let waiting = try plan(SQLiteStore.waitingCountsSQL)
+        for index in ["deliveries_unsent", "deliveries_leases", "deliveries_silenced"] {
+            #expect(waiting.contains("INDEX \(index)"), "\(waiting)")
+        }
+        #expect(!scansTheTable(waiting), "\(waiting)")
+        // A list filtered by a state other than delivered reads that state's index, never the
+        // delivered history.
+        for state in DeliveryState.allCases where state != .delivered {
+            var filter = DeliveryFilter()
+            filter.state = state
+            let (clause, _) = SQLiteStore.whereClause(filter)
+            let p = try plan("SELECT id FROM deliveries WHERE \(clause) ORDER BY created_at DESC, id DESC LIMIT 5")
+            #expect(!scansTheTable(p) && !p.contains("deliveries_created"), "\(state): \(p)")
+        }
         for sql in [
             "SELECT id FROM deliveries WHERE created_at < 1 AND (created_at, id) > (0, '') ORDER BY created_at, id LIMIT 5",
             "SELECT id FROM events WHERE received_at < 1 AND (received_at, id) > (0, '') ORDER BY received_at, id LIMIT 5",
