@@ -108,6 +108,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A benchmark program (prints figures): the embedded store's CPU per delivery, no network.
+        .executableTarget(
+            name: "herald-store-bench",
+            dependencies: ["HeraldCore", "HeraldStore", "HeraldSQLite"],
+            path: "Benchmarks/StoreBench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldStoreTests", dependencies: ["HeraldStore", "HeraldSQLite", "HeraldPostgres"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldTransportTests", dependencies: ["HeraldTransport", "TestSupport"], swiftSettings: swiftSettings),

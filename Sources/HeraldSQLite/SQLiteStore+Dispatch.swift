@@ -41,7 +41,7 @@ extension SQLiteStore {
                                   leaseUntil: Date, decoder: JSONDecoder, eventCache: BoundedCache<String, Event>) throws -> [ClaimedDelivery] {
         // The partial index deliveries_due serves the inner SELECT: all-clears first, then
         // the oldest due, without scanning the backlog of other channels or states.
-        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+        let update = try db.cachedStatement(sql: """
             UPDATE deliveries SET state = 'in_flight', lease_owner = ?, lease_token = ?, lease_until = ?, updated_at = ?
             WHERE id IN (
                 SELECT id FROM deliveries AS d
@@ -55,8 +55,16 @@ extension SQLiteStore {
                 ORDER BY priority DESC, due_at
                 LIMIT ?)
             RETURNING \(Self.deliveryColumns), budget_attempts, budget_since
-            """), arguments: [owner, lease, leaseUntil.timeIntervalSince1970, now.timeIntervalSince1970,
-                              channel, now.timeIntervalSince1970, limit])
+            """)
+        // GRDB steps the write; each row is read by position straight from SQLite (ColumnReader).
+        let cursor = try Row.fetchCursor(update, arguments: [owner, lease, leaseUntil.timeIntervalSince1970, now.timeIntervalSince1970,
+                                                             channel, now.timeIntervalSince1970, limit])
+        let columns = ColumnReader(statement: update.sqliteStatement)
+        var rows: [(delivery: Delivery, budgetAttempts: Int, budgetSince: Double)] = []
+        while try cursor.next() != nil {
+            rows.append((try Self.delivery(from: columns), columns.integer(Self.afterDeliveryColumns) ?? 0,
+                         columns.real(Self.afterDeliveryColumns + 1) ?? now.timeIntervalSince1970))
+        }
         guard !rows.isEmpty else { return [] }
         var incidents: [String: Incident] = [:]
         var claimed: [ClaimedDelivery] = []
@@ -80,7 +88,7 @@ extension SQLiteStore {
             ORDER BY delivered_at, rowid
             """)
         for row in rows {
-            let delivery = try Self.delivery(from: row)
+            let delivery = row.delivery
             guard let event = try loadEvent(delivery.eventId) else { continue }
             let incident: Incident
             if let cached = incidents[delivery.incident] {
@@ -94,8 +102,7 @@ extension SQLiteStore {
             let cycle = delivery.cycle
             var item = ClaimedDelivery(
                 delivery: delivery, event: event, incident: incident, lease: lease,
-                budgetAttempts: row[Self.afterDeliveryColumns],
-                budgetSince: Date(timeIntervalSince1970: row[Self.afterDeliveryColumns + 1]),
+                budgetAttempts: row.budgetAttempts, budgetSince: Date(timeIntervalSince1970: row.budgetSince),
                 thread: nil)
             if delivery.kind.isFollowUp {
                 let target: StatementArguments = [delivery.incident, cycle, channel, delivery.recipient]
@@ -135,10 +142,13 @@ extension SQLiteStore {
         COALESCE(i.status = 'resolved' OR i.cycle > d.cycle, 0)
         """
 
-    static func liveRow(_ row: Row) -> LiveDelivery? {
-        guard let state = DeliveryState(rawValue: row[1]), let kind = DeliveryKind(rawValue: row[2]) else { return nil }
-        return LiveDelivery(id: row[0], current: .init(state: state, kind: kind, lease: row[3], cycleClosed: row[10], attempts: row[4]),
-                       incident: row[5], cycle: row[6], target: Target(channel: row[7], recipient: row[8]), eventId: row[9])
+    static func liveRow(_ row: some ColumnValues) -> LiveDelivery? {
+        guard let state = row.text(1).flatMap(DeliveryState.init(rawValue:)),
+              let kind = row.text(2).flatMap(DeliveryKind.init(rawValue:)) else { return nil }
+        return LiveDelivery(id: row.text(0) ?? "", current: .init(state: state, kind: kind, lease: row.text(3),
+                                                                  cycleClosed: row.flag(10) ?? false, attempts: row.integer(4) ?? 0),
+                            incident: row.text(5) ?? "", cycle: row.integer(6) ?? 0,
+                            target: Target(channel: row.text(7) ?? "", recipient: row.text(8)), eventId: row.text(9) ?? "")
     }
 
     /// Outcomes go through the writer with ingest (an all-clear waits for its notice's outcome) and
@@ -154,13 +164,15 @@ extension SQLiteStore {
                     SELECT \(Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
                     WHERE d.id = ?
                     """)
+                // VALUES, not INSERT … SELECT: a SELECT that reads the table it inserts into is
+                // copied to a temporary table first, which was a tenth of an outcome's cost.
                 let attempt = try db.cachedStatement(sql: """
                     INSERT INTO attempts (delivery_id, number, replay, started_at, duration_ms, outcome, status, reason, error, late)
-                    SELECT id, (SELECT COALESCE(MAX(number), 0) + 1 FROM attempts WHERE delivery_id = ?), replays, ?, ?, ?, ?, ?, ?, ?
-                    FROM deliveries WHERE id = ?
+                    VALUES (?1, (SELECT COALESCE(MAX(number), 0) + 1 FROM attempts WHERE delivery_id = ?1),
+                            (SELECT replays FROM deliveries WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                     """)
                 for r in records {
-                    guard let row = try Row.fetchOne(read, arguments: [r.deliveryId]).flatMap(Self.liveRow) else { continue }
+                    guard let row = try read.readRow([r.deliveryId], Self.liveRow) ?? nil else { continue }
                     let change = DeliveryLifecycle.outcome(r.outcome, lease: r.lease, current: row.current)
                     let outcome: String
                     switch r.outcome {
@@ -172,7 +184,7 @@ extension SQLiteStore {
                     if !outcome.isEmpty {
                         // Every answer is history, a late one too (it changed nothing).
                         try attempt.execute(arguments: [r.deliveryId, r.startedAt.timeIntervalSince1970, r.duration.seconds * 1000,
-                                                        outcome, r.status, r.reason, r.error, change.isLate, r.deliveryId])
+                                                        outcome, r.status, r.reason, r.error, change.isLate])
                     }
                     guard let state = change.state else { continue }
                     var receipt: String?

@@ -14,18 +14,20 @@ extension SQLiteStore {
     /// The position of the first column after `deliveryColumns`.
     static let afterDeliveryColumns = 19
 
-    static func delivery(from row: Row) throws -> Delivery {
-        guard let kind = DeliveryKind(rawValue: row[5]), let state = DeliveryState(rawValue: row[6]) else {
-            throw StoreError.underlying("unreadable delivery row \(row[0] as String? ?? "?")")
+    static func delivery(from row: some ColumnValues) throws -> Delivery {
+        guard let kind = row.text(5).flatMap(DeliveryKind.init(rawValue:)),
+              let state = row.text(6).flatMap(DeliveryState.init(rawValue:)) else {
+            throw StoreError.underlying("unreadable delivery row \(row.text(0) ?? "?")")
         }
         var d = Delivery(
-            id: row[0], eventId: row[1], incident: row[2], channel: row[3],
-            recipient: row[4], kind: kind, state: state, priority: row[7], attempts: row[8],
-            createdAt: date(row[9])!, dueAt: date(row[10]), updatedAt: date(row[11])!,
-            lastStatus: row[12], lastError: row[13], receipt: row[14],
-            deliveredAt: date(row[15]), replays: row[16])
-        d.cycle = row[17]
-        d.silencedBy = row[18]
+            id: row.text(0) ?? "", eventId: row.text(1) ?? "", incident: row.text(2) ?? "", channel: row.text(3) ?? "",
+            recipient: row.text(4), kind: kind, state: state, priority: row.integer(7) ?? 0, attempts: row.integer(8) ?? 0,
+            createdAt: date(row.real(9)) ?? Date(timeIntervalSince1970: 0), dueAt: date(row.real(10)),
+            updatedAt: date(row.real(11)) ?? Date(timeIntervalSince1970: 0),
+            lastStatus: row.integer(12), lastError: row.text(13), receipt: row.text(14),
+            deliveredAt: date(row.real(15)), replays: row.integer(16) ?? 0)
+        d.cycle = row.integer(17) ?? 0
+        d.silencedBy = row.text(18)
         return d
     }
 
@@ -40,19 +42,20 @@ extension SQLiteStore {
         """
 
     static func fetchIncident(key: String, db: Database) throws -> Incident? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-            SELECT \(incidentColumns) FROM incidents WHERE key = ?
-            """), arguments: [key]) else { return nil }
-        return incident(from: row)
+        try db.cachedStatement(sql: "SELECT \(incidentColumns) FROM incidents WHERE key = ?")
+            .readRow([key], incident(from:))
     }
 
     /// From `SELECT incidentColumns`, by position.
-    static func incident(from row: Row) -> Incident {
-        Incident(key: row[0], status: Incident.Status(rawValue: row[1]) ?? .open, cycle: row[2],
-                 title: row[3], severity: Severity(rawValue: row[4]) ?? .major,
-                 openedAt: date(row[5])!, resolvedAt: date(row[6]), updatedAt: date(row[7])!,
-                 components: StoredJSON.readList(row[8]), labels: StoredJSON.readMap(row[9]), link: row[10],
-                 acknowledgedAt: date(row[11]), acknowledgedBy: row[12], triggers: row[13], lastSeenAt: date(row[14]))
+    static func incident(from row: some ColumnValues) -> Incident {
+        Incident(key: row.text(0) ?? "", status: row.text(1).flatMap(Incident.Status.init(rawValue:)) ?? .open,
+                 cycle: row.integer(2) ?? 0, title: row.text(3) ?? "",
+                 severity: row.text(4).flatMap(Severity.init(rawValue:)) ?? .major,
+                 openedAt: date(row.real(5)) ?? Date(timeIntervalSince1970: 0), resolvedAt: date(row.real(6)),
+                 updatedAt: date(row.real(7)) ?? Date(timeIntervalSince1970: 0),
+                 components: StoredJSON.readList(row.text(8)), labels: StoredJSON.readMap(row.text(9)), link: row.text(10),
+                 acknowledgedAt: date(row.real(11)), acknowledgedBy: row.text(12), triggers: row.integer(13) ?? 1,
+                 lastSeenAt: date(row.real(14)))
     }
 
     /// WHERE clause and arguments for a filter (ANDed conditions).
