@@ -299,7 +299,7 @@ extension CurlTransport {
             var list: UnsafeMutablePointer<curl_slist>?
             var sawExpect = false
             for header in request.headers {
-                if header.name.caseInsensitiveCompare("Expect") == .orderedSame { sawExpect = true }
+                if HTTPHeaderName.equal(header.name, "Expect") { sawExpect = true }
                 // "Name;" is libcurl's syntax for a header with an empty value ("Name:" would remove it).
                 let line = header.value.isEmpty ? "\(header.name);" : "\(header.name): \(header.value)"
                 guard let appended = hc_slist_append(list, line) else {

@@ -43,7 +43,7 @@ import Testing
 
     @Test func jsonWriterEscapesAndNestsLikeJSONSerialization() throws {
         var w = JSONWriter()
-        let tricky = "quote \" backslash \\ slash / newline \n tab \t nul \u{0} bell \u{7} emoji 🚨 ümlaut"
+        let tricky = "quote \" backslash \\ slash / newline \n tab \t nul \u{0} bell \u{7} unit separator \u{1F} emoji 🚨 ümlaut"
         w.beginObject()
         w.field("a", tricky)
         w.field("absent", nil as String?)
@@ -59,6 +59,7 @@ import Testing
         let text = String(decoding: w.bytes, as: UTF8.self)
         #expect(text.contains("\"map\":{\"a\":\"2\",\"z\":\"1\"}"))
         #expect(text.contains("slash / newline"))
+        #expect(text.contains("nul \\u0000 bell \\u0007 unit separator \\u001f emoji"))
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [String: Any])
         #expect(parsed["a"] as? String == tricky)
         #expect(parsed["absent"] == nil)
