@@ -12,12 +12,14 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libcurl4-openssl-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# The manifest names test targets too, so their folders must exist before SwiftPM loads it; the
-# EmbedOpenAPI plugin (Plugins/) builds openapi.json into the binary.
+# The manifest names test targets and the store benchmark program too, so their folders must
+# exist before SwiftPM loads it; the EmbedOpenAPI plugin (Plugins/) builds openapi.json into the
+# binary.
 COPY Package.swift openapi.json ./
 COPY Sources ./Sources
 COPY Plugins ./Plugins
 COPY Tests ./Tests
+COPY Benchmarks/StoreBench ./Benchmarks/StoreBench
 RUN swift package resolve
 RUN swift build -c release --product herald --static-swift-stdlib \
  && install -D .build/release/herald /out/herald
