@@ -165,7 +165,7 @@ extension SQLiteStore {
                     WHERE d.id = ?
                     """)
                 // VALUES, not INSERT … SELECT: a SELECT that reads the table it inserts into is
-                // copied to a temporary table first, which was a tenth of an outcome's cost.
+                // copied to a temporary table first (opened and closed for every outcome).
                 let attempt = try db.cachedStatement(sql: """
                     INSERT INTO attempts (delivery_id, number, replay, started_at, duration_ms, outcome, status, reason, error, late)
                     VALUES (?1, (SELECT COALESCE(MAX(number), 0) + 1 FROM attempts WHERE delivery_id = ?1),
