@@ -20,9 +20,10 @@ extension Row: ColumnValues {
     func integer(_ index: Int) -> Int? { self[index] }
 }
 
-/// The current row of a statement stepped by `Statement.readRows`. In a profile of the store
-/// benchmark, GRDB's `Row` (built per statement run with its column names, decoded through generic
-/// metadata) cost several times SQLite's own work for a claim's incident and an outcome's read.
+/// The current row of a stepped statement (`Statement.readRow`, or a GRDB cursor over a write).
+/// In a profile of the store benchmark, GRDB's `Row` (built per statement run with its column
+/// names, decoded through generic metadata) cost several times SQLite's own work for a claim's
+/// incident and an outcome's read.
 struct ColumnReader: ColumnValues {
     let statement: OpaquePointer
 
@@ -43,15 +44,8 @@ struct ColumnReader: ColumnValues {
 }
 
 extension Statement {
-    /// Binds `arguments`, hands each row of this read to `body`, and resets the statement. For
-    /// SELECTs only: a write goes through GRDB, which tracks what it changes.
-    func readRows(_ arguments: StatementArguments, _ body: (ColumnReader) throws -> Void) throws {
-        try setArguments(arguments)
-        defer { sqlite3_reset(sqliteStatement) }
-        while try stepRow() { try body(ColumnReader(statement: sqliteStatement)) }
-    }
-
-    /// The first row of this read, through `body` (the statement is reset after it).
+    /// Binds `arguments` and hands the first row of this read to `body`; the statement is reset
+    /// after it. For SELECTs only: a write goes through GRDB, which tracks what it changes.
     func readRow<T>(_ arguments: StatementArguments, _ body: (ColumnReader) throws -> T) throws -> T? {
         try setArguments(arguments)
         defer { sqlite3_reset(sqliteStatement) }

@@ -247,7 +247,7 @@ public final class SQLiteStore: Store {
                 );
                 DROP INDEX deliveries_incident;
                 CREATE INDEX deliveries_incident ON deliveries(incident, cycle, channel, recipient);
-                CREATE INDEX deliveries_unsent_recipient ON deliveries(recipient)
+                CREATE INDEX deliveries_waiting_recipient ON deliveries(recipient)
                     WHERE recipient IS NOT NULL AND state IN ('queued', 'retrying', 'silenced');
                 """)
         }
@@ -266,8 +266,8 @@ public final class SQLiteStore: Store {
         }
         // A delivery's state index leaves out the two states most rows pass through or end in:
         // in flight (deliveries_leases holds those) and delivered. A successful delivery then
-        // touches it twice (queued on insert, gone on claim) instead of five times, which was
-        // about a tenth of the dispatcher's CPU. Lists filtered by state name the same condition.
+        // touches it twice (queued on insert, gone on claim) instead of five times. Lists
+        // filtered by state name the same condition.
         m.registerMigration("v7") { db in
             try db.execute(sql: """
                 DROP INDEX deliveries_state;
