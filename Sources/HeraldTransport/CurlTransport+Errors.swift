@@ -27,6 +27,13 @@ extension CurlTransport {
         }
     }
 
+    /// Codes for a certificate refused: the peer's did not verify (or its pinned key did not match)
+    /// or the local trust settings cannot be used. Waiting does not change either.
+    static let certificateRefusedCodes: Set<Int32> = Set([
+        CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CRL_BADFILE, CURLE_SSL_ISSUER_ERROR,
+        CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS, CURLE_SSL_CERTPROBLEM,
+    ].map { Int32(bitPattern: $0.rawValue) })
+
     /// libcurl's text for `code` plus the error buffer, with every secret the request carries removed.
     static func error(for code: CURLcode, transfer: Transfer) -> TransportError {
         var message = String(cString: hc_easy_strerror(code))
@@ -90,5 +97,13 @@ extension CurlTransport {
     /// by peer" stay readable; whole URLs, paths and header values are always removed.
     static func looksLikeASecret(_ piece: Substring) -> Bool {
         piece.count >= 8 || piece.contains(where: \.isNumber)
+    }
+}
+
+extension TransportError {
+    /// libcurl refused a certificate (see `CurlTransport.certificateRefusedCodes`): a retry within
+    /// seconds meets the same certificate, so a caller waiting for a server to come up stops here.
+    public var isCertificateRefused: Bool {
+        kind == .tls && CurlTransport.certificateRefusedCodes.contains(code)
     }
 }
