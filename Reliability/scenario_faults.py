@@ -131,12 +131,12 @@ def main():
             for d in lst:
                 seen = len(arrivals.get(d["id"], []))
                 if c in ("reset1", "resetall", "plainreset"):
-                    # A kept-alive connection that dies before any answer byte is retried at once by
-                    # libcurl on another connection (the keep-alive race: the request may never have
-                    # been read). Every copy carries the same webhook-id, so one recorded attempt may
-                    # reach a resetting sink more than once, never less.
-                    expect(seen >= d["attempts"],
-                           f"{c}: {d['id']} has {d['attempts']} attempts in the store but the sink saw only {seen} requests")
+                    # A kept-alive connection that dies before any answer byte is sent once more at
+                    # once on another connection (the keep-alive race: the request may never have
+                    # been read), never a third time. Every copy carries the same webhook-id, so one
+                    # recorded attempt reaches a resetting sink once or twice, never less or more.
+                    expect(d["attempts"] <= seen <= 2 * d["attempts"],
+                           f"{c}: {d['id']} has {d['attempts']} attempts in the store but the sink saw {seen} requests")
                 elif c != "dead":
                     expect(seen == d["attempts"] or (c == "downup" and seen == 1),
                            f"{c}: {d['id']} has {d['attempts']} attempts in the store but the sink saw {seen} requests")

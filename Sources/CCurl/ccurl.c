@@ -164,11 +164,8 @@ CURLcode hc_easy_setopt_read_cb(CURL *easy, hc_data_cb callback) {
     return hc.easy_setopt(easy, CURLOPT_READFUNCTION, callback);
 }
 
-CURLcode hc_easy_set_body(CURL *easy, const void *bytes, size_t length) {
-    static const char empty[1] = {0};
-    CURLcode rc = hc.easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)length);
-    if (rc != CURLE_OK) return rc;
-    return hc.easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, length > 0 && bytes ? (const char *)bytes : empty);
+CURLcode hc_easy_setopt_seek_cb(CURL *easy, hc_seek_cb callback) {
+    return hc.easy_setopt(easy, CURLOPT_SEEKFUNCTION, callback);
 }
 
 CURLMcode hc_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {

@@ -287,11 +287,11 @@ extension CurlTransport {
                 set(hc_easy_setopt_long(easy, CURLOPT_NOBODY, 1))
             case "POST":
                 set(hc_easy_setopt_long(easy, CURLOPT_POST, 1))
-                set(setBody(easy, request.body))
+                set(setBody(easy, request.body, opaque: opaque))
             default:
                 if !request.body.isEmpty || method == "PUT" || method == "PATCH" {
                     set(hc_easy_setopt_long(easy, CURLOPT_POST, 1))
-                    set(setBody(easy, request.body))
+                    set(setBody(easy, request.body, opaque: opaque))
                 }
                 set(hc_easy_setopt_str(easy, CURLOPT_CUSTOMREQUEST, request.method))
             }
@@ -318,10 +318,15 @@ extension CurlTransport {
             return rc
         }
 
-        private func setBody(_ easy: UnsafeMutableRawPointer, _ body: [UInt8]) -> CURLcode {
-            body.withUnsafeBytes { bytes in
-                hc_easy_set_body(easy, bytes.baseAddress, bytes.count)
-            }
+        /// The body goes through READFUNCTION (from the request's own bytes, no copy) so that
+        /// libcurl must ask SEEKFUNCTION before sending it again (see `rewindUpload`).
+        private func setBody(_ easy: UnsafeMutableRawPointer, _ body: [UInt8], opaque: UnsafeMutableRawPointer) -> CURLcode {
+            var rc = hc_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            if rc == CURLE_OK { rc = hc_easy_setopt_read_cb(easy, curlReadCallback) }
+            if rc == CURLE_OK { rc = hc_easy_setopt_ptr(easy, CURLOPT_READDATA, opaque) }
+            if rc == CURLE_OK { rc = hc_easy_setopt_seek_cb(easy, curlSeekCallback) }
+            if rc == CURLE_OK { rc = hc_easy_setopt_ptr(easy, CURLOPT_SEEKDATA, opaque) }
+            return rc
         }
 
         /// libcurl treats 0 as "no timeout"; never pass it.

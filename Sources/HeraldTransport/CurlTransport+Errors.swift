@@ -15,7 +15,7 @@ extension CurlTransport {
              CURLE_SSL_CACERT_BADFILE, CURLE_SSL_SHUTDOWN_FAILED, CURLE_SSL_CRL_BADFILE, CURLE_SSL_ISSUER_ERROR,
              CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS, CURLE_SSL_CLIENTCERT, CURLE_USE_SSL_FAILED:
             return .tls
-        case CURLE_SEND_ERROR:
+        case CURLE_SEND_ERROR, CURLE_SEND_FAIL_REWIND:
             return .send
         case CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_HTTP2, CURLE_HTTP2_STREAM,
              CURLE_WEIRD_SERVER_REPLY, CURLE_BAD_CONTENT_ENCODING:
@@ -36,8 +36,14 @@ extension CurlTransport {
 
     /// libcurl's text for `code` plus the error buffer, with every secret the request carries removed.
     static func error(for code: CURLcode, transfer: Transfer) -> TransportError {
-        var message = String(cString: hc_easy_strerror(code))
         let detail = transfer.errorBufferText.trimmingCharacters(in: .whitespacesAndNewlines)
+        if code == CURLE_SEND_FAIL_REWIND && transfer.refusedResend {
+            // The buffer keeps the first failure's text (libcurl writes it once per transfer).
+            var message = "no answer after the request was sent on two connections; not sent a third time"
+            if !detail.isEmpty && !detail.contains("seek") { message += ": " + detail }
+            return TransportError(kind: .send, code: Int32(bitPattern: code.rawValue), message: redact(message, transfer: transfer))
+        }
+        var message = String(cString: hc_easy_strerror(code))
         if !detail.isEmpty && detail != message {
             message += ": " + detail
         }

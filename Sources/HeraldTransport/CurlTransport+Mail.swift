@@ -201,12 +201,19 @@ extension CurlTransport.Transfer {
         if !line.isEmpty { lastReply = line }
     }
 
-    /// Copies the next piece of the message into libcurl's buffer; 0 at the end.
+    /// Copies the next piece of the message (or of an HTTP request's body) into libcurl's buffer;
+    /// 0 at the end.
     func readUpload(into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        guard case .mail(let mail) = payload else { return 0 }
-        let count = min(buffer.count, mail.data.count - uploadOffset)
+        switch payload {
+        case .mail(let mail): return copyUpload(mail.data, into: buffer)
+        case .http(let request): return copyUpload(request.body, into: buffer)
+        }
+    }
+
+    private func copyUpload(_ data: some ContiguousBytes & Collection, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let count = min(buffer.count, data.count - uploadOffset)
         guard count > 0 else { return 0 }
-        mail.data.withUnsafeBytes { bytes in
+        data.withUnsafeBytes { bytes in
             buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[uploadOffset..<(uploadOffset + count)]))
         }
         uploadOffset += count

@@ -40,8 +40,12 @@ extension CurlTransport {
         /// Request headers (HTTP) or `RCPT TO` addresses (SMTP) handed to libcurl; freed once libcurl is
         /// done with the easy handle.
         var headerList: UnsafeMutablePointer<curl_slist>?
-        /// How much of an SMTP message the read callback has handed to libcurl.
+        /// How much of an SMTP message or HTTP body the read callback has handed to libcurl.
         var uploadOffset = 0
+        /// libcurl sent the request again after a reused connection closed with no answer byte.
+        var resent = false
+        /// It asked a second time and was refused: the transfer fails with CURLE_SEND_FAIL_REWIND.
+        var refusedResend = false
         /// The last SMTP error reply line the server sent (for the error text).
         var lastReply: [UInt8] = []
         let errorBuffer: UnsafeMutablePointer<CChar>
@@ -91,6 +95,26 @@ extension CurlTransport {
             case (.success, _): continuation.resume(throwing: TransportError(kind: .other, message: "answer of the wrong kind"))
             case (.failure(let error), _): continuation.resume(throwing: error)
             }
+        }
+
+        /// A reused connection closed before any answer byte, and libcurl wants to send the request
+        /// again on another (up to 5 times). That is right for the keep-alive race (the receiver
+        /// closed the idle connection as the request went out, so it never read it) but libcurl
+        /// cannot tell it from a receiver that read the request and then reset: each resend would
+        /// deliver the message again. One resend is allowed per transfer; a second fails it, and
+        /// the dispatcher's retry policy (a recorded attempt, with its backoff) takes over.
+        /// A rewind before anything was handed out costs nothing and is always allowed.
+        func rewindUpload(to offset: Int64, origin: Int32) -> Int32 {
+            guard origin == SEEK_SET, offset >= 0 else { return CURL_SEEKFUNC_CANTSEEK }
+            if uploadOffset > 0 {
+                if resent {
+                    refusedResend = true
+                    return CURL_SEEKFUNC_FAIL
+                }
+                resent = true
+            }
+            uploadOffset = Int(offset)
+            return CURL_SEEKFUNC_OK
         }
 
         var errorBufferText: String {
@@ -177,4 +201,11 @@ let curlHeaderCallback: hc_data_cb = { pointer, size, count, userdata in
     let transfer = Unmanaged<CurlTransport.Transfer>.fromOpaque(userdata).takeUnretainedValue()
     transfer.appendHeaderLine(UnsafeRawBufferPointer(start: pointer, count: total))
     return total
+}
+
+/// SEEKFUNCTION: `userdata` is the transfer's unretained opaque pointer (see `rewindUpload`).
+let curlSeekCallback: hc_seek_cb = { userdata, offset, origin in
+    guard let userdata else { return CURL_SEEKFUNC_CANTSEEK }
+    let transfer = Unmanaged<CurlTransport.Transfer>.fromOpaque(userdata).takeUnretainedValue()
+    return transfer.rewindUpload(to: Int64(offset), origin: origin)
 }

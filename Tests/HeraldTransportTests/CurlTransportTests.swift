@@ -246,6 +246,44 @@ struct CurlTransportTests {
         #expect(ports.count <= 5)
     }
 
+    /// A receiver that reads a request and then resets the connection, with no answer: libcurl
+    /// would send it again on up to 5 more kept-alive connections (each one more copy of the
+    /// message). It gets one resend (the keep-alive race, where the receiver closed the idle
+    /// connection before reading, needs that), then the transfer fails as a send error that says so.
+    @Test func aRequestIsSentAtMostTwiceWhenReusedConnectionsResetAfterReadingIt() async throws {
+        let server = try LoopbackHTTPServer()
+        defer { server.stop() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        // Eight connections kept alive, each a candidate for libcurl's resend.
+        let slow = server.baseURL + "/slow"
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    var warm = HTTPRequest(method: "POST", url: slow)
+                    warm.body = Array("warm".utf8)
+                    let status = try await transport.send(warm).status
+                    #expect(status == 200)
+                }
+            }
+            try await group.waitForAll()
+        }
+        var request = HTTPRequest(method: "POST", url: server.baseURL + "/reset", timeout: .seconds(30))
+        request.body = Array(#"{"kind":"notice"}"#.utf8)
+        let error = await #expect(throws: TransportError.self) { try await transport.send(request) }
+        #expect(error?.kind == .send, "\(String(describing: error))")
+        #expect(error?.message.contains("not sent a third time") == true, "\(String(describing: error))")
+        let seen = try await server.counts()["/reset"] ?? 0
+        #expect(seen == 2, "the receiver got the request \(seen) times")
+
+        // A body still goes out whole, and a fresh request after the failure works.
+        var echo = HTTPRequest(method: "POST", url: server.baseURL + "/echo")
+        echo.body = Array(repeating: UInt8(ascii: "x"), count: 20_000)
+        let answer = try await transport.send(echo)
+        let echoed = try JSONDecoder().decode(Echo.self, from: Data(answer.body))
+        #expect(echoed.body == echo.body)
+    }
+
     /// Shutdown fails a request the peer is holding (not one that never started: the test waits
     /// until the peer has it) and closes its connection, and fails later requests without sending
     /// them. The peer would answer the held request after 30 s; the request's timeout is longer,

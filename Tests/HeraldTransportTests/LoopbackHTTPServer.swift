@@ -18,7 +18,7 @@ final class LoopbackHTTPServer {
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
     static let script = #"""
-import http.server, json, os, signal, sys, threading, time
+import http.server, json, os, signal, socket, struct, sys, threading, time
 
 # The test process may hand down a blocked signal mask; make SIGTERM work, and exit when the test
 # process goes away (our stdin pipe closes).
@@ -93,6 +93,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "body_hex": data.hex(),
             }).encode()
             self.reply(200, out, [("Content-Type", "application/json")])
+        elif path == "/reset":
+            # Read the whole request, then reset the connection with no answer (SO_LINGER 0): a
+            # receiver, or a proxy in front of it, that took the message and then failed.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
         elif path == "/big":
             self.reply(200, b"x" * (1024 * 1024))
         else:

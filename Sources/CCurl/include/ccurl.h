@@ -19,8 +19,10 @@ CURLcode hc_easy_setopt_write_cb(CURL *easy, hc_data_cb callback);
 CURLcode hc_easy_setopt_header_cb(CURL *easy, hc_data_cb callback);
 /// CURLOPT_READFUNCTION: supplies an upload body (an SMTP message) piece by piece.
 CURLcode hc_easy_setopt_read_cb(CURL *easy, hc_data_cb callback);
-/// Sets the request body: CURLOPT_POSTFIELDSIZE_LARGE then CURLOPT_COPYPOSTFIELDS (libcurl copies the bytes).
-CURLcode hc_easy_set_body(CURL *easy, const void *bytes, size_t length);
+/// CURLOPT_SEEKFUNCTION: libcurl asks to rewind an upload before sending it again (offset from
+/// the start for SEEK_SET); answers CURL_SEEKFUNC_OK, _FAIL or _CANTSEEK.
+typedef int (*hc_seek_cb)(void *userdata, curl_off_t offset, int origin);
+CURLcode hc_easy_setopt_seek_cb(CURL *easy, hc_seek_cb callback);
 
 CURLMcode hc_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
 
