@@ -10,6 +10,8 @@ With --draining the backlog is not stalled but drains at full speed: BACKLOG del
 10) to 10 channels on nginx, concurrency 16 each, while the resolves (one watched channel on this
 program's sink) go on; only resolves answered while the backlog is still draining are counted.
 This is the moment that matters: a big incident, every channel flat out, then the fix lands.
+--bulk-concurrency N (default 16) sets the bulk channels' concurrency: how much of the machine the
+backlog may take, and so how much headroom the all-clear has.
 """
 import argparse, http.client, http.server, json, os, re, shutil, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -79,6 +81,8 @@ def main():
     ap.add_argument("--backlog", type=int, default=100000)
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--draining", action="store_true", help="the backlog drains at full speed to nginx")
+    ap.add_argument("--bulk-concurrency", type=int, default=16,
+                    help="with --draining: attempts at once per bulk channel (the headroom the all-clear gets)")
     a = ap.parse_args()
     if a.draining:
         return draining(a)
@@ -128,7 +132,7 @@ def draining(a):
     nginx_port = free_port()
     nginx = start_nginx(tmp, nginx_port)
     watched, watched_port, arrivals, lock = start_sink(0)
-    bulk = "\n".join(f"  bulk{i}: {{type: webhook, url: 'http://127.0.0.1:{nginx_port}/b{i}', concurrency: 16}}" for i in range(10))
+    bulk = "\n".join(f"  bulk{i}: {{type: webhook, url: 'http://127.0.0.1:{nginx_port}/b{i}', concurrency: {a.bulk_concurrency}}}" for i in range(10))
     herald = None
     try:
         herald, port, _ = start_herald(a.herald, tmp, f"""  tokens: [{{name: b, token: bench-token-0123456789abcdefgh, scopes: [ingest]}}]
