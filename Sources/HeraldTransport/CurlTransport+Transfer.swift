@@ -103,7 +103,8 @@ extension CurlTransport {
         /// cannot tell it from a receiver that read the request and then reset: each resend would
         /// deliver the message again. One resend is allowed per transfer; a second fails it, and
         /// the dispatcher's retry policy (a recorded attempt, with its backoff) takes over.
-        /// A rewind before anything was handed out costs nothing and is always allowed.
+        /// A rewind before anything was handed out costs nothing and is always allowed (so an
+        /// empty body, like a GET, is left to libcurl's own limit: it carries no message).
         func rewindUpload(to offset: Int64, origin: Int32) -> Int32 {
             guard origin == SEEK_SET, offset >= 0 else { return CURL_SEEKFUNC_CANTSEEK }
             if uploadOffset > 0 {
