@@ -526,6 +526,9 @@ class Sink:
         if secret:
             self.secret_key = base64.b64decode(secret[6:]) if secret.startswith("whsec_") else secret.encode()
         self.bad_signatures = 0
+        # Requests cut off before their Content-Length (the sender died mid-request, as in the
+        # crash scenario): a receiver never acts on one, so they are counted, not recorded.
+        self.truncated = 0
         self.server = None
         if listen:
             self.start()
@@ -556,6 +559,11 @@ class Sink:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
+                if len(body) < n:
+                    with sink.lock:
+                        sink.truncated += 1
+                    self.close_connection = True
+                    return
                 a = Arrival(time.monotonic(), self.path, self.headers.get("webhook-id"), dict(self.headers), body)
                 a.peer = self.client_address[1]
                 if sink.secret_key is not None and not sink.signature_ok(a):

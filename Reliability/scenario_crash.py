@@ -161,7 +161,8 @@ def main():
                   f"in_flight read from /metrics just before each kill: {[k[1] for k in kills]}, sum {measured_inflight})")
         sc.figure(f"repeats per kill {per_kill}; repeats not across a kill {not_straddling}; "
                   f"duplicate delivery ids for one (event, channel) {duplicated_deliveries}; "
-                  f"store: delivered {depth['delivered']}, failed {depth['failed']}; bad signatures {sink.bad_signatures}")
+                  f"store: delivered {depth['delivered']}, failed {depth['failed']}; bad signatures {sink.bad_signatures}; "
+                  f"requests cut off by a kill {sink.truncated}")
 
         h.check(lost == 0, f"{lost} deliveries never arrived at the sink")
         h.check(unexpected == 0, f"{unexpected} (event, channel) pairs arrived that were never sent")

@@ -193,6 +193,9 @@ def main():
             if c == "downup":
                 expect("connect" in (atts[0].get("error") or "").lower(), f"downup: first attempt error {atts[0].get('error')!r}")
         bad_sigs = sink.bad_signatures + downup.bad_signatures
+        # Nothing kills herald here: every request it starts, it sends whole.
+        expect(sink.truncated + downup.truncated == 0,
+               f"{sink.truncated + downup.truncated} requests arrived shorter than their Content-Length")
 
         sc.figure(f"phase 1: {N} events × {len(phase1)} channels = {len(ds)} deliveries settled in {t1:.1f} s; "
                   + ", ".join(f"{c} {o[0]}/{o[1]}" for c, o in outcome.items()) + " (delivered/failed)")
