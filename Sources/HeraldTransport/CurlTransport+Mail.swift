@@ -200,33 +200,6 @@ extension CurlTransport.Transfer {
         while line.last == UInt8(ascii: " ") { line.removeLast() }
         if !line.isEmpty { lastReply = line }
     }
-
-    /// Copies the next piece of the message (or of an HTTP request's body) into libcurl's buffer;
-    /// 0 at the end.
-    func readUpload(into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        switch payload {
-        case .mail(let mail): return copyUpload(mail.data, into: buffer)
-        case .http(let request): return copyUpload(request.body, into: buffer)
-        }
-    }
-
-    private func copyUpload(_ data: some ContiguousBytes & Collection, into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        let count = min(buffer.count, data.count - uploadOffset)
-        guard count > 0 else { return 0 }
-        data.withUnsafeBytes { bytes in
-            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[uploadOffset..<(uploadOffset + count)]))
-        }
-        uploadOffset += count
-        return count
-    }
-}
-
-/// READFUNCTION: `userdata` is the transfer's unretained opaque pointer (C callbacks cannot capture).
-let curlReadCallback: hc_data_cb = { pointer, size, count, userdata in
-    let room = size * count
-    guard let pointer, let userdata, room > 0 else { return 0 }
-    let transfer = Unmanaged<CurlTransport.Transfer>.fromOpaque(userdata).takeUnretainedValue()
-    return transfer.readUpload(into: UnsafeMutableRawBufferPointer(start: pointer, count: room))
 }
 
 /// HEADERFUNCTION for SMTP: called with each reply line from the server.

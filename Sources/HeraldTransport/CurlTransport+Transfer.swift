@@ -97,6 +97,25 @@ extension CurlTransport {
             }
         }
 
+        /// Copies the next piece of the upload (an SMTP message, an HTTP request's body) into
+        /// libcurl's buffer; 0 at the end.
+        func readUpload(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+            switch payload {
+            case .mail(let mail): return copyUpload(mail.data, into: buffer)
+            case .http(let request): return copyUpload(request.body, into: buffer)
+            }
+        }
+
+        private func copyUpload(_ data: some ContiguousBytes & Collection, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+            let count = min(buffer.count, data.count - uploadOffset)
+            guard count > 0 else { return 0 }
+            data.withUnsafeBytes { bytes in
+                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[uploadOffset..<(uploadOffset + count)]))
+            }
+            uploadOffset += count
+            return count
+        }
+
         /// A reused connection closed before any answer byte, and libcurl wants to send the request
         /// again on another (up to 5 times). That is right for the keep-alive race (the receiver
         /// closed the idle connection as the request went out, so it never read it) but libcurl
@@ -209,4 +228,12 @@ let curlSeekCallback: hc_seek_cb = { userdata, offset, origin in
     guard let userdata else { return CURL_SEEKFUNC_CANTSEEK }
     let transfer = Unmanaged<CurlTransport.Transfer>.fromOpaque(userdata).takeUnretainedValue()
     return transfer.rewindUpload(to: Int64(offset), origin: origin)
+}
+
+/// READFUNCTION: `userdata` is the transfer's unretained opaque pointer (C callbacks cannot capture).
+let curlReadCallback: hc_data_cb = { pointer, size, count, userdata in
+    let room = size * count
+    guard let pointer, let userdata, room > 0 else { return 0 }
+    let transfer = Unmanaged<CurlTransport.Transfer>.fromOpaque(userdata).takeUnretainedValue()
+    return transfer.readUpload(into: UnsafeMutableRawBufferPointer(start: pointer, count: room))
 }

@@ -43,7 +43,8 @@ struct ServerClient {
     }
 
     /// Sends the request, retrying connection failures and 502/503/504 until `--wait` runs out
-    /// (exit 4; at once for a refused certificate, which waiting cannot change). A 4xx/5xx answer is exit 3 with the server's error text. Answers the JSON body.
+    /// (exit 4; at once for a refused certificate, which waiting cannot change). A 4xx/5xx answer
+    /// is exit 3 with the server's error text. Answers the JSON body.
     func call(_ method: String, _ path: String, body: [String: Any]? = nil, headers: [(String, String)] = []) async throws -> Any {
         var request = HTTPRequest(method: method, url: options.baseURL + path, timeout: .seconds(30), connectTimeout: .seconds(5))
         request.headers = headers.map { (name: $0.0, value: $0.1) }

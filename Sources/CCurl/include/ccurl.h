@@ -17,7 +17,7 @@ CURLcode hc_easy_setopt_ptr(CURL *easy, CURLoption option, void *value);
 CURLcode hc_easy_setopt_slist(CURL *easy, CURLoption option, struct curl_slist *value);
 CURLcode hc_easy_setopt_write_cb(CURL *easy, hc_data_cb callback);
 CURLcode hc_easy_setopt_header_cb(CURL *easy, hc_data_cb callback);
-/// CURLOPT_READFUNCTION: supplies an upload body (an SMTP message) piece by piece.
+/// CURLOPT_READFUNCTION: supplies an upload body (an SMTP message, an HTTP request's body) piece by piece.
 CURLcode hc_easy_setopt_read_cb(CURL *easy, hc_data_cb callback);
 /// CURLOPT_SEEKFUNCTION: libcurl asks to rewind an upload before sending it again (offset from
 /// the start for SEEK_SET); answers CURL_SEEKFUNC_OK, _FAIL or _CANTSEEK.
