@@ -111,6 +111,12 @@ class Postgres:
 
     def stop(self):
         if self.dir:
+            # The server's log goes with the nodes' (kept when a scenario fails): a restart's
+            # terminated backends and any lock waits are in it.
+            try:
+                shutil.copy(os.path.join(self.dir, "postgres.log"), os.path.join(os.environ.get("RELIABILITY_DIR", "."), "cluster-postgres.log"))
+            except OSError:
+                pass
             subprocess.run([os.path.join(h.REPO, "scripts/pg-stop"), self.dir], capture_output=True, timeout=90)
             self.dir = self.db = None
         elif self.server and self.db:

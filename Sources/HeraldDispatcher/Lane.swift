@@ -163,7 +163,7 @@ final class Lane: Sendable {
                             s.limiter?.take(claimed.count, now)
                         }
                         for item in claimed {
-                            Task { await self.attempt(item) }
+                            Task { await self.attempt(item, leaseUntil: lease) }
                         }
                     }
                     if claimed.count == want { continue }
@@ -199,7 +199,7 @@ final class Lane: Sendable {
         }
     }
 
-    private func attempt(_ item: ClaimedDelivery) async {
+    private func attempt(_ item: ClaimedDelivery, leaseUntil: Date) async {
         let delivery = item.delivery
         let startedAt = Date()
         let clock = ContinuousClock()
@@ -270,7 +270,7 @@ final class Lane: Sendable {
         do {
             // The failure and its fallback commit together; the store decides (fenced by the lease,
             // and by whether the incident is still open) what the outcome changes.
-            try await recorder.submit(record)
+            try await self.record(record, leaseUntil: leaseUntil)
             if !record.fallback.isEmpty { fallback?.wake() }
         } catch {
             // The delivery stays in flight in the store; its lease expires and it is sent again.
@@ -280,6 +280,27 @@ final class Lane: Sendable {
         }
         state.withLock { $0.inFlight -= 1 }
         wakeup.signal()
+    }
+
+    /// Records an attempt's outcome, trying again while its lease holds. An outcome not recorded
+    /// leaves the delivery in flight until the lease expires, and then it is sent again, here or on
+    /// another node: a database restart fails the commits running at that moment, and their
+    /// outcomes go in a moment later instead of their messages going out twice. The slot stays
+    /// taken meanwhile, so a store that cannot record stops the lane from claiming more. An outcome
+    /// the store refused (the data's fault) is not tried again.
+    private func record(_ record: AttemptRecord, leaseUntil: Date) async throws {
+        var pause = 0.05
+        while true {
+            do {
+                return try await recorder.submit(record)
+            } catch let error as StoreError where error.isRejected {
+                throw error
+            } catch {
+                if Date().addingTimeInterval(pause) >= leaseUntil { throw error }
+                try? await Task.sleep(for: .seconds(pause))
+                pause = min(pause * 2, 1)
+            }
+        }
     }
 }
 

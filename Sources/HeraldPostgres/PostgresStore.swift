@@ -18,6 +18,8 @@ public final class PostgresStore: Store {
     let eventCache = BoundedCache<String, Event>(cost: \.approximateBytes)
     /// How long an operation waits for a pooled connection before failing (the database is down).
     let leaseTimeout: Duration
+    /// Fails an operation whose connection closed under it (see `ConnectionWatch`).
+    let watch = ConnectionWatch()
     private let runTask: Task<Void, Never>
     private let state = Mutex(State())
 
@@ -151,24 +153,29 @@ public final class PostgresStore: Store {
         let settings = self.settings
         let leaseTimeout = self.leaseTimeout
         let logger = self.logger
+        let watch = self.watch
+        let tripwire = Tripwire()
         do {
             // Two clocks: no connection within `leaseTimeout` means the database is unavailable;
-            // and a leased connection whose answer never comes (seen when the server restarted
-            // under load: the query's connection died without failing it) is closed after
-            // `operationTimeout`, which fails the query and returns the slot to the pool, so a
-            // stuck statement cannot hold ingest behind it for good.
+            // and a leased connection whose answer never comes (the server hung, or the network
+            // between dropped without a word) is closed after `operationTimeout`, which fails the
+            // query and returns the slot to the pool, so a stuck statement cannot hold ingest
+            // behind it for good. A connection that closes under its query fails it at once.
             return try await Self.deadline(operationTimeout, timeout: StoreError.underlying(
                 "database did not answer within \(operationTimeout) (\(settings.redacted))"),
                 onTimeout: {
                     guard let connection = leased.withLock({ $0 }) else { return }
                     logger.warning("closing a database connection that stopped answering")
                     Task { try? await connection.close() }
-                }) {
+                },
+                tripwire: (tripwire, StoreError.underlying("database connection lost (closed under a running query)"))) {
                 try await Self.deadline(leaseTimeout, timeout: StoreError.underlying(
                     "database unavailable: no connection to \(settings.redacted) within \(leaseTimeout)"),
                     cancelIf: { leased.withLock { $0 } == nil }) {
                     try await client.withConnection { connection in
                         leased.withLock { $0 = connection }
+                        watch.watch(connection, tripwire)
+                        defer { watch.finished(connection) }
                         return try await body(connection)
                     }
                 }
@@ -247,10 +254,12 @@ public final class PostgresStore: Store {
 
     /// Races `body` against a timer. `cancelIf` decides, when the timer fires, whether to give up
     /// (a query already running is not abandoned: the server answers or the connection dies).
+    /// A tripped `tripwire` fails it at once with its error.
     static func deadline<T: Sendable>(
         _ timeout: Duration, timeout error: @autoclosure () -> StoreError,
         cancelIf: @escaping @Sendable () -> Bool = { true },
         onTimeout: @escaping @Sendable () -> Void = {},
+        tripwire: (Tripwire, StoreError)? = nil,
         _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let timeoutError = error()
@@ -273,6 +282,11 @@ public final class PostgresStore: Store {
                     }
                 }
                 race.start(continuation, work: work, timer: timer)
+                if let (tripwire, lost) = tripwire {
+                    tripwire.arm {
+                        if race.finish(.failure(lost)) { work.cancel() }
+                    }
+                }
             }
         } onCancel: {
             race.cancel()

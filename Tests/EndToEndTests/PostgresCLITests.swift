@@ -16,13 +16,7 @@ struct PostgresCLITests {
     func freshDatabase() async throws -> String {
         let server = try #require(Self.serverURL)
         let name = "herald_cli_\(UUID().uuidString.prefix(8).lowercased())"
-        let psql = ["/usr/bin/psql", "/usr/local/bin/psql"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "psql"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: psql)
-        p.arguments = [server, "-q", "-c", "CREATE DATABASE \(name)"]
-        try p.run()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "psql could not create the database")
+        _ = try psql(server, "CREATE DATABASE \(name)")
         let base = server.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         return "\(base)/\(name)"
     }
@@ -193,5 +187,76 @@ struct PostgresCLITests {
         b.signal(SIGTERM)
         #expect(await a.waitForExit() == 0)
         #expect(await b.waitForExit() == 0)
+    }
+
+    /// The database's answer to `sql` (psql, unaligned, tuples only).
+    func psql(_ url: String, _ sql: String) throws -> String {
+        let psql = ["/usr/bin/psql", "/usr/local/bin/psql"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "psql"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: psql)
+        p.arguments = [url, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "psql failed: \(sql)")
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A sent message whose outcome the database refuses for a while (here a trigger fails the
+    /// attempt's insert, as a full disk or a restart would fail the commit) is recorded when the
+    /// database takes it again, within its lease — not left in flight to be sent a second time when
+    /// the lease runs out. The all-clear, which waits for its notice's outcome, arrives after it;
+    /// the notice was sent once.
+    @Test func anOutcomeTheDatabaseRefusesForAWhileIsRecordedAndNotSentTwice() async throws {
+        let url = try await freshDatabase()
+        let sink = TestSink()
+        try await sink.start()
+        defer { Task { await sink.stop() } }
+        let dir = try temporaryDirectory("herald-pg-cli")
+        let cfg = try config(dir: dir, storeURL: url, sink: sink.url)
+        #expect(try await HeraldBinary.run(["migrate", "--store", url]).0 == 0)
+        _ = try psql(url, """
+            CREATE TABLE test_refuse (refuse bool NOT NULL);
+            INSERT INTO test_refuse VALUES (true);
+            CREATE SEQUENCE test_refusals;
+            CREATE FUNCTION test_refuse_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF (SELECT refuse FROM test_refuse) THEN
+                    PERFORM nextval('test_refusals');
+                    RAISE EXCEPTION 'could not extend file (test)' USING ERRCODE = '53100';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_refuse BEFORE INSERT ON attempts FOR EACH ROW EXECUTE FUNCTION test_refuse_attempts();
+            """)
+        let herald = try HeraldProcess(["serve", "--config", cfg])
+        let port = try #require(await herald.waitForPort(), "herald did not start: \(herald.stderr)")
+        defer { herald.signal(SIGKILL) }
+        func send(_ status: String) async throws {
+            let (code, out, err) = try await HeraldBinary.run(
+                ["send", "--server", "http://127.0.0.1:\(port)", "--token", "pg-cli-ingest-token-0123456789", "--wait", "2",
+                 "--incident", "db", "--status", status, "--title", "Database down"])
+            #expect(code == 0, "send failed: \(out) \(err)")
+        }
+        try await send("triggered")
+        #expect(await sink.waitFor(count: 1, timeout: .seconds(20)))
+        // The outcome was refused, and tried again.
+        var refusals = 0
+        for _ in 0..<200 where refusals < 2 {
+            refusals = Int(try psql(url, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM test_refusals")) ?? 0
+            if refusals < 2 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(refusals >= 2, "the outcome was not tried again after the database refused it")
+        _ = try psql(url, "UPDATE test_refuse SET refuse = false")
+        try await send("resolved")
+        #expect(await sink.waitFor(count: 2, timeout: .seconds(20)))
+        let kinds = sink.received.map { $0.json?["kind"] as? String ?? "?" }
+        #expect(kinds == ["notice", "all_clear"], "\(kinds)")
+        #expect(sink.received.last?.json?["thread"] as? String == sink.received.first?.headers["webhook-id"])
+        #expect(try psql(url, "SELECT state || ' ' || attempts FROM deliveries WHERE kind = 'notice'") == "delivered 1")
+        herald.signal(SIGTERM)
+        #expect(await herald.waitForExit() == 0)
     }
 }

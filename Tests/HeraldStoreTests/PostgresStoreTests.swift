@@ -245,6 +245,45 @@ struct PostgresStoreTests {
         await store.close()
     }
 
+    /// An operation whose connection the server ends fails then, with a connection error, even
+    /// when no answer to its query ever comes — as a query did across a database restart under load,
+    /// until the operation's 30 s clock. Here the body waits for an answer that never comes (a
+    /// sleep) while the server ends its connection.
+    @Test func anOperationWhoseConnectionEndsFailsThen() async throws {
+        let url = try await TestPostgres.freshDatabase()
+        let store = try await PostgresStore.open(url: url, migrate: true)
+        let pid = Mutex<Int32?>(nil)
+        let operation = Task {
+            try await store.withConnection { connection in
+                let rows = try await connection.query("SELECT pg_backend_pid()", logger: store.logger)
+                for try await (backend) in rows.decode(Int32.self) { pid.withLock { $0 = backend } }
+                try await Task.sleep(for: .seconds(120))
+            }
+        }
+        var backend: Int32?
+        for _ in 0..<500 where backend == nil {
+            backend = pid.withLock { $0 }
+            if backend == nil { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        let victim = try #require(backend, "the operation never ran")
+        try await PostgresStore.execute(url: url, "SELECT pg_terminate_backend(\(victim))")
+        do {
+            try await operation.value
+            Issue.record("the operation succeeded on a connection the server ended")
+        } catch {
+            #expect("\(error)".contains("database connection lost"), "\(error)")
+        }
+        // The pool replaces the connection: the next operation works.
+        let one = try await store.withConnection { connection in
+            let rows = try await connection.query("SELECT 1", logger: store.logger)
+            var got = 0
+            for try await (v) in rows.decode(Int.self) { got = v }
+            return got
+        }
+        #expect(one == 1)
+        await store.close()
+    }
+
     @Test func aNewerSchemaIsRefused() async throws {
         let url = try await TestPostgres.freshDatabase()
         _ = try await PostgresStore.migrate(url: url)
