@@ -215,7 +215,7 @@ extension PostgresStore {
             var live: [String: LiveDelivery] = [:]
             for row in try await connection.query("""
                 SELECT \(unescaped: Self.liveColumns) FROM deliveries AS d LEFT JOIN incidents AS i ON i.key = d.incident
-                WHERE d.id = ANY(\(ids)::text[]) ORDER BY d.id FOR UPDATE OF d
+                WHERE d.id = ANY(\(ids)::text[]) ORDER BY d.seq FOR UPDATE OF d  -- seq order: see cycleDeliveries
                 """, logger: logger).collect() {
                 if let d = try Self.liveDelivery(row) { live[d.id] = d }
             }

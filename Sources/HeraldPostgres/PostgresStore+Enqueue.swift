@@ -33,17 +33,23 @@ extension PostgresStore {
     /// The deliveries of these incident cycles the planner decides from (every notice, and what is
     /// not final), in creation order; locked with `lock`.
     /// Without the `excluding` channel's (a subscribers channel's are planned page by page).
+    ///
+    /// Every statement that waits for delivery row locks takes them in `seq` order (an identity
+    /// column, never changed), so a resolve's plan and another node's outcomes for the same
+    /// incident queue behind each other instead of deadlocking: a deadlock costs the server's
+    /// deadlock_timeout (1 s) before one of them is aborted and retried.
     static func cycleDeliveries(_ cycles: [(String, Int)], _ connection: PostgresConnection, lock: Bool,
                                 excluding: String? = nil, logger: Logger) async throws -> [String: [CycleDelivery]] {
         guard !cycles.isEmpty else { return [:] }
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: """
-            SELECT id, incident, channel, recipient, kind, state, fallback_of FROM deliveries
+        let select = """
+            SELECT id, incident, channel, recipient, kind, state, fallback_of, created_at, seq FROM deliveries
             WHERE (incident, cycle) IN (SELECT * FROM unnest($1::text[], $2::int8[]))
               AND ($3::text IS NULL OR channel < $3::text OR channel > $3::text)
               AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight', 'silenced'))
-            ORDER BY created_at, seq
-            \(lock ? "FOR UPDATE" : "")
-            """, binds: {
+            """
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: lock
+            ? "SELECT * FROM (\(select) ORDER BY seq FOR UPDATE) AS locked ORDER BY created_at, seq"
+            : "\(select) ORDER BY created_at, seq", binds: {
                 var b = PostgresBindings()
                 b.append(cycles.map(\.0))
                 b.append(cycles.map(\.1))
@@ -52,8 +58,8 @@ extension PostgresStore {
             }()), logger: logger).collect()
         var out: [String: [CycleDelivery]] = [:]
         for row in rows {
-            let (id, incident, channel, recipient, kind, state, fallbackOf) =
-                try row.decode((String, String, String, String?, String, String, String?).self)
+            let (id, incident, channel, recipient, kind, state, fallbackOf, _, _) =
+                try row.decode((String, String, String, String?, String, String, String?, Double, Int64).self)
             guard let kind = DeliveryKind(rawValue: kind), let state = DeliveryState(rawValue: state) else { continue }
             out[incident, default: []].append(CycleDelivery(id: id, target: Target(channel: channel, recipient: recipient), kind: kind,
                                                             state: state, fallbackOf: fallbackOf))

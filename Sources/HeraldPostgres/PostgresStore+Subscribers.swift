@@ -157,15 +157,17 @@ extension PostgresStore {
             var step = FanOutStep(created: 0, due: false, more: true)
             if let last = page.last {
                 var cycle: [CycleDelivery] = []
+                // Locked in seq order (see `cycleDeliveries`), planned in creation order.
                 for row in try await connection.query("""
-                    SELECT id, recipient, kind, state, fallback_of FROM deliveries
-                    WHERE incident = \(event.incident) AND cycle = \(cycleNumber) AND channel = \(channel)
-                      AND recipient > \(cursor) AND recipient <= \(last.id)
-                      AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight', 'silenced'))
-                    ORDER BY created_at, seq
-                    FOR UPDATE
+                    SELECT * FROM (
+                        SELECT id, recipient, kind, state, fallback_of, created_at, seq FROM deliveries
+                        WHERE incident = \(event.incident) AND cycle = \(cycleNumber) AND channel = \(channel)
+                          AND recipient > \(cursor) AND recipient <= \(last.id)
+                          AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight', 'silenced'))
+                        ORDER BY seq FOR UPDATE
+                    ) AS locked ORDER BY created_at, seq
                     """, logger: logger).collect() {
-                    let (id, recipient, kind, state, fallbackOf) = try row.decode((String, String?, String, String, String?).self)
+                    let (id, recipient, kind, state, fallbackOf, _, _) = try row.decode((String, String?, String, String, String?, Double, Int64).self)
                     guard let kind = DeliveryKind(rawValue: kind), let state = DeliveryState(rawValue: state) else { continue }
                     cycle.append(CycleDelivery(id: id, target: Target(channel: channel, recipient: recipient), kind: kind, state: state,
                                                fallbackOf: fallbackOf))

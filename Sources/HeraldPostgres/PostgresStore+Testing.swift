@@ -25,4 +25,15 @@ extension PostgresStore {
             _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: connection.logger).collect()
         }
     }
+
+    /// The first column of the first row of `sql`, as an integer (0 when there is no row).
+    static func integer(url: String, _ sql: String) async throws -> Int64 {
+        let settings = try PostgresURL(url)
+        return try await withProbeConnection(settings, logger: Logger(label: "herald.postgres.test")) { connection in
+            for try await (value) in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: connection.logger).decode(Int64.self) {
+                return value
+            }
+            return 0
+        }
+    }
 }

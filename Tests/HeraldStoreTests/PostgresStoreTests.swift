@@ -245,6 +245,56 @@ struct PostgresStoreTests {
         await store.close()
     }
 
+    /// A resolve planned on one node and outcomes recorded on another, for the same incidents at
+    /// the same moment, take the deliveries' row locks in one order: they queue behind each other
+    /// and never deadlock (a deadlock costs the server's deadlock_timeout, 1 s, before one of them
+    /// is aborted and tried again — seen as 1 s resolves in a three-node cluster). The server counts
+    /// deadlocks in pg_stat_database, flushed when the nodes' connections end.
+    @Test func resolvesAndOutcomesOnTwoNodesNeverDeadlock() async throws {
+        let url = try await TestPostgres.freshDatabase()
+        let a = try await PostgresStore.open(url: url, migrate: true)
+        let b = try await PostgresStore.open(url: url, migrate: false)
+        let channels = (0..<6).map { "ch\($0)" }
+        let incidents = (0..<60).map { "inc\($0)" }
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<4 {
+            let now = t0.addingTimeInterval(Double(round) * 10)
+            _ = try await a.enqueue(incidents.map { EnqueueRequest(event: event($0), channels: channels) }, now: now)
+            var claimed: [ClaimedDelivery] = []
+            for channel in channels {
+                claimed += try await a.claim(channel: channel, limit: 1000, now: now.addingTimeInterval(1), owner: "a",
+                                             leaseUntil: now.addingTimeInterval(60))
+            }
+            #expect(claimed.count >= incidents.count * channels.count, "every notice (and the last round's all-clears)")
+            let records = claimed.shuffled(using: &rng).map {
+                AttemptRecord(deliveryId: $0.delivery.id, lease: $0.lease, startedAt: now.addingTimeInterval(1), duration: .milliseconds(5),
+                              outcome: .delivered(reference: nil), status: 200)
+            }
+            let resolves = incidents.shuffled(using: &rng).map { EnqueueRequest(event: event($0, .resolved), channels: channels) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for part in stride(from: 0, to: records.count, by: 24).map({ Array(records[$0..<min($0 + 24, records.count)]) }) {
+                    group.addTask { try await a.record(part, now: now.addingTimeInterval(2)) }
+                }
+                for part in stride(from: 0, to: resolves.count, by: 6).map({ Array(resolves[$0..<min($0 + 6, resolves.count)]) }) {
+                    group.addTask { _ = try await b.enqueue(part, now: now.addingTimeInterval(2)) }
+                }
+                try await group.waitForAll()
+            }
+        }
+        await a.close()
+        await b.close()
+        // The nodes' backends report their deadlocks as they exit.
+        let database = try #require(URLComponents(string: url)?.path.dropFirst())
+        for _ in 0..<200 {
+            if try await PostgresStore.integer(url: url, """
+                SELECT count(*) FROM pg_stat_activity WHERE datname = '\(database)' AND pid <> pg_backend_pid()
+                """) == 0 { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        let deadlocks = try await PostgresStore.integer(url: url, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        #expect(deadlocks == 0, "the server broke \(deadlocks) deadlocks between resolves and outcomes")
+    }
+
     /// An operation whose connection the server ends fails then, with a connection error, even
     /// when no answer to its query ever comes — as a query did across a database restart under load,
     /// until the operation's 30 s clock. Here the body waits for an answer that never comes (a
