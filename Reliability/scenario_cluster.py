@@ -103,11 +103,16 @@ class Postgres:
         cmd = [find_pg_bin("pg_ctl"), "-D", self.data, "-m", "fast", "-w", "-t", "60", "restart"]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", owner, "--"] + cmd
-        # -l keeps the server's log where pg-start put it (and off our pipes).
+        # -l keeps the server's log where pg-start put it. Either way the restarted postmaster
+        # inherits pg_ctl's output: a file beside the nodes' logs, never our pipes (it would hold
+        # them open, and this call would wait for them until its timeout).
         if self.dir:
             cmd += ["-l", os.path.join(self.dir, "postgres.log")]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
-        h.check(r.returncode == 0, f"pg_ctl restart failed: {r.stderr[-1000:]}")
+        with open(os.path.join(os.environ.get("RELIABILITY_DIR", tempfile.gettempdir()), "cluster-pg_ctl.log"), "w+b") as out:
+            r = subprocess.run(cmd, stdout=out, stderr=out, timeout=90, stdin=subprocess.DEVNULL)
+            out.seek(0)
+            said = out.read().decode(errors="replace")
+        h.check(r.returncode == 0, f"pg_ctl restart failed: {said[-1000:]}")
 
     def stop(self):
         if self.dir:
