@@ -296,7 +296,7 @@ final class Lane: Sendable {
             } catch let error as StoreError where error.isRejected {
                 throw error
             } catch {
-                if Date().addingTimeInterval(pause) >= leaseUntil { throw error }
+                if Task.isCancelled || Date().addingTimeInterval(pause) >= leaseUntil { throw error }
                 try? await Task.sleep(for: .seconds(pause))
                 pause = min(pause * 2, 1)
             }
