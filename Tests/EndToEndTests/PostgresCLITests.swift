@@ -21,8 +21,9 @@ struct PostgresCLITests {
         return "\(base)/\(name)"
     }
 
-    func config(dir: URL, storeURL: String, sink: String, rate: Int? = nil) throws -> String {
-        let path = dir.appendingPathComponent("herald.yaml").path
+    /// A node's config in a new folder of its own: answers its path.
+    func config(storeURL: String, sink: String, rate: Int? = nil) throws -> String {
+        let path = try temporaryDirectory("herald-pg-cli").appendingPathComponent("herald.yaml").path
         try """
             server:
               listen: 127.0.0.1:0
@@ -46,8 +47,7 @@ struct PostgresCLITests {
         #expect(status == 1)
         #expect(err.contains("cannot open store"), "stderr: \(err)")
         #expect(!(out + err).contains("Sup3rSecretPw"))
-        let dir = try temporaryDirectory("herald-pg-cli")
-        let cfg = try config(dir: dir, storeURL: url, sink: "http://127.0.0.1:9")
+        let cfg = try config(storeURL: url, sink: "http://127.0.0.1:9")
         let (serveStatus, serveOut, serveErr) = try await HeraldBinary.run(["serve", "--config", cfg], timeout: .seconds(30))
         #expect(serveStatus == 1)
         #expect(serveErr.contains("cannot open store"), "stderr: \(serveErr)")
@@ -56,8 +56,7 @@ struct PostgresCLITests {
 
     @Test func serveRefusesAnUnmigratedDatabaseUntilMigrated() async throws {
         let url = try await freshDatabase()
-        let dir = try temporaryDirectory("herald-pg-cli")
-        let cfg = try config(dir: dir, storeURL: url, sink: "http://127.0.0.1:9")
+        let cfg = try config(storeURL: url, sink: "http://127.0.0.1:9")
         let (status, _, err) = try await HeraldBinary.run(["serve", "--config", cfg], timeout: .seconds(30))
         #expect(status == 1)
         #expect(err.contains("herald migrate"), "stderr: \(err)")
@@ -80,8 +79,7 @@ struct PostgresCLITests {
         let sink = TestSink()
         try await sink.start()
         defer { Task { await sink.stop() } }
-        let dir = try temporaryDirectory("herald-pg-cli")
-        let cfg = try config(dir: dir, storeURL: url, sink: sink.url)
+        let cfg = try config(storeURL: url, sink: sink.url)
         let a = try HeraldProcess(["serve", "--config", cfg, "--migrate"])
         let portA = try #require(await a.waitForPort(), "node A did not start: \(a.stderr)")
         let b = try HeraldProcess(["serve", "--config", cfg])
@@ -123,8 +121,7 @@ struct PostgresCLITests {
         }
         try await sink.start()
         defer { Task { await sink.stop() } }
-        let dir = try temporaryDirectory("herald-pg-cli")
-        let cfg = try config(dir: dir, storeURL: url, sink: sink.url, rate: 4)
+        let cfg = try config(storeURL: url, sink: sink.url, rate: 4)
         let a = try HeraldProcess(["serve", "--config", cfg, "--migrate"])
         let portA = try #require(await a.waitForPort(), "node A did not start: \(a.stderr)")
         let b = try HeraldProcess(["serve", "--config", cfg])
@@ -149,8 +146,7 @@ struct PostgresCLITests {
         let sink = TestSink()
         try await sink.start()
         defer { Task { await sink.stop() } }
-        let dir = try temporaryDirectory("herald-pg-cli")
-        let cfg = try config(dir: dir, storeURL: url, sink: sink.url)
+        let cfg = try config(storeURL: url, sink: sink.url)
         let a = try HeraldProcess(["serve", "--config", cfg, "--migrate"])
         let portA = try #require(await a.waitForPort(), "node A did not start: \(a.stderr)")
         defer { a.signal(SIGKILL) }
@@ -214,8 +210,7 @@ struct PostgresCLITests {
         let sink = TestSink()
         try await sink.start()
         defer { Task { await sink.stop() } }
-        let dir = try temporaryDirectory("herald-pg-cli")
-        let cfg = try config(dir: dir, storeURL: url, sink: sink.url)
+        let cfg = try config(storeURL: url, sink: sink.url)
         #expect(try await HeraldBinary.run(["migrate", "--store", url]).0 == 0)
         _ = try psql(url, """
             CREATE TABLE test_refuse (refuse bool NOT NULL);
