@@ -41,15 +41,16 @@ extension PostgresStore {
     static func cycleDeliveries(_ cycles: [(String, Int)], _ connection: PostgresConnection, lock: Bool,
                                 excluding: String? = nil, logger: Logger) async throws -> [String: [CycleDelivery]] {
         guard !cycles.isEmpty else { return [:] }
+        let columns = "id, incident, channel, recipient, kind, state, fallback_of"
         let select = """
-            SELECT id, incident, channel, recipient, kind, state, fallback_of, created_at, seq FROM deliveries
+            SELECT \(columns), created_at, seq FROM deliveries
             WHERE (incident, cycle) IN (SELECT * FROM unnest($1::text[], $2::int8[]))
               AND ($3::text IS NULL OR channel < $3::text OR channel > $3::text)
               AND (kind = 'notice' OR state IN ('queued', 'retrying', 'in_flight', 'silenced'))
             """
         let rows = try await connection.query(PostgresQuery(unsafeSQL: lock
-            ? "SELECT * FROM (\(select) ORDER BY seq FOR UPDATE) AS locked ORDER BY created_at, seq"
-            : "\(select) ORDER BY created_at, seq", binds: {
+            ? "SELECT \(columns) FROM (\(select) ORDER BY seq FOR UPDATE) AS locked ORDER BY created_at, seq"
+            : "SELECT \(columns) FROM (\(select)) AS d ORDER BY created_at, seq", binds: {
                 var b = PostgresBindings()
                 b.append(cycles.map(\.0))
                 b.append(cycles.map(\.1))
@@ -58,8 +59,8 @@ extension PostgresStore {
             }()), logger: logger).collect()
         var out: [String: [CycleDelivery]] = [:]
         for row in rows {
-            let (id, incident, channel, recipient, kind, state, fallbackOf, _, _) =
-                try row.decode((String, String, String, String?, String, String, String?, Double, Int64).self)
+            let (id, incident, channel, recipient, kind, state, fallbackOf) =
+                try row.decode((String, String, String, String?, String, String, String?).self)
             guard let kind = DeliveryKind(rawValue: kind), let state = DeliveryState(rawValue: state) else { continue }
             out[incident, default: []].append(CycleDelivery(id: id, target: Target(channel: channel, recipient: recipient), kind: kind,
                                                             state: state, fallbackOf: fallbackOf))

@@ -159,7 +159,7 @@ extension PostgresStore {
                 var cycle: [CycleDelivery] = []
                 // Locked in seq order (see `cycleDeliveries`), planned in creation order.
                 for row in try await connection.query("""
-                    SELECT * FROM (
+                    SELECT id, recipient, kind, state, fallback_of FROM (
                         SELECT id, recipient, kind, state, fallback_of, created_at, seq FROM deliveries
                         WHERE incident = \(event.incident) AND cycle = \(cycleNumber) AND channel = \(channel)
                           AND recipient > \(cursor) AND recipient <= \(last.id)
@@ -167,7 +167,7 @@ extension PostgresStore {
                         ORDER BY seq FOR UPDATE
                     ) AS locked ORDER BY created_at, seq
                     """, logger: logger).collect() {
-                    let (id, recipient, kind, state, fallbackOf, _, _) = try row.decode((String, String?, String, String, String?, Double, Int64).self)
+                    let (id, recipient, kind, state, fallbackOf) = try row.decode((String, String?, String, String, String?).self)
                     guard let kind = DeliveryKind(rawValue: kind), let state = DeliveryState(rawValue: state) else { continue }
                     cycle.append(CycleDelivery(id: id, target: Target(channel: channel, recipient: recipient), kind: kind, state: state,
                                                fallbackOf: fallbackOf))
