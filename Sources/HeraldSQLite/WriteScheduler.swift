@@ -37,6 +37,9 @@ final class WriteScheduler: Sendable {
         self.pool = pool
     }
 
+    /// Jobs waiting for the writer, the running one not counted (tests queue jobs in a known order).
+    var waiting: Int { state.withLock { $0.queues.reduce(0) { $0 + $1.count } } }
+
     /// Runs `body` on the writer in an immediate transaction. Unless `synced`, its commit does not
     /// wait for the disk (`PRAGMA synchronous = NORMAL` for it alone: in WAL mode the commit is not
     /// synced, checkpoints still are, so a power cut can lose it but never corrupts the file); the

@@ -24,8 +24,9 @@ import Testing
     }
 
     /// The order in which the writer ran: a job holding it ("blocker"), then the jobs queued
-    /// meanwhile, one at a time in the order given (each reaches the queue before the next is
-    /// made), and, with `outside`, a write made directly on GRDB's pool after them.
+    /// meanwhile, one at a time in the order given (each is in the queue before the next is made:
+    /// waited for, not slept on, so a loaded machine cannot reorder them), and, with `outside`, a
+    /// write made directly on GRDB's pool after them.
     func order(queueing jobs: [(String, WriteScheduler.Priority)], outside: Bool = false) async throws -> [String] {
         let s = try store()
         let order = Log()
@@ -39,9 +40,14 @@ import Testing
         }
         while !started.isSet { try await Task.sleep(for: .milliseconds(1)) }
         var tasks: [Task<Void, any Error>] = []
-        for (name, priority) in jobs {
+        for (n, (name, priority)) in jobs.enumerated() {
             tasks.append(Task { try await s.writer.write(priority) { _ in order.add(name) } })
-            try await Task.sleep(for: .milliseconds(20))
+            var waits = 0
+            while s.writer.waiting < n + 1 && waits < 10_000 {
+                try await Task.sleep(for: .milliseconds(1))
+                waits += 1
+            }
+            try #require(s.writer.waiting == n + 1, "\(name) never reached the writer's queue")
         }
         if outside {
             tasks.append(Task { try await s.pool.write { _ in order.add("outside") } })
