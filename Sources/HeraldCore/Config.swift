@@ -46,6 +46,11 @@ public struct HeraldConfig: Sendable {
 public struct ServerConfig: Sendable {
     /// `server.listen`, default `127.0.0.1:8080`.
     public var listen: HostPort
+    /// `server.public_listen`, default none: a second listener that serves only the public pages
+    /// (`/status`, its feed and JSON, the subscription pages, `/healthz`) on an event loop of its
+    /// own, so a crowd reading them never queues ahead of the API's requests — and the API's port
+    /// need not face the internet.
+    public var publicListen: HostPort?
     /// `server.max_body_bytes`, default 1 MiB.
     public var maxBodyBytes: Int
     /// `server.tokens`.

@@ -4,7 +4,7 @@ import Foundation
 extension LoadContext {
     func loadServer(_ node: YNode, into server: inout ServerConfig) {
         guard let m = MapReader(self, node, "server") else { return }
-        m.checkKeys(["listen", "max_body_bytes", "drain_timeout", "tokens", "status_title", "failed_auth", "tls", "log_format"])
+        m.checkKeys(["listen", "public_listen", "max_body_bytes", "drain_timeout", "tokens", "status_title", "failed_auth", "tls", "log_format"])
         if case let (v, p)? = m.entry("log_format"), let s = get({ try reader.string(v, p) }) {
             if let format = LogFormat(rawValue: s) { server.logFormat = format } else { report(v, p, "expected text or json") }
         }
@@ -26,6 +26,17 @@ extension LoadContext {
                 server.listen = hostPort
             } else {
                 report(v, p, "expected HOST:PORT, like 127.0.0.1:8080")
+            }
+        }
+        if case let (v, p)? = m.entry("public_listen"), let s = get({ try reader.string(v, p) }) {
+            if let hostPort = HostPort(parsing: s) {
+                if hostPort == server.listen && hostPort.port != 0 {
+                    report(v, p, "must differ from server.listen")
+                } else {
+                    server.publicListen = hostPort
+                }
+            } else {
+                report(v, p, "expected HOST:PORT, like 0.0.0.0:8081")
             }
         }
         if case let (v, p)? = m.entry("max_body_bytes"), let n = get({ try reader.int(v, p) }) {

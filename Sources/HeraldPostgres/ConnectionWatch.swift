@@ -31,7 +31,7 @@ final class ConnectionWatch: Sendable {
             let id = connection.id
             let eventLoop = connection.eventLoop
             connection.closeFuture.whenComplete { [weak self] _ in
-                eventLoop.scheduleTask(in: Self.grace) {
+                eventLoop.scheduleTask(in: Self.grace) { [weak self] in
                     let running = self?.entries.withLock { $0.removeValue(forKey: id)?.running }
                     running?.trip()
                 }

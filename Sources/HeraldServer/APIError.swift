@@ -32,6 +32,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 /// Turns every error that escapes a handler into a JSON answer, so no client ever sees a bare
 /// text body or an internal error's text.
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The methods a path this router serves allows (nil: a path it does not serve).
+    var allowedMethods: @Sendable (String) -> [String]? = { HeraldApplication.allowedMethods(path: $0) }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -39,7 +42,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try error.response(from: request, context: context)
         } catch let error as HTTPError {
             // The router answers 404 for a known path with another method: that is 405, with Allow.
-            if error.status == .notFound, let allowed = HeraldApplication.allowedMethods(path: request.uri.path) {
+            if error.status == .notFound, let allowed = allowedMethods(request.uri.path) {
                 return try APIError(.methodNotAllowed, "method \(request.method.rawValue) not allowed",
                                     headers: [.allow: allowed.joined(separator: ", ")]).response(from: request, context: context)
             }

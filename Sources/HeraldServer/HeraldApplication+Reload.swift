@@ -52,6 +52,9 @@ extension HeraldApplication {
         if fresh.server.listen != old.server.listen {
             notes.append("server.listen changed to \(fresh.server.listen): it takes effect at the next start")
         }
+        if fresh.server.publicListen != old.server.publicListen {
+            notes.append("server.public_listen changed to \(fresh.server.publicListen.map(\.description) ?? "none"): it takes effect at the next start")
+        }
         if fresh.store.path != old.store.path || fresh.store.url?.value != old.store.url?.value {
             notes.append("store changed: it takes effect at the next start")
         }

@@ -9,6 +9,7 @@ import HeraldTransport
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -54,6 +55,10 @@ public final class HeraldApplication: Sendable {
     /// `server.tls`: the listener's certificate, swapped by `reloadTLS`; nil serves plain HTTP.
     public let listenerTLS: ListenerTLS?
     let boundPort = Atomic<Int>(0)
+    /// `server.public_listen`'s port once it listens; 0 without one.
+    let publicBoundPort = Atomic<Int>(0)
+    /// Listeners accepting connections: Herald is ready when all are.
+    let listenersRunning = Atomic<Int>(0)
     /// The public status documents as last rendered.
     let statusCache: StatusCache
     /// Posts the steps of scheduled maintenance.
@@ -155,6 +160,9 @@ public final class HeraldApplication: Sendable {
     /// The port the server listens on, once it does (useful with `listen: 127.0.0.1:0`).
     public var port: Int { boundPort.load(ordering: .relaxed) }
 
+    /// The public listener's port, once it listens; 0 without `server.public_listen`.
+    public var publicPort: Int { publicBoundPort.load(ordering: .relaxed) }
+
     public var isReady: Bool { ready.load(ordering: .relaxed) }
 
     func buildRouter() -> Router<HeraldRequestContext> {
@@ -181,37 +189,34 @@ public final class HeraldApplication: Sendable {
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let listen = config.server.listen
         let scheme = listenerTLS == nil ? "http" : "https"
-        let app = Application(
-            router: buildRouter(),
-            server: serverBuilder(idleTimeout: .seconds(60)),
-            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "herald"),
-            onServerRunning: { [self] channel in
-                let port = channel.localAddress?.port ?? listen.port
-                boundPort.store(port, ordering: .relaxed)
-                ready.store(true, ordering: .relaxed)
-                logger.info("listening on \(scheme)://\(HostPort(host: listen.host, port: port))")
-                await onListening(port)
-            },
-            logger: logger
-        )
-        let group = ServiceGroup(
-            configuration: .init(
-                // Shut down in reverse order: first stop accepting, then drain the dispatcher.
-                services: [
-                    .init(service: dispatcher),
-                    .init(service: RetentionService(store: store, retention: { [self] in config.retention }, logger: logger)),
-                    .init(service: MaintenanceService(scheduler: maintenance, post: { [self] event, key in
-                        _ = try await commit([event], idempotency: key)
-                    }, published: { [statusCache] in statusCache.invalidate() })),
-                    .init(service: SubscriberFanOutService(fanOut: fanOut, channel: { [self] in routing.subscriberChannel },
-                                                           wake: { [dispatcher] in dispatcher.wake(channels: [$0]) })),
-                    .init(service: app),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+        let listeners = config.server.publicListen == nil ? 1 : 2
+        let app = listener(buildRouter(), on: listen) { [self] port in
+            boundPort.store(port, ordering: .relaxed)
+            listenerRunning(of: listeners)
+            logger.info("listening on \(scheme)://\(HostPort(host: listen.host, port: port))")
+            await onListening(port)
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: dispatcher),
+            .init(service: RetentionService(store: store, retention: { [self] in config.retention }, logger: logger)),
+            .init(service: MaintenanceService(scheduler: maintenance, post: { [self] event, key in
+                _ = try await commit([event], idempotency: key)
+            }, published: { [statusCache] in statusCache.invalidate() })),
+            .init(service: SubscriberFanOutService(fanOut: fanOut, channel: { [self] in routing.subscriberChannel },
+                                                   wake: { [dispatcher] in dispatcher.wake(channels: [$0]) })),
+        ]
+        // One thread: a crowd on the public pages gets at most one core's worth of turns.
+        let publicGroup = config.server.publicListen.map { _ in MultiThreadedEventLoopGroup(numberOfThreads: 1) }
+        if let publicGroup {
+            services.append(.init(service: publicApplication(on: publicGroup, listeners: listeners, scheme: scheme)))
+        }
+        services.append(.init(service: app))
+        // Shut down in reverse order: first stop accepting, then drain the dispatcher.
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         defer {
             ready.store(false, ordering: .relaxed)
             transport.shutdown()
+            publicGroup?.shutdownGracefully { _ in }
         }
         try await group.run()
     }

@@ -27,10 +27,15 @@ extension HeraldApplication {
         ("/status/unsubscribe", ["GET", "POST"]),
     ].map { (path: String, methods: [String]) in (path.split(separator: "/"), methods) }
 
+    /// What `server.public_listen` serves: the status documents, the subscription pages, `/healthz`.
+    static let publicRouteMethods = routeMethods.filter { route in
+        route.pattern.first == "status" || route.pattern.first == "status.json" || route.pattern == ["healthz"]
+    }
+
     /// The methods a known path allows, or nil for an unknown path.
-    static func allowedMethods(path: String) -> [String]? {
+    static func allowedMethods(path: String, among routes: [(pattern: [Substring], methods: [String])] = routeMethods) -> [String]? {
         let segments = path.split(separator: "/")
-        let methods = routeMethods.filter { route in
+        let methods = routes.filter { route in
             route.pattern.count == segments.count
                 && zip(route.pattern, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
         }.flatMap(\.methods)

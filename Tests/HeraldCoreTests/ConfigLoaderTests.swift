@@ -201,6 +201,15 @@ private func tempFile(_ contents: String) throws -> String {
            max_body_bytes: 0
          """, ["h.yaml:2:11: server.listen: expected HOST:PORT, like 127.0.0.1:8080",
                "h.yaml:3:19: server.max_body_bytes: must be greater than 0"]),
+        ("public listener on the API's address", """
+         server:
+           listen: 127.0.0.1:8080
+           public_listen: 127.0.0.1:8080
+         """, ["h.yaml:3:18: server.public_listen: must differ from server.listen"]),
+        ("public listener not an address", """
+         server:
+           public_listen: status
+         """, ["h.yaml:2:18: server.public_listen: expected HOST:PORT, like 0.0.0.0:8081"]),
         ("retry rules", """
          retry: {initial: 10s, max: 5s, max_attempts: 0, max_age: 0s}
          """, ["h.yaml:1:28: retry.max: max (5s) must not be less than initial (10s)",

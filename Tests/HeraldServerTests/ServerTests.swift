@@ -78,7 +78,7 @@ import TestSupport
         logger.logLevel = .critical
         let app = try HeraldApplication(config: config, logger: logger, console: { _ in })
         let task = Task { try await app.run() }
-        #expect(await eventually(timeout: .seconds(60)) { app.port != 0 }, "the server did not start listening")
+        #expect(await eventually(timeout: .seconds(60)) { app.isReady }, "the server did not start listening")
         return Running(app: app, task: task, port: app.port)
     }
 

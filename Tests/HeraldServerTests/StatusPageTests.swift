@@ -10,11 +10,12 @@ import TestSupport
 /// The public status page, feed and JSON, read the way customers read them: a real feed parser
 /// (Python feedparser) and a real headless browser (Debian's chromium).
 @Suite(.serialized) struct StatusPageTests {
-    func start() async throws -> ServerTests.Running {
+    func start(server extra: String = "") async throws -> ServerTests.Running {
         let dir = try temporaryDirectory()
         let yaml = """
             server:
               listen: 127.0.0.1:0
+              \(extra)
               status_title: Example Cloud status
               tokens:
                 - {name: monitoring, token: "\(ServerTests.ingestToken)", scopes: [ingest]}
@@ -103,6 +104,68 @@ import TestSupport
         // The 405 for other methods names HEAD too.
         let post = try await s.call("POST", "/status", token: nil).2
         #expect(post.status == 405 && post.header("Allow") == "GET, HEAD", "\(post.status) \(post.header("Allow") ?? "")")
+        await s.stop()
+    }
+
+    /// `server.public_listen`: the pages on a listener of their own, which serves nothing else —
+    /// no API, even with a valid token — while the API's listener still serves them too.
+    @Test func thePublicListenerServesThePagesAndNothingElse() async throws {
+        let s = try await start(server: "public_listen: 127.0.0.1:0")
+        #expect(s.app.publicPort != 0 && s.app.publicPort != s.app.port)
+        let pages = ServerTests.Running(app: s.app, task: s.task, port: s.app.publicPort)
+        try await send(s, #"{"incident":"dns","status":"triggered","severity":"critical","title":"DNS resolution failing"}"#)
+        #expect(try await eventually { try await self.page(pages, "/status.json").contains("\"major_outage\"") })
+        let onPublic = try await pages.call("GET", "/status", token: nil).2
+        let onAPI = try await s.call("GET", "/status", token: nil).2
+        #expect(onPublic.bodyText.contains("DNS resolution failing"))
+        #expect(onPublic.header("ETag") != nil && onPublic.header("ETag") == onAPI.header("ETag"), "one document, whichever listener serves it")
+        #expect(onPublic.header("Content-Security-Policy") == onAPI.header("Content-Security-Policy"))
+        for path in ["/status/feed.atom", "/healthz"] {
+            #expect(try await pages.call("GET", path, token: nil).0 == 200, "\(path)")
+        }
+        let head = try await pages.call("HEAD", "/status", token: nil, headers: []).2
+        #expect(head.status == 200 && head.body.isEmpty && head.header("ETag") == onPublic.header("ETag"))
+        // Nothing that takes a token, even with one: events, the admin API, metrics, the console.
+        let post = try await pages.call("POST", "/v1/events", body: #"{"incident":"x","status":"triggered","severity":"critical","title":"x"}"#)
+        #expect(post.0 == 404, "\(post.2.bodyText) \(post.2.header("Allow") ?? "")")
+        for path in ["/v1/deliveries", "/v1/incidents", "/metrics", "/readyz", "/console"] {
+            let r = try await pages.call("GET", path, token: ServerTests.adminToken)
+            #expect(r.0 == 404, "\(path): \(r.0) \(r.2.bodyText)")
+        }
+        #expect(try await s.app.store.incident(key: "x") == nil)
+        // Its own paths still say which methods they allow.
+        let wrongMethod = try await pages.call("DELETE", "/status", token: nil).2
+        #expect(wrongMethod.status == 405 && wrongMethod.header("Allow") == "GET, HEAD")
+        pages.client.shutdown()
+        await s.stop()
+    }
+
+    /// A listener cannot be opened or closed by a reload: the answer says it waits for the next start.
+    @Test func aPublicListenerAddedByAReloadWaitsForTheNextStart() async throws {
+        let dir = try temporaryDirectory()
+        let file = dir.appendingPathComponent("herald.yaml").path
+        func write(_ extra: String) throws {
+            try """
+                server:
+                  listen: 127.0.0.1:0
+                  \(extra)
+                store: {path: \(dir.path)/herald.sqlite}
+                channels:
+                  public: {type: statuspage}
+                routes:
+                  - channels: [public]
+                """.write(toFile: file, atomically: true, encoding: .utf8)
+        }
+        try write("")
+        var logger = Logger(label: "reload-test")
+        logger.logLevel = .critical
+        let app = try HeraldApplication(config: try ConfigLoader.load(file: file), logger: logger, console: { _ in })
+        let s = ServerTests.Running(app: app, task: Task { try await app.run() }, port: 0)
+        #expect(await eventually(timeout: .seconds(60)) { app.isReady })
+        try write("public_listen: 127.0.0.1:0")
+        let report = try await app.reload()
+        #expect(report.notes == ["server.public_listen changed to 127.0.0.1:0: it takes effect at the next start"])
+        #expect(app.publicPort == 0)
         await s.stop()
     }
 

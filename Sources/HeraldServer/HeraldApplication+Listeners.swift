@@ -1,0 +1,54 @@
+import Foundation
+import HeraldCore
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The HTTP listeners: `server.listen` (everything) and `server.public_listen`, the public pages on a
+/// listener of their own. Its connections live on an
+/// event loop of their own, so a crowd reloading `/status` during an outage takes turns only with
+/// itself: the API's requests — the resolve that sends the all-clear among them — are read on
+/// other loops and never wait behind the crowd.
+extension HeraldApplication {
+    /// What the public listener serves: the status documents, the subscription pages and
+    /// `/healthz` (for a load balancer's check). Nothing that takes a token.
+    func buildPublicRouter() -> Router<HeraldRequestContext> {
+        let router = Router(context: HeraldRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware(allowedMethods: { Self.allowedMethods(path: $0, among: Self.publicRouteMethods) }))
+        addStatusRoutes(to: router)
+        addSubscribeRoutes(to: router)
+        router.get("/healthz") { _, _ in JSONBody.response(.ok, ["status": "ok"]) }
+        return router
+    }
+
+    /// The application of `server.public_listen`, its connections on `group`.
+    func publicApplication(on group: any EventLoopGroup, listeners: Int, scheme: String) -> some Service {
+        let listen = config.server.publicListen ?? config.server.listen
+        return listener(buildPublicRouter(), on: listen, group: group) { [self] port in
+            publicBoundPort.store(port, ordering: .relaxed)
+            logger.info("public pages on \(scheme)://\(HostPort(host: listen.host, port: port))")
+            listenerRunning(of: listeners)
+        }
+    }
+
+    /// An HTTP listener on `listen` serving `router`; `running` gets the port it bound.
+    func listener(_ router: Router<HeraldRequestContext>, on listen: HostPort, group: (any EventLoopGroup)? = nil,
+                  running: @escaping @Sendable (Int) async -> Void) -> some Service {
+        Application(
+            router: router,
+            server: serverBuilder(idleTimeout: .seconds(60)),
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "herald"),
+            onServerRunning: { channel in await running(channel.localAddress?.port ?? listen.port) },
+            eventLoopGroupProvider: group.map { .shared($0) } ?? .singleton,
+            logger: logger
+        )
+    }
+
+    /// Herald is ready once every listener accepts connections.
+    func listenerRunning(of listeners: Int) {
+        if listenersRunning.add(1, ordering: .relaxed).newValue == listeners {
+            ready.store(true, ordering: .relaxed)
+        }
+    }
+}
