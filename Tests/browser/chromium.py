@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 
@@ -49,9 +49,26 @@ def browser():
         driver.quit()
 
 
+def gone(old):
+    """Whether `old` belongs to a page that is no longer shown. Chromium reports an element of
+    the page it is leaving either as stale or, caught mid-navigation, as an inspector error that
+    its node "does not belong to the document": both mean the same."""
+    def check(_):
+        try:
+            old.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+    return check
+
+
 def click_and_wait(driver, element, timeout=15):
     """Clicks what loads another page, and returns once the old page is gone (reading the new
     page at once could read the old one's elements)."""
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, timeout).until(staleness_of(old))
+    WebDriverWait(driver, timeout).until(gone(old))
