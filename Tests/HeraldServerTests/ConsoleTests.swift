@@ -17,7 +17,7 @@ import TestSupport
 
     /// A server whose `hook` webhook fails while the sink answers 500 (two attempts), with a
     /// Slack channel whose webhook path is a secret too.
-    static func start(sinkURL: String, dir: URL? = nil) async throws -> ServerTests.Running {
+    static func start(sinkURL: String, dir: URL? = nil, restarting: Bool = false) async throws -> ServerTests.Running {
         let dir = try dir ?? temporaryDirectory()
         let yaml = """
             server:
@@ -38,7 +38,7 @@ import TestSupport
             routes:
               - channels: [hook, chat]
             """
-        return try await ServerTests.launch(yaml, file: "console.yaml")
+        return try await ServerTests.launch(yaml, file: "console.yaml", restarting: restarting)
     }
 
     /// A browser's view of the console: its cookies, and pages as text.
@@ -273,7 +273,7 @@ import TestSupport
     @Test func aSessionSurvivesARestartAndEndsAtSignOut() async throws {
         let dir = try temporaryDirectory()
         let url = "http://127.0.0.1:\(closedPort())"
-        // The first server, gone with its store (and its lock on the file) before the second opens it.
+        // The first server, stopped before the second opens its store.
         func firstSignIn() async throws -> [String: String] {
             let first = try await Self.start(sinkURL: url, dir: dir)
             let b = Browser(first)
@@ -282,7 +282,7 @@ import TestSupport
             return b.cookies
         }
         let before = try await firstSignIn()
-        let s = try await Self.start(sinkURL: url, dir: dir)
+        let s = try await Self.start(sinkURL: url, dir: dir, restarting: true)
         let after = Browser(s)
         after.cookies = before
         #expect(try await after.send("GET", "/console/channels").0 == 200)

@@ -41,17 +41,9 @@ import TestSupport
         return try await ServerTests.launch(Self.yaml(sink: sink.url, store: path))
     }
 
-    /// Another server on the store file of one that was stopped in this process (whose lock on
-    /// the file lasts as long as its objects do: the new one does not take it).
+    /// Another server on the store file of one that was stopped in this process.
     func restart(_ sink: TestSink, store path: String) async throws -> ServerTests.Running {
-        let config = try ConfigLoader.load(yaml: Self.yaml(sink: sink.url, store: path), file: "test.yaml")
-        var logger = Logger(label: "maintenance-test")
-        logger.logLevel = .critical
-        let app = try HeraldApplication(config: config, store: try SQLiteStore(path: path, exclusive: false), logger: logger,
-                                        console: { _ in })
-        let task = Task { try await app.run() }
-        #expect(await eventually(timeout: .seconds(60)) { app.port != 0 }, "the server did not start listening")
-        return ServerTests.Running(app: app, task: task, port: app.port)
+        try await ServerTests.launch(Self.yaml(sink: sink.url, store: path), restarting: true)
     }
 
     /// What arrived on `path`: each message's `step` label (or incident) and delivery kind.

@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import HeraldServer
+import HeraldSQLite
 import HeraldStore
 import HeraldTransport
 import Logging
@@ -72,11 +73,15 @@ import TestSupport
     }
 
     /// A server in this process on `yaml`, listening (on the port its config names, or any).
-    static func launch(_ yaml: String, file: String = "test.yaml") async throws -> Running {
+    /// `restarting`: on the store file of a server stopped in this process, whose lock on the file
+    /// lasts as long as its objects do (its last connection lets go of them a moment after it
+    /// stops): the new one does not take the lock.
+    static func launch(_ yaml: String, file: String = "test.yaml", restarting: Bool = false) async throws -> Running {
         let config = try ConfigLoader.load(yaml: yaml, file: file)
         var logger = Logger(label: "server-test")
         logger.logLevel = .critical
-        let app = try HeraldApplication(config: config, logger: logger, console: { _ in })
+        let app = try HeraldApplication(config: config, store: SQLiteStore(path: config.store.path, exclusive: !restarting),
+                                        logger: logger, console: { _ in })
         let task = Task { try await app.run() }
         #expect(await eventually(timeout: .seconds(60)) { app.isReady }, "the server did not start listening")
         return Running(app: app, task: task, port: app.port)
