@@ -144,7 +144,7 @@ public final class Dispatcher: Service, Sendable {
     /// New work was committed for these channels: start on it now.
     public func wake(channels: some Sequence<String>) {
         let lanes = self.lanes
-        for name in channels { lanes[name]?.wakeup.signal() }
+        for name in channels { lanes[name]?.workCommitted() }
     }
 
     public func run() async throws {
@@ -291,6 +291,6 @@ public final class Dispatcher: Service, Sendable {
 final class LaneDirectory: Sendable {
     let lanes = Mutex<[String: Lane]>([:])
     func wake(_ name: String) {
-        lanes.withLock { $0[name] }?.wakeup.signal()
+        lanes.withLock { $0[name] }?.workCommitted()
     }
 }

@@ -20,6 +20,8 @@ final class Lane: Sendable {
     let options: Dispatcher.Options
     let logger: Logger
     let wakeup = Wakeup()
+    /// Work for this channel was committed since its last claim (see `ClaimRequest.expected`).
+    private let committed = Atomic<Bool>(false)
     /// The fallback channel's targets, and how to wake its lane.
     let fallback: Fallback?
     /// Pauses this channel when every attempt fails (see `ChannelHealth`).
@@ -78,6 +80,12 @@ final class Lane: Sendable {
                                  preferredDisplayUnit: .seconds)
         allClearDelay = Metrics.Timer(label: "herald_allclear_delay_seconds", dimensions: [("channel", config.name)],
                                       preferredDisplayUnit: .seconds)
+    }
+
+    /// New work for this channel was committed: claim it now.
+    func workCommitted() {
+        committed.store(true, ordering: .releasing)
+        wakeup.signal()
     }
 
     var inFlightCount: Int { state.withLock { $0.inFlight } }
@@ -149,7 +157,8 @@ final class Lane: Sendable {
                     let answer: ClaimAnswer
                     do {
                         answer = try await claims(ClaimRequest(channel: config.name, limit: want, leaseUntil: lease,
-                                                               idle: free == config.concurrency), now)
+                                                               idle: free == config.concurrency,
+                                                               expected: committed.exchange(false, ordering: .acquiring)), now)
                     } catch {
                         logger.error("claim failed; retrying in 1s", metadata: ["error": "\(redactor.redact("\(error)"))"])
                         await wakeup.wait(until: Date().addingTimeInterval(1))

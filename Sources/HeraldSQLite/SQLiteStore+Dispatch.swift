@@ -8,31 +8,59 @@ extension SQLiteStore {
         try await claim(channel: channel, limit: limit, now: now, owner: owner, leaseUntil: leaseUntil, idle: false)
     }
 
-    /// A reader looks first (the writer is the one serial resource): nothing due takes no write
-    /// at all, and a claim that will take an all-clear, or an idle lane's, goes through the writer
-    /// with ingest and outcomes, ahead of busy lanes' claims (see `WriteScheduler`).
     public func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date, idle: Bool) async throws -> [ClaimedDelivery] {
-        guard limit > 0 else { return [] }
-        let decoder = self.decoder
-        let lease = Identifier.make(prefix: "lease", at: now)
-        let t = now.timeIntervalSince1970
-        let top = try await wrap {
-            try await pool.read { db in
-                try Int.fetchOne(db.cachedStatement(sql: """
-                    SELECT priority FROM deliveries INDEXED BY deliveries_due
-                    WHERE channel = ? AND state IN ('queued', 'retrying') AND due_at <= ?
-                    ORDER BY priority DESC, due_at LIMIT 1
-                    """), arguments: [channel, t])
+        try await claim(ClaimRequest(channel: channel, limit: limit, leaseUntil: leaseUntil, idle: idle), now: now, owner: owner).claimed
+    }
+
+    /// Each channel's claim and, when it is short, its next due time, answered in one turn of the
+    /// writer. Once a channel's deliveries are claimed they are answered: a later channel's
+    /// failure is answered as "look again in a second", never thrown.
+    public func claim(_ requests: [ClaimRequest], now: Date, owner: String) async throws -> [ClaimAnswer] {
+        var answers: [ClaimAnswer] = []
+        let retry = ClaimAnswer(claimed: [], nextDue: now.addingTimeInterval(1))
+        for r in requests {
+            do {
+                answers.append(try await claim(r, now: now, owner: owner))
+            } catch where !answers.isEmpty {
+                return answers + Array(repeating: retry, count: requests.count - answers.count)
             }
         }
-        guard let top else { return [] }
-        let urgent = idle || top >= DeliveryKind.allClear.priority
+        return answers
+    }
+
+    /// A reader looks first (the writer is the one serial resource): nothing due takes no write
+    /// at all, and a claim that will take an all-clear, or an idle lane's, goes through the writer
+    /// with ingest and outcomes, ahead of busy lanes' claims (see `WriteScheduler`). An idle lane
+    /// woken by a commit for it skips the look: something is due, and the look would only cost
+    /// the all-clear (or the new incident's notice) it is waiting for a hop to a reader and back.
+    func claim(_ r: ClaimRequest, now: Date, owner: String) async throws -> ClaimAnswer {
+        guard r.limit > 0 else { return ClaimAnswer(claimed: [], nextDue: nil) }
+        let channel = r.channel
+        var urgent = r.idle
+        if !(r.idle && r.expected) {
+            let t = now.timeIntervalSince1970
+            let (top, next) = try await wrap {
+                try await pool.read { db -> (Int?, Date?) in
+                    let top = try Int.fetchOne(db.cachedStatement(sql: """
+                        SELECT priority FROM deliveries INDEXED BY deliveries_due
+                        WHERE channel = ? AND state IN ('queued', 'retrying') AND due_at <= ?
+                        ORDER BY priority DESC, due_at LIMIT 1
+                        """), arguments: [channel, t])
+                    return (top, top == nil ? try Self.nextDue(db, channel: channel) : nil)
+                }
+            }
+            guard let top else { return ClaimAnswer(claimed: [], nextDue: next) }
+            urgent = r.idle || top >= DeliveryKind.allClear.priority
+        }
+        let decoder = self.decoder
+        let lease = Identifier.make(prefix: "lease", at: now)
         let eventCache = self.eventCache
         // A claim need not reach the disk: one process owns the file, and whatever it had in
         // flight is due again at the next start, so a claim lost to a power cut changes nothing.
         return try await wrap { try await writer.write(urgent ? .urgent : .normal, synced: false) { db in
-                try Self.claimRows(db: db, channel: channel, limit: limit, now: now, owner: owner, lease: lease,
-                                   leaseUntil: leaseUntil, decoder: decoder, eventCache: eventCache)
+                let claimed = try Self.claimRows(db: db, channel: channel, limit: r.limit, now: now, owner: owner, lease: lease,
+                                                 leaseUntil: r.leaseUntil, decoder: decoder, eventCache: eventCache)
+                return ClaimAnswer(claimed: claimed, nextDue: claimed.count < r.limit ? try Self.nextDue(db, channel: channel) : nil)
             }
         }
     }
@@ -128,13 +156,13 @@ extension SQLiteStore {
     }
 
     public func nextDue(channel: String) async throws -> Date? {
-        try await wrap {
-            try await pool.read { db in
-                try Double.fetchOne(db.cachedStatement(sql: """
-                    SELECT MIN(due_at) FROM deliveries WHERE channel = ? AND state IN ('queued', 'retrying')
-                    """), arguments: [channel]).map(Date.init(timeIntervalSince1970:))
-            }
-        }
+        try await wrap { try await pool.read { db in try Self.nextDue(db, channel: channel) } }
+    }
+
+    static func nextDue(_ db: Database, channel: String) throws -> Date? {
+        try Double.fetchOne(db.cachedStatement(sql: """
+            SELECT MIN(due_at) FROM deliveries WHERE channel = ? AND state IN ('queued', 'retrying')
+            """), arguments: [channel]).map(Date.init(timeIntervalSince1970:))
     }
 
     static let liveColumns = """

@@ -120,11 +120,15 @@ public struct ClaimRequest: Sendable, Equatable {
     public var leaseUntil: Date
     /// The lane had nothing in flight (see `claim(channel:limit:now:owner:leaseUntil:idle:)`).
     public var idle: Bool
-    public init(channel: String, limit: Int, leaseUntil: Date, idle: Bool = false) {
+    /// The lane was woken because work for it was just committed: a store that looks before it
+    /// claims (so that nothing due takes no write) may skip the look.
+    public var expected: Bool
+    public init(channel: String, limit: Int, leaseUntil: Date, idle: Bool = false, expected: Bool = false) {
         self.channel = channel
         self.limit = limit
         self.leaseUntil = leaseUntil
         self.idle = idle
+        self.expected = expected
     }
 }
 

@@ -416,10 +416,20 @@ struct Conformance {
         // c: nothing due yet; its retry is next.
         #expect(answers[2].claimed.isEmpty && answers[2].nextDue == retryAt)
         #expect(answers[3].claimed.isEmpty && answers[3].nextDue == nil)
+        // Idle lanes woken by a commit (a store may then claim without looking first) get the
+        // same answers: d's new notice, c's retry time, nothing for a channel with nothing.
+        _ = try await store.enqueue([EnqueueRequest(event: event("w", .triggered, at: t0), channels: ["w"])], now: now)
+        let woken = try await store.claim(["w", "c", "nothing"].map {
+            ClaimRequest(channel: $0, limit: 5, leaseUntil: now.addingTimeInterval(90), idle: true, expected: true)
+        }, now: now, owner: "n1")
+        #expect(woken[0].claimed.map { "\($0.delivery.kind.rawValue):\($0.delivery.incident)" } == ["notice:w"])
+        #expect(woken[0].nextDue == nil)
+        #expect(woken[1].claimed.isEmpty && woken[1].nextDue == retryAt)
+        #expect(woken[2].claimed.isEmpty && woken[2].nextDue == nil)
         // The claims hold: a's third is still there for the next claim, b's are not claimed twice.
         #expect(try await claim("a", at: now).map(\.delivery.incident) == ["m2"])
         #expect(try await claim("b", at: now).isEmpty)
-        // A lease ends when its own channel's claim said: b's outlive a's.
+        // A lease ends when its own channel's claim said: b's (and w's) outlive a's.
         let bLeases = try await store.releaseLeases(expiredBefore: now.addingTimeInterval(60), owner: nil)
         #expect(bLeases == ["a"])
         #expect(try await claim("b", at: now).isEmpty)
