@@ -80,6 +80,10 @@ public final class HeraldProcess: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         if process.isRunning {
+            // Said on the test's own standard error, whatever the caller expects: a server that
+            // outlives its SIGTERM is a bug, and its log is the only witness.
+            let log = stderr.suffix(4000)
+            FileHandle.standardError.write(Data("herald \(process.arguments?.first ?? "") (pid \(process.processIdentifier)) did not exit within \(timeout); killed. Its log ends:\n\(log)\n".utf8))
             signal(SIGKILL)
             process.waitUntilExit()
             return nil
