@@ -5,11 +5,10 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// The HTTP listeners: `server.listen` (everything) and `server.public_listen`, the public pages on a
-/// listener of their own. Its connections live on an
-/// event loop of their own, so a crowd reloading `/status` during an outage takes turns only with
-/// itself: the API's requests — the resolve that sends the all-clear among them — are read on
-/// other loops and never wait behind the crowd.
+/// The HTTP listeners: `server.listen` (everything) and `server.public_listen` (the public pages
+/// only). The public one's connections live on an event loop of their own, so a crowd reloading
+/// `/status` during an outage takes turns only with itself: the API's requests — the resolve that
+/// sends the all-clear among them — are read on other loops and never wait behind the crowd.
 extension HeraldApplication {
     /// What the public listener serves: the status documents, the subscription pages and
     /// `/healthz` (for a load balancer's check). Nothing that takes a token.
