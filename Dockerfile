@@ -3,6 +3,8 @@
 # Run:   docker run -p 8080:8080 -v herald-data:/var/lib/herald -v $PWD/herald.yaml:/etc/herald/herald.yaml:ro \
 #          -e HERALD_INGEST_TOKEN=... herald
 # The config's server.listen must be 0.0.0.0:8080 inside a container (or pass --listen, as below).
+# With server.public_listen: 0.0.0.0:8081 (the status pages only), publish that port too (-p 8081:8081)
+# and keep 8080 (the API) off the internet.
 # A cluster node on PostgreSQL: docker run … herald serve --listen 0.0.0.0:8080 --store postgres://…
 # (run `herald migrate --store postgres://…` once first; nothing then needs the volume).
 
