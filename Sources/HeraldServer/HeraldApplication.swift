@@ -190,7 +190,7 @@ public final class HeraldApplication: Sendable {
         let listen = config.server.listen
         let scheme = listenerTLS == nil ? "http" : "https"
         let listeners = config.server.publicListen == nil ? 1 : 2
-        let app = listener(buildRouter(), on: listen) { [self] port in
+        let app = listener(buildRouter(), on: listen, key: "server.listen") { [self] port in
             boundPort.store(port, ordering: .relaxed)
             listenerRunning(of: listeners)
             logger.info("listening on \(scheme)://\(HostPort(host: listen.host, port: port))")

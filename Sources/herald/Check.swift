@@ -29,7 +29,7 @@ struct Check: AsyncParsableCommand {
             throw CLIExit.local("\(loaded.file): templates: \(error)")
         }
         print("\(loaded.file): ok")
-        print("  listen \(loaded.server.listen), store \(loaded.store.path), \(loaded.server.tokens.count) token(s)")
+        print("  listen \(loaded.server.listen)\(loaded.server.publicListen.map { ", public pages on \($0)" } ?? ""), store \(loaded.store.path), \(loaded.server.tokens.count) token(s)")
         for c in loaded.channels {
             print("  channel \(c.name): \(channels[c.name]?.redactedDescription ?? c.type)")
         }

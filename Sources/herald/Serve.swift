@@ -100,11 +100,10 @@ struct Serve: AsyncParsableCommand {
         } catch {
             await opened.close()
             let text = "\(error)"
-            if text.contains("Address already in use") {
-                throw CLIExit.local("herald: cannot listen on \(loaded.server.listen): address already in use")
-            }
-            if text.contains("Permission denied") || text.contains("Cannot assign requested address") {
-                throw CLIExit.local("herald: cannot listen on \(loaded.server.listen): \(text)")
+            if let failed = error as? ListenerError {
+                let why = "\(failed.underlying)"
+                let reason = why.contains("Address already in use") ? "address already in use" : why
+                throw CLIExit.local("herald: cannot listen on \(failed.address) (\(failed.key)): \(reason)")
             }
             throw CLIExit.local("herald: \(text)")
         }

@@ -317,6 +317,37 @@ import TestSupport
     }
 }
 
+/// Two listeners: `herald check` names both, and `herald serve` says which one cannot listen.
+@Suite(.serialized) struct ListenerTests {
+    @Test func aTakenPortIsNamedByItsKey() async throws {
+        let dir = try temporaryDirectory("herald-listen")
+        let taken = TestSink()
+        try await taken.start()
+        defer { Task { await taken.stop() } }
+        let config = dir.appendingPathComponent("herald.yaml").path
+        try """
+            server:
+              listen: 127.0.0.1:0
+              public_listen: 127.0.0.1:\(taken.port)
+            store: {path: \(dir.path)/herald.sqlite}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let check = try await HeraldBinary.run(["check", "--config", config])
+        #expect(check.0 == 0 && check.1.contains("listen 127.0.0.1:0, public pages on 127.0.0.1:\(taken.port),"), "\(check)")
+        let serve = try await HeraldBinary.run(["serve", "--config", config])
+        #expect(serve.0 == 1)
+        #expect(serve.2.contains("herald: cannot listen on 127.0.0.1:\(taken.port) (server.public_listen): address already in use"), "\(serve.2)")
+        // The API's port taken (and no public port to race it): named as such.
+        try """
+            server:
+              listen: 127.0.0.1:0
+            store: {path: \(dir.path)/herald.sqlite}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let api = try await HeraldBinary.run(["serve", "--config", config, "--listen", "127.0.0.1:\(taken.port)"])
+        #expect(api.0 == 1)
+        #expect(api.2.contains("herald: cannot listen on 127.0.0.1:\(taken.port) (server.listen): address already in use"), "\(api.2)")
+    }
+}
+
 /// The README's first steps, on the shipped quickstart config.
 @Suite(.serialized) struct QuickstartTests {
     @Test func quickstartPrintsTheDeliveryAndKeepsTheFailureForReplay() async throws {
