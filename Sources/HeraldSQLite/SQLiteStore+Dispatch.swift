@@ -5,35 +5,16 @@ import HeraldStore
 
 extension SQLiteStore {
     public func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date) async throws -> [ClaimedDelivery] {
-        try await claim(channel: channel, limit: limit, now: now, owner: owner, leaseUntil: leaseUntil, idle: false)
+        try await claim(ClaimRequest(channel: channel, limit: limit, leaseUntil: leaseUntil), now: now, owner: owner).claimed
     }
 
-    public func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date, idle: Bool) async throws -> [ClaimedDelivery] {
-        try await claim(ClaimRequest(channel: channel, limit: limit, leaseUntil: leaseUntil, idle: idle), now: now, owner: owner).claimed
-    }
-
-    /// Each channel's claim and, when it is short, its next due time, answered in one turn of the
-    /// writer. Once a channel's deliveries are claimed they are answered: a later channel's
-    /// failure is answered as "look again in a second", never thrown.
-    public func claim(_ requests: [ClaimRequest], now: Date, owner: String) async throws -> [ClaimAnswer] {
-        var answers: [ClaimAnswer] = []
-        let retry = ClaimAnswer(claimed: [], nextDue: now.addingTimeInterval(1))
-        for r in requests {
-            do {
-                answers.append(try await claim(r, now: now, owner: owner))
-            } catch where !answers.isEmpty {
-                return answers + Array(repeating: retry, count: requests.count - answers.count)
-            }
-        }
-        return answers
-    }
-
-    /// A reader looks first (the writer is the one serial resource): nothing due takes no write
-    /// at all, and a claim that will take an all-clear, or an idle lane's, goes through the writer
-    /// with ingest and outcomes, ahead of busy lanes' claims (see `WriteScheduler`). An idle lane
-    /// woken by a commit for it skips the look: something is due, and the look would only cost
-    /// the all-clear (or the new incident's notice) it is waiting for a hop to a reader and back.
-    func claim(_ r: ClaimRequest, now: Date, owner: String) async throws -> ClaimAnswer {
+    /// The claim and, when it is short, the next due time, in one turn of the writer. A reader
+    /// looks first (the writer is the one serial resource): nothing due takes no write at all, and
+    /// a claim that will take an all-clear, or an idle lane's, goes through the writer with ingest
+    /// and outcomes, ahead of busy lanes' claims (see `WriteScheduler`). An idle lane woken by a
+    /// commit for it skips the look: something is due, and the look would only cost the all-clear
+    /// (or the new incident's notice) it is waiting for a hop to a reader and back.
+    public func claim(_ r: ClaimRequest, now: Date, owner: String) async throws -> ClaimAnswer {
         guard r.limit > 0 else { return ClaimAnswer(claimed: [], nextDue: nil) }
         let channel = r.channel
         var urgent = r.idle

@@ -118,7 +118,7 @@ public struct ClaimRequest: Sendable, Equatable {
     public var channel: String
     public var limit: Int
     public var leaseUntil: Date
-    /// The lane had nothing in flight (see `claim(channel:limit:now:owner:leaseUntil:idle:)`).
+    /// The lane had nothing in flight (see `Store.claim(_:now:owner:)`).
     public var idle: Bool
     /// The lane was woken because work for it was just committed: a store that looks before it
     /// claims (so that nothing due takes no write) may skip the look.
@@ -323,10 +323,13 @@ public protocol Store: Sendable {
     /// follow-up is not claimed while anything earlier to its target is in flight.
     func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date) async throws -> [ClaimedDelivery]
 
-    /// `claim`, saying whether the lane was idle (nothing in flight): an idle channel's claim is
-    /// what an all-clear or a new incident's first notice waits on, so a store with one writer
-    /// may put it ahead of busy lanes' claims and outcomes (default: the same as `claim`).
-    func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date, idle: Bool) async throws -> [ClaimedDelivery]
+    /// One channel's `claim` as its lane asks for it, with the next due time when the answer is
+    /// short. The request says whether the lane was idle (nothing in flight: an idle channel's
+    /// claim is what an all-clear or a new incident's first notice waits on, so a store with one
+    /// writer may put it ahead of busy lanes' claims and outcomes) and whether a commit for it just
+    /// woke it. Default: `claim`, then `nextDue`; once deliveries are claimed they are answered, a
+    /// failed `nextDue` as "look again in a second".
+    func claim(_ request: ClaimRequest, now: Date, owner: String) async throws -> ClaimAnswer
 
     /// When the next waiting delivery of this channel is due (nil when none waits).
     func nextDue(channel: String) async throws -> Date?
@@ -334,7 +337,7 @@ public protocol Store: Sendable {
     /// `claim` for several channels at once (each channel at most once), with each short answer's
     /// next due time: a store shared by nodes answers it in one statement, so a node whose lanes
     /// all wake at a commit makes one round trip and one transaction, not two per lane. Answers
-    /// are in request order. Default: `claim` and, for a short answer, `nextDue`, per channel.
+    /// are in request order. Default: the one-request `claim`, per channel.
     func claim(_ requests: [ClaimRequest], now: Date, owner: String) async throws -> [ClaimAnswer]
 
     /// Records attempt outcomes and the new delivery states (as `DeliveryLifecycle` decides them,
@@ -491,8 +494,15 @@ public protocol Store: Sendable {
 }
 
 extension Store {
-    public func claim(channel: String, limit: Int, now: Date, owner: String, leaseUntil: Date, idle: Bool) async throws -> [ClaimedDelivery] {
-        try await claim(channel: channel, limit: limit, now: now, owner: owner, leaseUntil: leaseUntil)
+    public func claim(_ request: ClaimRequest, now: Date, owner: String) async throws -> ClaimAnswer {
+        let claimed = try await claim(channel: request.channel, limit: request.limit, now: now, owner: owner,
+                                      leaseUntil: request.leaseUntil)
+        guard claimed.count < request.limit else { return ClaimAnswer(claimed: claimed, nextDue: nil) }
+        do {
+            return ClaimAnswer(claimed: claimed, nextDue: try await nextDue(channel: request.channel))
+        } catch {
+            return ClaimAnswer(claimed: claimed, nextDue: now.addingTimeInterval(1))
+        }
     }
 
     /// Once a channel's deliveries are claimed they are answered: a later failure (the next due
@@ -502,18 +512,11 @@ extension Store {
         var answers: [ClaimAnswer] = []
         let retry = ClaimAnswer(claimed: [], nextDue: now.addingTimeInterval(1))
         for r in requests {
-            let claimed: [ClaimedDelivery]
             do {
-                claimed = try await claim(channel: r.channel, limit: r.limit, now: now, owner: owner, leaseUntil: r.leaseUntil,
-                                          idle: r.idle)
+                answers.append(try await claim(r, now: now, owner: owner))
             } catch where !answers.isEmpty {
                 return answers + Array(repeating: retry, count: requests.count - answers.count)
             }
-            var next: Date?
-            if claimed.count < r.limit {
-                do { next = try await nextDue(channel: r.channel) } catch { next = retry.nextDue }
-            }
-            answers.append(ClaimAnswer(claimed: claimed, nextDue: next))
         }
         return answers
     }
