@@ -41,9 +41,7 @@ final class ConnectionWatch: Sendable {
     }
 
     func finished(_ connection: PostgresConnection) {
-        entries.withLock { e in
-            if e[connection.id] != nil { e[connection.id]?.running = nil }
-        }
+        entries.withLock { $0[connection.id]?.running = nil }
     }
 }
 

@@ -17,14 +17,13 @@ extension HeraldApplication {
         router.add(middleware: JSONErrorMiddleware(allowedMethods: { Self.allowedMethods(path: $0, among: Self.publicRouteMethods) }))
         addStatusRoutes(to: router)
         addSubscribeRoutes(to: router)
-        router.get("/healthz") { _, _ in JSONBody.response(.ok, ["status": "ok"]) }
+        addHealthRoute(to: router)
         return router
     }
 
-    /// The application of `server.public_listen`, its connections on `group`.
-    func publicApplication(on group: any EventLoopGroup, listeners: Int, scheme: String) -> some Service {
-        let listen = config.server.publicListen ?? config.server.listen
-        return listener(buildPublicRouter(), on: listen, key: "server.public_listen", group: group) { [self] port in
+    /// The application of `server.public_listen` on `listen`, its connections on `group`.
+    func publicApplication(_ listen: HostPort, on group: any EventLoopGroup, listeners: Int, scheme: String) -> some Service {
+        listener(buildPublicRouter(), on: listen, key: "server.public_listen", group: group) { [self] port in
             publicBoundPort.store(port, ordering: .relaxed)
             logger.info("public pages on \(scheme)://\(HostPort(host: listen.host, port: port))")
             listenerRunning(of: listeners)

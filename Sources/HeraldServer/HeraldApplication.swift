@@ -189,7 +189,8 @@ public final class HeraldApplication: Sendable {
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let listen = config.server.listen
         let scheme = listenerTLS == nil ? "http" : "https"
-        let listeners = config.server.publicListen == nil ? 1 : 2
+        let publicListen = config.server.publicListen
+        let listeners = publicListen == nil ? 1 : 2
         let app = listener(buildRouter(), on: listen, key: "server.listen") { [self] port in
             boundPort.store(port, ordering: .relaxed)
             listenerRunning(of: listeners)
@@ -206,9 +207,9 @@ public final class HeraldApplication: Sendable {
                                                    wake: { [dispatcher] in dispatcher.wake(channels: [$0]) })),
         ]
         // One thread: a crowd on the public pages gets at most one core's worth of turns.
-        let publicGroup = config.server.publicListen.map { _ in MultiThreadedEventLoopGroup(numberOfThreads: 1) }
-        if let publicGroup {
-            services.append(.init(service: publicApplication(on: publicGroup, listeners: listeners, scheme: scheme)))
+        let publicGroup = publicListen.map { _ in MultiThreadedEventLoopGroup(numberOfThreads: 1) }
+        if let publicListen, let publicGroup {
+            services.append(.init(service: publicApplication(publicListen, on: publicGroup, listeners: listeners, scheme: scheme)))
         }
         services.append(.init(service: app))
         // Shut down in reverse order: first stop accepting, then drain the dispatcher.

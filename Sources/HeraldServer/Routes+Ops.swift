@@ -4,10 +4,7 @@ import Hummingbird
 
 extension HeraldApplication {
     func addOpsRoutes(to router: Router<HeraldRequestContext>) {
-        // Alive: the process answers.
-        router.get("/healthz") { _, _ in
-            JSONBody.response(.ok, ["status": "ok"])
-        }
+        addHealthRoute(to: router)
         // Ready: listening, and the store answers.
         router.get("/readyz") { _, _ in
             guard self.isReady else {
@@ -24,6 +21,13 @@ extension HeraldApplication {
             let bytes = await HeraldMetrics.render(store: self.store)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+    }
+
+    /// Alive: the process answers (served on `server.public_listen` too, for a load balancer).
+    func addHealthRoute(to router: Router<HeraldRequestContext>) {
+        router.get("/healthz") { _, _ in
+            JSONBody.response(.ok, ["status": "ok"])
         }
     }
 }

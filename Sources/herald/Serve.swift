@@ -99,13 +99,12 @@ struct Serve: AsyncParsableCommand {
             await opened.close()
         } catch {
             await opened.close()
-            let text = "\(error)"
             if let failed = error as? ListenerError {
                 let why = "\(failed.underlying)"
                 let reason = why.contains("Address already in use") ? "address already in use" : why
                 throw CLIExit.local("herald: cannot listen on \(failed.address) (\(failed.key)): \(reason)")
             }
-            throw CLIExit.local("herald: \(text)")
+            throw CLIExit.local("herald: \(error)")
         }
     }
 }
